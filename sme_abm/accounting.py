@@ -1,0 +1,172 @@
+"""Stock-flow consistent bookkeeping: every yuan moves through :class:`Ledger`.
+
+Money is a single settlement asset. Every holder has a cash account: the SMEs,
+banks and guarantors as arrays (one row per agent), and the aggregate sectors
+(households, large firms, government, central bank, rest of the world) as
+scalars. The central bank is the issuer, so the sum of all cash accounts is
+zero at all times; accounts of aggregate sectors may be negative (government
+debt to the central bank, a foreign position).
+
+Each phase moves money only through :meth:`Ledger.pay`, which debits the payer,
+credits the payee and records the flow under a name. At the end of a step
+:func:`check_identities` verifies, relative to total assets:
+
+1. money is conserved: the cash accounts sum to zero;
+2. each sector's cash changed by exactly its recorded net flows;
+3. the SMEs' debt equals the banks' loan books; guaranteed SME debt equals the
+   guarantors' outstanding guarantees; SME receivables equal the payables of
+   large firms and government; banks' central-bank borrowing equals the
+   central bank's claims on them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import AccountingError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import SMEEconomy
+
+ARRAY_SECTORS = ("smes", "banks", "guarantors")
+SCALAR_SECTORS = ("households", "large_firms", "government", "central_bank", "rest_of_world")
+SECTORS = ARRAY_SECTORS + SCALAR_SECTORS
+
+#: Largest accepted accounting residual, relative to total assets.
+TOLERANCE = 1e-9
+
+
+class Ledger:
+    """Cash accounts of the aggregate sectors and the record of every flow.
+
+    Args:
+        model: The economy whose SME, bank and guarantor arrays hold the
+            array sectors' cash.
+    """
+
+    def __init__(self, model: "SMEEconomy") -> None:
+        self.model = model
+        self.balances: dict[str, float] = {name: 0.0 for name in SCALAR_SECTORS}
+        self.flows: dict[str, float] = defaultdict(float)
+        self.net: dict[str, float] = {name: 0.0 for name in SECTORS}
+        self.gross_in: dict[str, float] = {name: 0.0 for name in SECTORS}
+        self.opening: dict[str, float] = {}
+
+    # -- moving money ------------------------------------------------------
+    def _cash_array(self, sector: str) -> np.ndarray:
+        if sector == "smes":
+            return self.model.smes.cash
+        if sector == "banks":
+            return self.model.banks.cash
+        return self.model.guarantors.cash
+
+    def _apply(self, sector: str, amount: float | np.ndarray, rows: np.ndarray | None, sign: float) -> float:
+        if sector in SCALAR_SECTORS:
+            total = float(np.sum(amount))
+            self.balances[sector] += sign * total
+            return total
+        cash = self._cash_array(sector)
+        if np.ndim(amount) == 0:
+            if rows is None:
+                raise ValueError(f"a scalar payment to or from {sector} needs a row")
+            amount = np.full(np.shape(rows), float(amount))  # type: ignore[arg-type]
+        if rows is None:
+            cash += sign * amount
+        elif sector == "smes":
+            cash[rows] += sign * amount
+        else:
+            cash += sign * np.bincount(rows, weights=amount, minlength=cash.size)
+        return float(np.sum(amount))
+
+    def pay(
+        self,
+        flow: str,
+        payer: str,
+        payee: str,
+        amount: float | np.ndarray,
+        payer_rows: np.ndarray | int | None = None,
+        payee_rows: np.ndarray | int | None = None,
+    ) -> float:
+        """Move money from one sector to another and record the flow.
+
+        Args:
+            flow: Name of the flow (``"wages"``, ``"loan_interest"``, ...).
+            payer: Paying sector, one of :data:`SECTORS`.
+            payee: Receiving sector.
+            amount: A scalar, or an array of amounts (one per paying or
+                receiving row).
+            payer_rows: For an array sector, the row of each amount (for SMEs,
+                None means the array is aligned with all SMEs). For banks and
+                guarantors, rows may repeat.
+            payee_rows: Likewise for the payee.
+
+        Returns:
+            The total amount moved.
+        """
+        if isinstance(payer_rows, (int, np.integer)):
+            payer_rows = np.asarray([payer_rows])
+            amount = np.atleast_1d(amount)
+        if isinstance(payee_rows, (int, np.integer)):
+            payee_rows = np.asarray([payee_rows])
+            amount = np.atleast_1d(amount)
+        total = self._apply(payer, amount, payer_rows, -1.0)
+        self._apply(payee, amount, payee_rows, +1.0)
+        self.flows[flow] += total
+        self.net[payer] -= total
+        self.net[payee] += total
+        self.gross_in[payee] += total
+        return total
+
+    # -- per-step bookkeeping ----------------------------------------------
+    def cash_by_sector(self) -> dict[str, float]:
+        stocks = {name: float(self._cash_array(name).sum()) for name in ARRAY_SECTORS}
+        stocks.update(self.balances)
+        return stocks
+
+    def open_step(self) -> None:
+        """Remember opening stocks and clear the step's flow record."""
+        self.opening = self.cash_by_sector()
+        self.flows = defaultdict(float)
+        self.net = {name: 0.0 for name in SECTORS}
+        self.gross_in = {name: 0.0 for name in SECTORS}
+
+
+def total_assets(model: "SMEEconomy") -> float:
+    """The scale against which accounting residuals are judged."""
+    smes = model.smes
+    positive_cash = sum(max(v, 0.0) for v in model.ledger.cash_by_sector().values())
+    return float(
+        positive_cash + smes.capital.sum() + smes.receivables.sum() + model.banks.loans.sum() + 1.0
+    )
+
+
+def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> float:
+    """Check every accounting identity; return the largest relative residual.
+
+    Raises:
+        AccountingError: If ``raise_on_failure`` and a residual exceeds
+            :data:`TOLERANCE`.
+    """
+    ledger = model.ledger
+    closing = ledger.cash_by_sector()
+    scale = total_assets(model)
+    residuals: dict[str, float] = {"money": abs(sum(closing.values()))}
+    for sector in SECTORS:
+        change = closing[sector] - ledger.opening.get(sector, closing[sector])
+        residuals[f"flows:{sector}"] = abs(change - ledger.net[sector])
+    smes, banks, guarantors = model.smes, model.banks, model.guarantors
+    residuals["loans"] = abs(smes.debt.sum() - banks.loans.sum())
+    residuals["guarantees"] = abs(smes.guaranteed.sum() - guarantors.outstanding.sum())
+    residuals["receivables"] = abs(smes.receivables.sum() - sum(model.payables.values()))
+    residuals["relending"] = abs(banks.cb_borrowing.sum() - model.central_bank.claims_on_banks)
+    worst_key = max(residuals, key=residuals.__getitem__)
+    worst = residuals[worst_key] / scale
+    if raise_on_failure and not worst <= TOLERANCE:
+        raise AccountingError(
+            f"step {model.month}: identity '{worst_key}' off by {residuals[worst_key]:.6g} "
+            f"({worst:.3g} of total assets)"
+        )
+    return worst

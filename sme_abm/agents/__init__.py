@@ -1,0 +1,1 @@
+"""Agents: SMEs (column-wise), banks, guarantors, government and the central bank."""

@@ -1,0 +1,153 @@
+"""Banks: a handful of lenders with column-wise balance sheets.
+
+Each bank's balance sheet: assets are cash (reserves and liquid funds) and
+loans to SMEs; liabilities are household deposits and central-bank
+re-lending; equity is the difference. Large state banks, small local banks
+and non-deposit lenders differ in size, reserve ratio and whom they serve.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from .columns import ColumnStore, add_row_properties
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SMEEconomy
+
+LARGE_BANK, SMALL_BANK, NONDEPOSIT_LENDER = 0, 1, 2
+BANK_KINDS = ("large state bank", "small local bank", "non-deposit lender")
+
+BANK_SCHEMA: dict[str, object] = {
+    "kind": np.int8,
+    "cash": np.float64,
+    "loans": np.float64,
+    "deposits": np.float64,
+    "cb_borrowing": np.float64,
+    "risk_weighted_assets": np.float64,
+    "income": np.float64,
+    "writeoffs": np.float64,
+    "base_capital": np.float64,
+}
+
+
+class BankBook(ColumnStore):
+    """All banks' balance sheets, one row per bank."""
+
+    def __init__(self, size: int = 0) -> None:
+        super().__init__(BANK_SCHEMA, size)
+
+    @property
+    def equity(self) -> np.ndarray:
+        return self.cash + self.loans - self.deposits - self.cb_borrowing
+
+    @property
+    def capital_ratio(self) -> np.ndarray:
+        return self.equity / np.maximum(self.risk_weighted_assets, 1e-9)
+
+    # -- flows with SMEs (vectorised over SMEs, aggregated per bank) -------
+    def receive_interest(self, flow: str, bank_of_sme: np.ndarray, amounts: np.ndarray) -> None:
+        model = self.model
+        model.ledger.pay(flow, "smes", "banks", amounts, payee_rows=bank_of_sme)
+        self.income += np.bincount(bank_of_sme, weights=amounts, minlength=self.size)
+
+    def collect_principal(self, model: "SMEEconomy") -> None:
+        """Scheduled amortisation (deferred for shock-hit firms under lever 23)."""
+        smes = model.smes
+        maturity = model.config.banks.loan_maturity_months
+        deferral = model.policy.p23_emergency_relief.principal_deferral
+        due = smes.debt / maturity * np.where(smes.shock_hit, 1.0 - deferral, 1.0)
+        model.ledger.pay("loan_principal", "smes", "banks", due, payee_rows=smes.bank)
+        self.reduce_debt(model, np.arange(smes.size), due)
+
+    def reduce_debt(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray) -> None:
+        """Take ``amount`` off the debt of SMEs ``rows`` (repaid or written off),
+        releasing the matching share of their guarantees."""
+        smes = model.smes
+        debt = smes.debt[rows]
+        share = np.divide(amount, debt, out=np.zeros_like(debt), where=debt > 0)
+        released = smes.guaranteed[rows] * np.minimum(share, 1.0)
+        smes.debt[rows] = np.maximum(debt - amount, 0.0)
+        smes.guaranteed[rows] -= released
+        self.loans -= np.bincount(smes.bank[rows], weights=amount, minlength=self.size)
+        model.guarantors.release(smes.guarantor[rows], released)
+
+    def lend(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray, rate: np.ndarray) -> None:
+        """Book new loans to SMEs ``rows`` at annual ``rate`` (blended into their rate)."""
+        smes = model.smes
+        model.ledger.pay("new_loans", "banks", "smes", amount, payer_rows=smes.bank[rows], payee_rows=rows)
+        old = smes.debt[rows]
+        new_total = old + amount
+        smes.loan_rate[rows] = np.divide(
+            smes.loan_rate[rows] * old + rate * amount, new_total, out=rate.copy(), where=new_total > 0
+        )
+        smes.debt[rows] = new_total
+        self.loans += np.bincount(smes.bank[rows], weights=amount, minlength=self.size)
+
+    def grant_overdrafts(self, model: "SMEEconomy") -> None:
+        """Cover negative cash with an overdraft at a penalty rate; count overdraft months."""
+        smes = model.smes
+        short = smes.cash < 0
+        rows = np.flatnonzero(short)
+        rate = model.sme_base_rate + self.markup_of(smes.bank[rows]) + 0.03
+        self.lend(model, rows, -smes.cash[rows], rate)
+        smes.overdraft_months = np.where(short, smes.overdraft_months + 1, 0).astype(np.int16)
+
+    def markup_of(self, bank_rows: np.ndarray) -> np.ndarray:
+        return self.model.config.banks.markup + 0.004 * (self.kind[bank_rows] == NONDEPOSIT_LENDER)
+
+    # -- headroom ------------------------------------------------------------
+    def reserve_ratio(self) -> np.ndarray:
+        model = self.model
+        ratio = np.full(self.size, model.config.central_bank.reserve_ratio)
+        ratio[self.kind == SMALL_BANK] = model.policy.p09_monetary_transmission.small_bank_reserve_ratio
+        ratio[self.kind == NONDEPOSIT_LENDER] = 0.0
+        return ratio
+
+    def funding_headroom(self) -> np.ndarray:
+        """Cash a bank can lend without breaching its reserve requirement."""
+        return np.maximum(self.cash - self.reserve_ratio() * self.deposits - 0.01 * self.deposits, 0.0)
+
+    def capital_headroom(self) -> np.ndarray:
+        """Risk-weighted assets a bank can still add at its minimum capital ratio."""
+        car = self.model.config.banks.min_capital_ratio
+        return np.maximum(self.equity / car - self.risk_weighted_assets, 0.0)
+
+    def update_risk_weighted_assets(self, model: "SMEEconomy") -> None:
+        smes = model.smes
+        weights = risk_weights(model, smes.size_class, smes.debt, smes.guaranteed)
+        self.risk_weighted_assets = np.bincount(smes.bank, weights=smes.debt * weights, minlength=self.size)
+
+
+def risk_weights(model: "SMEEconomy", size_class: np.ndarray, amount: np.ndarray, guaranteed: np.ndarray) -> np.ndarray:
+    """Risk weight per yuan: lower for small/micro (lever 11) and for guaranteed parts."""
+    base = np.where(size_class <= 1, model.policy.p11_differentiated_supervision.small_micro_risk_weight, 1.0)
+    covered = np.divide(guaranteed, amount, out=np.zeros_like(amount), where=amount > 0)
+    return base * (1.0 - 0.5 * np.minimum(covered, 1.0))
+
+
+class Bank(mesa.Agent):
+    """One bank; its balance sheet is its row in :class:`BankBook`."""
+
+    def __init__(self, model: "SMEEconomy", row: int) -> None:
+        super().__init__(model)
+        self.row = row
+        self._store = model.banks
+
+    @property
+    def kind_name(self) -> str:
+        return BANK_KINDS[self.kind]
+
+    @property
+    def equity(self) -> float:
+        return float(self._store.equity[self.row])
+
+    @property
+    def capital_ratio(self) -> float:
+        return float(self._store.capital_ratio[self.row])
+
+
+add_row_properties(Bank, BANK_SCHEMA)

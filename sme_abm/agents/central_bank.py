@@ -1,0 +1,57 @@
+"""The central bank: sets the loan prime rate, re-lends to banks for SME
+loans (lever 9) and remits its profit to the government."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SMEEconomy
+
+
+class CentralBank(mesa.Agent):
+    """The monetary authority; issuer of the settlement asset.
+
+    Attributes:
+        loan_prime_rate: One-year LPR in force (annual).
+        claims_on_banks: Re-lending outstanding.
+    """
+
+    def __init__(self, model: "SMEEconomy") -> None:
+        super().__init__(model)
+        self.loan_prime_rate = model.config.central_bank.loan_prime_rate
+        self.claims_on_banks = 0.0
+
+    def set_rates(self) -> None:
+        """Phase 1: the LPR and the base rate it passes through to SME loans (lever 9)."""
+        model = self.model
+        cb = model.config.central_bank
+        self.loan_prime_rate = cb.loan_prime_rate
+        pass_through = model.policy.p09_monetary_transmission.lpr_pass_through
+        model.sme_base_rate = cb.benchmark_rate + pass_through * (self.loan_prime_rate - cb.benchmark_rate)
+
+    def relend(self, bank_rows: np.ndarray, amounts: np.ndarray) -> None:
+        """Refinance part of banks' new SME loans."""
+        model = self.model
+        total = model.ledger.pay("relending", "central_bank", "banks", amounts, payee_rows=bank_rows)
+        model.banks.cb_borrowing += np.bincount(bank_rows, weights=amounts, minlength=model.banks.size)
+        self.claims_on_banks += total
+
+    def settle_relending(self) -> None:
+        """Banks pay interest and amortise re-lending; the profit goes to the government."""
+        model = self.model
+        banks = model.banks
+        rate = model.policy.p09_monetary_transmission.relending_rate
+        rows = np.arange(banks.size)
+        interest = rate / 12.0 * banks.cb_borrowing
+        repayment = banks.cb_borrowing / model.config.banks.loan_maturity_months
+        model.ledger.pay("relending_interest", "banks", "central_bank", interest, payer_rows=rows)
+        repaid = model.ledger.pay("relending_repayment", "banks", "central_bank", repayment, payer_rows=rows)
+        banks.cb_borrowing -= repayment
+        self.claims_on_banks -= repaid
+        model.ledger.pay("central_bank_profit", "central_bank", "government", float(interest.sum()))
+        subsidy = max(model.config.banks.funding_cost - rate, 0.0) / 12.0 * self.claims_on_banks
+        model.government.record_tax_expenditure("p09_monetary_transmission", subsidy)

@@ -1,0 +1,205 @@
+"""The government (central and local, as one agent): taxes, procurement
+budget, support programmes, fiscal cost per lever, and policy evaluation.
+
+Phases: :func:`set_policy` (phase 1), :func:`pay_support` (after production),
+:func:`evaluate_policies` (lever 25) and :meth:`Government.close_month`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from ..levers import load_registry
+from .sme import SMALL, SUPPORT_BITS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SMEEconomy
+
+GRANT_SIZE = 0.05  # CNY m per special-fund grant
+EQUITY_TICKET = 1.0  # CNY m per fund-of-funds investment
+
+
+class Government(mesa.Agent):
+    """Central and local government.
+
+    Attributes:
+        fiscal_cost: This step's fiscal cost by lever key (cash spent plus
+            revenue forgone), in CNY m.
+        budget_weights: Multipliers on budget levers, moved by lever 25.
+        equity_holdings: Book value of equity stakes held through the SME
+            development fund.
+    """
+
+    def __init__(self, model: "SMEEconomy") -> None:
+        super().__init__(model)
+        self.fiscal_cost: dict[str, float] = defaultdict(float)
+        self.fiscal_cost_since_evaluation: dict[str, float] = defaultdict(float)
+        self.budget_weights: dict[str, float] = {key: 1.0 for key in SUPPORT_BITS}
+        self.equity_holdings = 0.0
+        self.tax_paid_small_micro = 0.0
+        self.last_scores: dict[str, float] = {}
+
+    # -- spending and recording ------------------------------------------
+    def spend(self, lever: str, flow: str, amounts: np.ndarray, support_rows: np.ndarray | None,
+              payee: str = "smes") -> float:
+        """Pay a lever's support and charge it to that lever's fiscal cost.
+
+        Args:
+            lever: Lever key the spending belongs to.
+            flow: Flow name for the ledger.
+            amounts: Amount per recipient (aligned with ``support_rows``, or
+                with all SMEs when ``support_rows`` is None).
+            support_rows: The SMEs supported; they are flagged as recipients
+                of this lever for the evaluation of lever 25.
+            payee: Who receives the cash (an SME, or a supplier sector when
+                the government pays a supplier on the SME's behalf).
+        """
+        model = self.model
+        if payee == "smes":
+            total = model.ledger.pay(flow, "government", "smes", amounts, payee_rows=support_rows)
+        else:
+            total = model.ledger.pay(flow, "government", payee, amounts)
+        self.fiscal_cost[lever] += total
+        self.fiscal_cost_since_evaluation[lever] += total
+        bit = SUPPORT_BITS.get(lever)
+        if bit is not None:
+            rows = support_rows if support_rows is not None else np.flatnonzero(amounts > 0)
+            model.smes.support_bits[rows] |= np.uint8(1 << bit)
+        return total
+
+    def record_tax_expenditure(self, lever: str, amount: float) -> None:
+        """Charge revenue forgone (or a quasi-fiscal subsidy) to a lever."""
+        self.fiscal_cost[lever] += amount
+        self.fiscal_cost_since_evaluation[lever] += amount
+
+    def close_month(self) -> None:
+        """Other spending (public wages, transfers) at its fixed nominal level."""
+        model = self.model
+        model.ledger.pay("government_other_spending", "government", "households", model.other_spending)
+
+
+# ---------------------------------------------------------------------------
+# Phase 1
+
+
+def set_policy(model: "SMEEconomy") -> None:
+    """Apply the levers in force this month, and reset the month's fiscal record."""
+    government = model.government
+    government.fiscal_cost = defaultdict(float)
+    model.policy.update(model.month, government.budget_weights)
+    model.central_bank.set_rates()
+    model.rd_intensity = model.config.economy.rd_intensity * np.sqrt(
+        model.policy.p22_ip_protection.appropriability / 0.5
+        / max(1.0 - model.policy.p15_innovation.rd_subsidy_rate, 0.05)
+    )
+
+
+# ---------------------------------------------------------------------------
+# Support programmes (after production)
+
+
+def observed_distress(model: "SMEEconomy") -> np.ndarray:
+    """The government's noisy view of each firm's distress (lever 3 sets the noise)."""
+    smes = model.smes
+    margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
+    liquidity = 1.0 - np.minimum(np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0), 1.0)
+    distress = -np.clip(margin, -1.0, 1.0) + liquidity
+    noise = model.policy.p03_statistical_monitoring.distress_observation_noise
+    scale = float(distress.std()) or 1.0
+    return distress + noise * scale * model.rng.standard_normal(smes.size)
+
+
+def _top(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.ndarray:
+    rows = np.flatnonzero(eligible)
+    count = min(count, rows.size)
+    if count <= 0:
+        return rows[:0]
+    pick = np.argpartition(-scores[rows], count - 1)[:count]
+    return np.sort(rows[pick])
+
+
+def pay_support(model: "SMEEconomy") -> None:
+    """Grants and fund equity (lever 6), little giants (16) and shock relief (23)."""
+    smes, p, government = model.smes, model.policy, model.government
+    scale = smes.size / 10_000.0
+    distress = observed_distress(model)
+
+    # Lever 6: special-fund grants to firms seen as distressed but viable
+    budget = p.p06_fiscal_funds.grant_budget * scale
+    n_grants = int(budget // GRANT_SIZE)
+    if n_grants:
+        sector_median = np.array([np.median(smes.productivity[smes.sector == s]) if np.any(smes.sector == s) else 0.0
+                                  for s in range(len(model.sector_names))])
+        viable = smes.productivity >= sector_median[smes.sector]
+        rows = _top(distress, viable, n_grants)
+        government.spend("p06_fiscal_funds", "special_fund_grants", np.full(rows.size, GRANT_SIZE), rows)
+
+    # Lever 6: the fund of funds takes equity in fast-growing small and medium firms
+    budget = p.p06_fiscal_funds.fund_equity_budget * scale
+    n_deals = int(budget // EQUITY_TICKET) + int(model.rng.random() < (budget % EQUITY_TICKET) / EQUITY_TICKET)
+    if n_deals:
+        growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
+        eligible = (smes.size_class >= SMALL) & (smes.size_class <= 2) & (smes.profit > 0)
+        rows = _top(growth + 0.5 * smes.innovative, eligible, n_deals)
+        government.spend("p06_fiscal_funds", "fund_equity", np.full(rows.size, EQUITY_TICKET), rows)
+        smes.equity_raised[rows] += EQUITY_TICKET
+        government.equity_holdings += EQUITY_TICKET * rows.size
+
+    # Lever 16: certify little giants once a year; pay their monthly grant
+    if model.month % 12 == 11:
+        expected = p.p16_little_giants.certification_rate * smes.size
+        count = int(expected) + int(model.rng.random() < expected - int(expected))
+        candidates = smes.innovative & ~smes.little_giant & (smes.size_class >= SMALL) & (smes.size_class <= 2)
+        rows = _top(np.log(smes.productivity) + 0.1 * np.log1p(smes.sales), candidates, count)
+        smes.little_giant[rows] = True
+        smes.demand_weight[rows] *= 1.0 + p.p16_little_giants.demand_boost
+    giants = np.flatnonzero(smes.little_giant)
+    government.spend("p16_little_giants", "little_giant_grants",
+                     np.full(giants.size, p.p16_little_giants.support_grant / 12.0), giants)
+
+    # Lever 23: relief for shock-hit firms the government sees (lever 3 sets what it sees)
+    replacement = p.p23_emergency_relief.relief_replacement_rate
+    if replacement > 0 and smes.shock_hit.any():
+        noise = p.p03_statistical_monitoring.distress_observation_noise
+        miss = 0.5 * (1.0 - np.exp(-noise))
+        seen = smes.shock_hit & (model.rng.random(smes.size) >= miss)
+        rows = np.flatnonzero(seen)
+        government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[rows], rows)
+
+
+def evaluate_policies(model: "SMEEconomy") -> None:
+    """Lever 25: score each support budget by recipients' sales growth per yuan and
+    move budget towards the best-scoring levers."""
+    p, government, smes = model.policy, model.government, model.smes
+    interval = max(int(round(p.p25_decision_support.evaluation_interval_months)), 1)
+    if model.month % interval != interval - 1:
+        return
+    share = p.p25_decision_support.reallocation_share
+    growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
+    scores: dict[str, float] = {}
+    for key, bit in SUPPORT_BITS.items():
+        cost = government.fiscal_cost_since_evaluation.get(key, 0.0)
+        treated = (smes.support_bits & np.uint8(1 << bit)) != 0
+        if cost <= 0 or not treated.any() or treated.all():
+            continue
+        gain = (growth[treated].mean() - growth[~treated].mean()) * 12.0 * smes.sales[treated].sum()
+        scores[key] = gain / cost
+    government.last_scores = scores
+    positive = {k: max(v, 0.0) for k, v in scores.items()}
+    total = sum(positive.values())
+    if share > 0 and total > 0:
+        pool = sum(government.budget_weights[k] for k in positive)
+        for key, score in positive.items():
+            target = pool * score / total
+            government.budget_weights[key] = (1 - share) * government.budget_weights[key] + share * target
+    smes.support_bits[:] = 0
+    smes.sales_at_evaluation = smes.sales.copy()
+    government.fiscal_cost_since_evaluation = defaultdict(float)
+
+
+def all_lever_keys() -> list[str]:
+    return load_registry().keys

@@ -1,0 +1,91 @@
+"""Financing guarantors and the national re-guarantee fund.
+
+A guarantor guarantees SME loans for a fee, within a leverage limit on its
+net assets (cash), and pays its share of losses on defaulted guaranteed loans.
+The last row is the national re-guarantee fund, which guarantees nothing
+directly but reimburses guarantors for its share of losses (lever 13's
+"4321" split).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from .columns import ColumnStore, add_row_properties
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SMEEconomy
+
+GUARANTOR_SCHEMA: dict[str, object] = {
+    "cash": np.float64,
+    "outstanding": np.float64,
+    "small_micro_focus": np.bool_,
+    "is_reguarantee_fund": np.bool_,
+    "fee_income": np.float64,
+    "losses": np.float64,
+    "base_capital": np.float64,
+}
+
+
+class GuarantorBook(ColumnStore):
+    """All guarantors' balance sheets; the last row is the re-guarantee fund."""
+
+    def __init__(self, size: int = 0) -> None:
+        super().__init__(GUARANTOR_SCHEMA, size)
+
+    @property
+    def n_direct(self) -> int:
+        """Guarantors that guarantee loans (all rows but the re-guarantee fund)."""
+        return self.size - 1
+
+    @property
+    def net_assets(self) -> np.ndarray:
+        return self.cash
+
+    def leverage_limit(self) -> np.ndarray:
+        lever = self.model.policy.p13_financing_guarantee
+        return np.where(self.small_micro_focus, lever.leverage_limit_small_micro, lever.leverage_limit)
+
+    def leverage(self) -> np.ndarray:
+        return self.outstanding / np.maximum(self.cash, 1e-9)
+
+    def capacity(self) -> np.ndarray:
+        """New guarantees each guarantor can still write within its leverage limit."""
+        room = self.leverage_limit() * np.maximum(self.cash, 0.0) - self.outstanding
+        room[self.is_reguarantee_fund] = 0.0
+        return np.maximum(room, 0.0)
+
+    def receive_fees(self, guarantor_of_sme: np.ndarray, fees: np.ndarray) -> None:
+        covered = guarantor_of_sme >= 0
+        rows = guarantor_of_sme[covered]
+        amounts = fees[covered]
+        self.model.ledger.pay("guarantee_fees", "smes", "guarantors", amounts,
+                              payer_rows=np.flatnonzero(covered), payee_rows=rows)
+        self.fee_income += np.bincount(rows, weights=amounts, minlength=self.size)
+
+    def release(self, guarantor_rows: np.ndarray, amounts: np.ndarray) -> None:
+        covered = guarantor_rows >= 0
+        self.outstanding -= np.bincount(guarantor_rows[covered], weights=amounts[covered], minlength=self.size)
+
+
+class Guarantor(mesa.Agent):
+    """One guarantor (or the re-guarantee fund); its state is its row in :class:`GuarantorBook`."""
+
+    def __init__(self, model: "SMEEconomy", row: int) -> None:
+        super().__init__(model)
+        self.row = row
+        self._store = model.guarantors
+
+    @property
+    def leverage(self) -> float:
+        return float(self._store.leverage()[self.row])
+
+    @property
+    def leverage_limit(self) -> float:
+        return float(self._store.leverage_limit()[self.row])
+
+
+add_row_properties(Guarantor, GUARANTOR_SCHEMA)

@@ -1,0 +1,325 @@
+"""SMEs: column-wise state, the Mesa agent that reads its row, and the SME
+phases of a step (production, investment, innovation).
+
+All SME behaviour is whole-population array code; there is no Python loop
+over SMEs. Every phase here updates all SMEs at once (synchronously).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from .columns import ColumnStore, add_row_properties
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SMEEconomy
+
+MICRO, SMALL, MEDIUM, LARGE = 0, 1, 2, 3
+SIZE_CLASSES = ("micro", "small", "medium", "large")
+
+#: Column name -> dtype. Money in CNY m, time in months.
+SME_SCHEMA: dict[str, object] = {
+    "firm_id": np.int64,
+    "sector": np.int8,
+    "size_class": np.int8,
+    "age": np.int32,
+    "bank": np.int16,
+    "guarantor": np.int16,
+    "productivity": np.float64,
+    "risk_type": np.float32,
+    "demand_weight": np.float64,
+    "capital": np.float64,
+    "cash": np.float64,
+    "debt": np.float64,
+    "guaranteed": np.float64,
+    "loan_rate": np.float64,
+    "receivables": np.float64,
+    "ip_stock": np.float64,
+    "employment": np.float64,
+    "demand": np.float64,
+    "sales": np.float64,
+    "costs": np.float64,
+    "profit": np.float64,
+    "sales_at_evaluation": np.float64,
+    "equity_raised": np.float64,
+    "lost_revenue": np.float64,
+    "receivable_writeoff": np.float64,
+    "loss_months": np.int16,
+    "overdraft_months": np.int16,
+    "support_bits": np.uint8,
+    "innovative": np.bool_,
+    "digital": np.bool_,
+    "trained": np.bool_,
+    "exporter": np.bool_,
+    "little_giant": np.bool_,
+    "has_borrowed": np.bool_,
+    "shock_hit": np.bool_,
+    "shut_down": np.bool_,
+}
+
+#: Bits of ``support_bits``: which budget levers supported a firm since the last evaluation.
+SUPPORT_BITS = {"p06_fiscal_funds": 0, "p14_entrepreneurship": 1, "p15_innovation": 2,
+                "p16_little_giants": 3, "p17_digital_adoption": 4, "p19_management_training": 5,
+                "p23_emergency_relief": 6}
+
+
+class SMEPopulation(ColumnStore):
+    """All SMEs' state, one numpy array per attribute, plus an id-to-row index.
+
+    Rows are compacted when firms exit, so a firm's row can change;
+    ``row_of_id`` maps each firm id to its current row (-1 once it has exited).
+    """
+
+    def __init__(self, size: int = 0) -> None:
+        super().__init__(SME_SCHEMA, size)
+        self.row_of_id = np.full(0, -1, dtype=np.int64)
+        self.next_id = 0
+
+    def add_firms(self, values: dict, count: int) -> np.ndarray:
+        """Append ``count`` new firms with fresh ids; returns their rows."""
+        ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
+        self.next_id += count
+        rows = self.append({**values, "firm_id": ids}, count)
+        grow = self.next_id - self.row_of_id.size
+        if grow > 0:
+            self.row_of_id = np.concatenate([self.row_of_id, np.full(max(grow, self.row_of_id.size // 2), -1)])
+        self.row_of_id[ids] = rows
+        return rows
+
+    def remove_firms(self, leaving: np.ndarray) -> None:
+        """Drop the firms flagged in the boolean mask ``leaving``."""
+        self.row_of_id[self.firm_id[leaving]] = -1
+        self.keep(~leaving)
+        self.row_of_id[self.firm_id] = np.arange(self.size)
+
+    def row_of(self, firm_id: int) -> int:
+        row = int(self.row_of_id[firm_id]) if firm_id < self.row_of_id.size else -1
+        if row < 0:
+            raise LookupError(f"SME {firm_id} has exited")
+        return row
+
+    # -- derived quantities ------------------------------------------------
+    def classify_size(self) -> None:
+        """MIIT 2011 industry thresholds on annualised sales and employment."""
+        annual_sales = 12.0 * self.sales
+        emp = self.employment
+        size = np.full(self.size, SMALL, dtype=np.int8)
+        size[(emp < 20) | (annual_sales < 3.0)] = MICRO
+        size[(emp >= 300) & (annual_sales >= 20.0)] = MEDIUM
+        size[(emp >= 1000) | (annual_sales >= 400.0)] = LARGE
+        self.size_class = size
+
+    def small_or_micro(self) -> np.ndarray:
+        return self.size_class <= SMALL
+
+
+class SME(mesa.Agent):
+    """One SME. Its state is its row in :class:`SMEPopulation`; every column
+    is readable and writable as an attribute (``sme.cash``, ``sme.debt``...).
+
+    Args:
+        model: The economy.
+        firm_id: The firm's id in the population arrays.
+    """
+
+    def __init__(self, model: "SMEEconomy", firm_id: int) -> None:
+        super().__init__(model)
+        self.firm_id = int(firm_id)
+        self._store = model.smes
+
+    @property
+    def row(self) -> int:
+        """This firm's current row in the population arrays."""
+        return self._store.row_of(self.firm_id)
+
+    @property
+    def size_name(self) -> str:
+        return SIZE_CLASSES[self.size_class]
+
+    @property
+    def sector_name(self) -> str:
+        return self.model.sector_names[self.sector]
+
+
+add_row_properties(SME, [c for c in SME_SCHEMA if c != "firm_id"])
+
+
+# ---------------------------------------------------------------------------
+# Phase 3: production, costs, taxes (all SMEs at once)
+
+
+def monthly_capacity(model: "SMEEconomy") -> np.ndarray:
+    """Sales a firm can serve this month with its capital."""
+    smes = model.smes
+    kappa = model.capital_output_ratio[smes.sector]
+    return 1.2 * smes.capital / (12.0 * kappa)
+
+
+def produce(model: "SMEEconomy") -> None:
+    """Serve demand up to capacity, hire, pay wages, inputs, interest, fees and taxes.
+
+    Sales and revenue channels were set by :func:`sme_abm.markets.goods.allocate_demand`.
+    """
+    smes, ledger, p = model.smes, model.ledger, model.policy
+    econ = model.config.economy
+    sales = smes.sales
+    sector = smes.sector
+    revenue_per_worker = model.revenue_per_worker[sector] * smes.productivity
+    smes.employment = np.where(sales > 0, 12.0 * sales / revenue_per_worker, 0.0)
+    smes.classify_size()
+    small_micro = smes.small_or_micro()
+
+    wages = econ.wage * smes.employment
+    materials = model.materials_share[sector] * sales
+    overhead = np.full(smes.size, econ.overhead_cost)
+    compliance = p.p05_fair_supervision.compliance_cost_share * sales
+    fee_rate = model.config.government.admin_fee_share * np.where(
+        small_micro, 1.0 - p.p07_tax_relief.fee_exemption_share, 1.0
+    )
+    fees = fee_rate * sales
+    interest = smes.loan_rate / 12.0 * smes.debt
+    guarantee_fees = p.p13_financing_guarantee.fee_cap / 12.0 * smes.guaranteed
+    rd = np.where(smes.innovative, model.rd_intensity * sales, 0.0)
+    depreciation = econ.depreciation_rate / 12.0 * smes.capital
+
+    ledger.pay("wages", "smes", "households", wages)
+    ledger.pay("materials", "smes", "large_firms", materials)
+    ledger.pay("overhead", "smes", "large_firms", overhead)
+    ledger.pay("compliance", "smes", "households", compliance)
+    ledger.pay("admin_fees", "smes", "government", fees)
+    ledger.pay("rd_spending", "smes", "households", rd)
+    model.banks.receive_interest("loan_interest", smes.bank, interest)
+    model.guarantors.receive_fees(smes.guarantor, guarantee_fees)
+
+    rd_subsidy = p.p15_innovation.rd_subsidy_rate * rd
+    model.government.spend("p15_innovation", "rd_subsidy", rd_subsidy, support_rows=None)
+
+    standard_fees = model.config.government.admin_fee_share * sales
+    model.government.record_tax_expenditure("p07_tax_relief", float((standard_fees - fees).sum()))
+
+    value_added = sales - materials
+    vat_sm = p.p07_tax_relief.small_micro_vat_rate
+    vat = np.where(small_micro, vat_sm * sales, model.config.government.vat_rate * np.maximum(value_added, 0.0))
+    vat_forgone = np.where(small_micro, (model.vat_levy_standard - vat_sm) * sales, 0.0)
+
+    costs = wages + materials + overhead + compliance + fees + interest + guarantee_fees + rd + depreciation
+    pretax = sales - costs - vat + rd_subsidy - smes.receivable_writeoff
+    cit_rate = np.where(small_micro, p.p07_tax_relief.small_micro_cit_rate, model.config.government.cit_rate)
+    cit = cit_rate * np.maximum(pretax, 0.0)
+    cit_forgone = (model.config.government.cit_rate - cit_rate) * np.maximum(pretax, 0.0)
+    ledger.pay("vat", "smes", "government", vat)
+    ledger.pay("corporate_income_tax", "smes", "government", cit)
+    model.government.record_tax_expenditure("p07_tax_relief", float((vat_forgone + cit_forgone).sum()))
+    model.government.tax_paid_small_micro = float((vat + cit)[small_micro].sum())
+
+    smes.profit = pretax - cit
+    smes.costs = costs - depreciation
+    smes.capital -= depreciation
+    smes.loss_months = np.where(smes.profit < 0, smes.loss_months + 1, 0).astype(np.int16)
+    model.banks.collect_principal(model)
+    model.banks.grant_overdrafts(model)
+
+
+# ---------------------------------------------------------------------------
+# Phase 5: investment, R&D, digital adoption, training
+
+
+def cash_buffer(model: "SMEEconomy") -> np.ndarray:
+    """Cash a firm wants to hold: some months of its cash costs."""
+    return model.config.economy.cash_buffer_months * model.smes.costs
+
+
+def desired_investment(model: "SMEEconomy") -> np.ndarray:
+    """Capital a firm wants to add this month to serve its demand."""
+    smes = model.smes
+    kappa = model.capital_output_ratio[smes.sector]
+    target = 12.0 * kappa * smes.demand / 1.2 * 1.1
+    gap = np.maximum(target - smes.capital, 0.0)
+    return model.config.economy.investment_speed * gap
+
+
+def invest(model: "SMEEconomy") -> None:
+    """Buy capital from large firms with cash above a minimal buffer."""
+    smes = model.smes
+    spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
+    investment = np.minimum(desired_investment(model), spendable)
+    model.ledger.pay("investment", "smes", "large_firms", investment)
+    smes.capital += investment
+    model.step_investment = float(investment.sum())
+
+
+def innovate(model: "SMEEconomy") -> None:
+    """R&D outcomes, digital adoption and management training."""
+    smes, p, rng, econ = model.smes, model.policy, model.rng, model.config.economy
+    n = smes.size
+    log_a = np.log(smes.productivity)
+
+    # R&D: success raises productivity; imitators capture the unappropriated part
+    success_p = econ.rd_success_probability * (1.0 + p.p15_innovation.rd_success_boost)
+    success = smes.innovative & (rng.random(n) < success_p) & (smes.sales > 0)
+    keep = p.p22_ip_protection.appropriability
+    jump = econ.rd_productivity_jump
+    log_a[success] += np.log1p(jump * keep)
+    leaked = np.bincount(smes.sector[success], minlength=len(model.sector_names)) * np.log1p(jump * (1 - keep))
+    per_firm = leaked / np.maximum(np.bincount(smes.sector, minlength=len(model.sector_names)), 1)
+    log_a += per_firm[smes.sector]
+    smes.ip_stock = 0.99 * smes.ip_stock + np.where(smes.innovative, model.rd_intensity * smes.sales, 0.0)
+    model.step_innovations = int(success.sum())
+
+    # Digital adoption: a subsidy lowers its cost and so raises the adoption rate
+    subsidy = p.p17_digital_adoption.adoption_subsidy_share
+    adopt_p = econ.digital_adoption_probability * (1.0 + 3.0 * subsidy)
+    adopt = ~smes.digital & (rng.random(n) < adopt_p) & (smes.cash > econ.digital_adoption_cost)
+    rows = np.flatnonzero(adopt)
+    cost = econ.digital_adoption_cost
+    model.ledger.pay("digital_adoption", "smes", "large_firms", np.full(rows.size, cost * (1 - subsidy)), payer_rows=rows)
+    model.government.spend("p17_digital_adoption", "adoption_subsidy", np.full(rows.size, cost * subsidy),
+                           support_rows=rows, payee="large_firms")
+    smes.digital[rows] = True
+    log_a[rows] += np.log1p(p.p17_digital_adoption.digital_productivity_uplift)
+
+    # Management training, paid by government
+    train_p = p.p19_management_training.training_probability
+    trained = ~smes.trained & (rng.random(n) < train_p)
+    rows = np.flatnonzero(trained)
+    model.government.spend("p19_management_training", "training",
+                           np.full(rows.size, p.p19_management_training.training_cost),
+                           support_rows=rows, payee="households")
+    smes.trained[rows] = True
+    log_a[rows] += np.log1p(p.p19_management_training.training_productivity_gain)
+
+    # idiosyncratic productivity noise keeps dispersion from collapsing
+    log_a += 0.01 * rng.standard_normal(n)
+    smes.productivity = np.exp(log_a)
+
+
+def evolve_demand(model: "SMEEconomy") -> None:
+    """Gibrat-like growth of each firm's customer base.
+
+    Log demand weights follow a random walk whose drift rises with the firm's
+    productivity relative to its sector (lever 18 sets how strongly), and
+    customers are lost when a firm cannot serve its demand.
+    """
+    smes, rng = model.smes, model.rng
+    log_a = np.log(smes.productivity)
+    n_sectors = len(model.sector_names)
+    mean_log_a = np.bincount(smes.sector, weights=log_a, minlength=n_sectors) / np.maximum(
+        np.bincount(smes.sector, minlength=n_sectors), 1
+    )
+    elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
+    drift = model.config.economy.growth_drift + elasticity * (log_a - mean_log_a[smes.sector])
+    shock = model.config.economy.demand_volatility * rng.standard_normal(smes.size)
+    served = np.where(smes.demand > 0, np.minimum(smes.sales / np.maximum(smes.demand, 1e-12), 1.0), 1.0)
+    served = np.where(smes.shut_down, 1.0, served)
+    smes.demand_weight *= np.exp(drift + shock) * np.sqrt(served)
+
+
+def pay_dividends(model: "SMEEconomy") -> None:
+    """Owners take out part of the cash above the buffer when the firm is profitable."""
+    smes = model.smes
+    excess = np.maximum(smes.cash - cash_buffer(model), 0.0)
+    dividends = np.where(smes.profit > 0, model.config.economy.dividend_payout * excess, 0.0)
+    model.ledger.pay("sme_dividends", "smes", "households", dividends)

@@ -1,0 +1,161 @@
+"""The ``sme-abm`` command line: a thin layer over the Python API.
+
+Every user error (bad config, bad override, unreadable file) ends with one
+line on stderr naming the file and key, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import load_config, parse_override
+from .errors import ConfigError
+from .levers import SECTION_TITLES, load_registry
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="sme-abm: an agent-based model of a national SME support system.")
+console = Console()
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, status: int = 2) -> None:
+    error_console.print(f"error: {message}", markup=False)
+    raise typer.Exit(status)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc))
+        except (FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+
+    return wrapper
+
+
+def parse_overrides(values: Optional[List[str]]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for text in values or []:
+        keys, value = parse_override(text)
+        overrides[".".join(keys)] = value
+    return overrides
+
+
+@app.command("run")
+@handle_errors
+def run_command(
+    config: Path = typer.Argument(..., help="A TOML config, e.g. configs/baseline.toml."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Months to simulate."),
+    smes: Optional[int] = typer.Option(None, "--smes", help="SMEs at the start."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default results/runs/<name>-<time>/)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key: --set levers.p13_financing_guarantee.enabled=false"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or table."),
+) -> None:
+    """Run one config and write its results."""
+    from .runner import default_out_dir, run, write_results
+
+    overrides = parse_overrides(set_)
+    for key, value in (("simulation.steps", steps), ("simulation.n_smes", smes), ("simulation.seed", seed)):
+        if value is not None:
+            overrides[key] = value
+    resolved = load_config(config, overrides)
+    target = out or default_out_dir(resolved)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError("--out", str(target), "already exists and is not an empty folder")
+    total = resolved.simulation.steps
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
+                  TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
+        task = bar.add_task(f"{resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=total)
+        result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1))
+    path = write_results(result, target)
+    if not quiet:
+        console.print(summary_table(result.summary, resolved.name))
+    console.print(f"results written to {path}/")
+
+
+def summary_table(summary: dict[str, Any], name: str) -> Table:
+    table = Table(title=f"sme-abm run: {name}", show_header=True, header_style="bold")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("SMEs at start / end", f"{summary['smes_start']:,} / {summary['smes_end']:,}"),
+        ("annual exit rate", f"{summary['annual_exit_rate']:.1%}"),
+        ("annual entry rate", f"{summary['annual_entry_rate']:.1%}"),
+        ("mean employment", f"{summary['employment_mean']:,.0f}"),
+        ("mean monthly output (CNY m)", f"{summary['output_mean']:,.1f}"),
+        ("credit granted, total (CNY m)", f"{summary['credit_granted_total']:,.1f}"),
+        ("credit rationed (share of demand)", f"{summary['credit_rationed_share']:.1%}"),
+        ("new-loan rate, mean", f"{summary['new_loan_rate_mean']:.2%}"),
+        ("loan-rate spread over LPR, end", f"{summary['loan_rate_spread_end'] * 1e4:,.0f} bp"),
+        ("non-performing loan ratio, mean", f"{summary['npl_ratio_mean']:.2%}"),
+        ("guarantees outstanding, end (CNY m)", f"{summary['guarantees_outstanding_end']:,.1f}"),
+        ("max guarantor leverage", f"{summary['guarantor_leverage_max']:.1f}x"),
+        ("SME share of procurement", f"{summary['procurement_sme_share']:.1%}"),
+        ("fiscal cost of levers, total (CNY m)", f"{summary['fiscal_cost_total']:,.1f}"),
+        ("tax revenue, total (CNY m)", f"{summary['tax_revenue_total']:,.1f}"),
+        ("max accounting residual", f"{summary['accounting_residual_max']:.1e}"),
+        ("run time", f"{summary.get('run_seconds', 0):.2f} s"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+@app.command("levers")
+@handle_errors
+def levers_command(
+    config: Optional[Path] = typer.Argument(None, help="Show on/off and values in this config (default: all defaults)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key before showing."),
+) -> None:
+    """List the 25 policy levers."""
+    resolved = load_config(config, parse_overrides(set_))
+    registry = load_registry()
+    records = []
+    for lever in registry.levers:
+        settings = resolved.lever(lever.key)
+        records.append({
+            "provision": lever.provision,
+            "section": lever.section,
+            "section_title": SECTION_TITLES[lever.section],
+            "key": lever.key,
+            "title": lever.title,
+            "enabled": bool(settings.enabled),
+            "parameters": {name: getattr(settings, name) for name in lever.parameters},
+            "units": {name: p.unit for name, p in lever.parameters.items()},
+        })
+    if as_json:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return
+    table = Table(title=f"policy levers{' in ' + str(config) if config else ''}", header_style="bold")
+    for column in ("#", "sec", "key", "title", "on", "main parameters"):
+        table.add_column(column)
+    for record in records:
+        params = ", ".join(f"{k}={v:g}" for k, v in list(record["parameters"].items())[:3])
+        table.add_row(str(record["provision"]), str(record["section"]), record["key"], record["title"],
+                      "[green]on[/]" if record["enabled"] else "[red]off[/]", params)
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

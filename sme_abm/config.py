@@ -1,0 +1,428 @@
+"""Run configuration: TOML in, a validated :class:`Config` out.
+
+A config file has the sections ``[simulation]``, ``[economy]``,
+``[households]``, ``[large_firms]``, ``[government]``, ``[rest_of_world]``,
+``[central_bank]``, ``[banks]``, ``[guarantors]``, ``[levers.<key>]`` and an
+array ``[[shocks]]``. Every key is optional: what a file leaves out takes the
+default documented in ``configs/baseline.toml``. Everything is validated with
+pydantic before the model is built; any problem raises :class:`ConfigError`
+with one line naming the file, the dotted key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from .errors import ConfigError
+from .levers import load_registry
+
+SECTORS: tuple[str, ...] = ("manufacturing", "construction", "trade", "services")
+N_SECTORS = len(SECTORS)
+
+Share = Field(ge=0.0, le=1.0)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def _per_sector(default: list[float], low: float, high: float, description: str) -> Any:
+    return Field(
+        default_factory=lambda: list(default),
+        min_length=N_SECTORS,
+        max_length=N_SECTORS,
+        description=description,
+        json_schema_extra={"item_range": [low, high]},
+    )
+
+
+class SimulationSettings(_Section):
+    """Size, length and bookkeeping of one run."""
+
+    n_smes: int = Field(10_000, ge=10, le=200_000_000, description="SMEs at the start.")
+    steps: int = Field(120, ge=1, le=12_000, description="Months to simulate.")
+    seed: int = Field(42, ge=0, le=2**63 - 1, description="Seed of the run's random numbers.")
+    panel_every: int = Field(12, ge=1, le=12_000, description="Months between firm-panel snapshots.")
+    mesa_agents: bool = Field(True, description="One Mesa agent per SME; false runs on arrays only.")
+    check_accounting: bool = Field(True, description="Check the accounting identities every step.")
+
+
+class EconomySettings(_Section):
+    """SME technology, demand dynamics, entry and exit (free parameters)."""
+
+    sector_shares: list[float] = _per_sector([0.30, 0.10, 0.35, 0.25], 0, 1, "Share of SMEs per sector.")
+    materials_share: list[float] = _per_sector([0.65, 0.62, 0.75, 0.40], 0, 0.95, "Bought-in inputs per yuan of sales.")
+    revenue_per_worker: list[float] = _per_sector([0.35, 0.30, 0.60, 0.20], 0.01, 100, "Annual sales per worker at productivity 1, CNY m.")
+    capital_output_ratio: list[float] = _per_sector([0.6, 0.35, 0.25, 0.4], 0.01, 10, "Capital per yuan of annual sales.")
+    wage: float = Field(0.005, gt=0, le=1, description="Monthly wage per worker, CNY m.")
+    depreciation_rate: float = Field(0.08, ge=0, le=1, description="Annual depreciation of capital.")
+    overhead_cost: float = Field(0.005, ge=0, le=10, description="Fixed cost per firm per month, CNY m.")
+    productivity_sd: float = Field(0.25, ge=0, le=3, description="Dispersion of log productivity.")
+    demand_volatility: float = Field(0.07, ge=0, le=1, description="Monthly sd of a firm's log demand weight.")
+    initial_revenue_min: float = Field(0.07, gt=0, le=100, description="Smallest initial monthly sales, CNY m.")
+    size_tail_exponent: float = Field(1.05, gt=0.2, le=5, description="Pareto exponent of initial sales.")
+    max_initial_revenue: float = Field(33.0, gt=0, le=1e4, description="Largest initial monthly sales, CNY m.")
+    cash_buffer_months: float = Field(1.5, ge=0, le=24, description="Months of costs a firm keeps as cash.")
+    dividend_payout: float = Field(0.9, ge=0, le=1, description="Share of cash above the buffer paid out each month.")
+    investment_speed: float = Field(0.1, gt=0, le=1, description="Share of the capital gap closed per month.")
+    innovative_share: float = Field(0.1, ge=0, le=1, description="Share of firms doing R&D.")
+    rd_intensity: float = Field(0.03, ge=0, le=0.5, description="R&D spending per yuan of sales of innovative firms.")
+    rd_success_probability: float = Field(0.02, ge=0, le=1, description="Monthly chance R&D yields a productivity gain.")
+    rd_productivity_jump: float = Field(0.06, ge=0, le=1, description="Productivity gain of a successful innovation.")
+    digital_adoption_probability: float = Field(0.003, ge=0, le=1, description="Monthly adoption chance with no subsidy.")
+    digital_adoption_cost: float = Field(0.05, ge=0, le=100, description="Cost of digital adoption, CNY m.")
+    loss_months_to_exit: int = Field(9, ge=1, le=120, description="Consecutive loss months after which a solvent firm exits.")
+    entry_rate: float = Field(0.0065, ge=0, le=1, description="Would-be entrants per month per initial SME.")
+    entrant_revenue: float = Field(0.05, gt=0, le=100, description="Median monthly sales of an entrant, CNY m.")
+    growth_drift: float = Field(0.0, ge=-0.1, le=0.1, description="Common monthly drift of log demand weights.")
+
+
+class HouseholdSettings(_Section):
+    """The household sector (an aggregate)."""
+
+    consumption_from_income: float = Field(0.85, ge=0, le=1, description="Share of last month's income consumed.")
+    consumption_from_wealth: float = Field(0.02, ge=0, le=1, description="Share of wealth consumed per month.")
+    income_tax_rate: float = Field(0.08, ge=0, le=1, description="Average tax on household income.")
+    sme_consumption_share: float = Field(0.6, ge=0, le=1, description="Share of consumption addressed to SME products.")
+    import_share: float = Field(0.06, ge=0, le=1, description="Share of consumption spent on imports.")
+
+
+class LargeFirmSettings(_Section):
+    """Large firms (an aggregate): they buy from SMEs on credit."""
+
+    sme_order_share: float = Field(0.12, ge=0, le=1, description="Share of large firms' revenue ordered from SMEs.")
+    wage_share: float = Field(0.45, ge=0, le=1, description="Share of large firms' revenue paid as wages.")
+    tax_rate: float = Field(0.08, ge=0, le=1, description="Taxes of large firms per yuan of revenue.")
+
+
+class GovernmentSettings(_Section):
+    """Taxes and spending of central and local government."""
+
+    procurement_ratio: float = Field(0.05, ge=0, le=1, description="Monthly procurement budget per yuan of initial monthly SME sales.")
+    open_competition_sme_share: float = Field(0.65, ge=0, le=1, description="Share of open procurement SMEs win without reservation.")
+    cit_rate: float = Field(0.25, ge=0, le=1, description="Standard corporate income tax rate.")
+    vat_rate: float = Field(0.13, ge=0, le=1, description="VAT on value added of general taxpayers.")
+    admin_fee_share: float = Field(0.003, ge=0, le=0.2, description="Administrative fees per yuan of sales.")
+    receivable_default_rate: float = Field(0.004, ge=0, le=1, description="Monthly share of receivables buyers fail to pay.")
+    other_spending_ratio: float = Field(0.2, ge=0, le=10, description="Monthly other government spending (wages, transfers) per yuan of initial monthly SME sales.")
+
+
+class RestOfWorldSettings(_Section):
+    export_demand_ratio: float = Field(0.06, ge=0, le=2, description="Monthly foreign demand for SME goods per yuan of initial monthly SME sales.")
+
+
+class CentralBankSettings(_Section):
+    loan_prime_rate: float = Field(0.0345, ge=0, le=0.5, description="One-year loan prime rate.")
+    benchmark_rate: float = Field(0.0435, ge=0, le=0.5, description="Old one-year benchmark lending rate.")
+    deposit_rate: float = Field(0.015, ge=0, le=0.5, description="Rate banks pay on deposits.")
+    reserve_ratio: float = Field(0.08, ge=0, le=1, description="Required reserve ratio of large banks.")
+
+
+class BankSettings(_Section):
+    n_large: int = Field(5, ge=1, le=100, description="Large state banks.")
+    n_small: int = Field(10, ge=0, le=1000, description="Small local banks.")
+    n_nondeposit: int = Field(3, ge=0, le=100, description="Non-deposit lenders.")
+    large_bank_client_share: float = Field(0.55, ge=0, le=1, description="Share of SMEs whose main bank is large.")
+    min_capital_ratio: float = Field(0.105, ge=0, le=1, description="Minimum capital to risk-weighted assets.")
+    initial_capital_ratio: float = Field(0.14, ge=0, le=1, description="Capital ratio at the start.")
+    deposit_to_loan_ratio: float = Field(1.35, ge=1, le=10, description="Deposits per yuan of loans at the start.")
+    markup: float = Field(0.006, ge=0, le=0.5, description="Annual margin of SME loans over the base rate.")
+    funding_cost: float = Field(0.025, ge=0, le=0.5, description="Banks' marginal annual funding cost (what re-lending replaces).")
+    large_firm_markup: float = Field(0.0, ge=-0.1, le=0.5, description="Margin on large-firm loans (for the SME spread).")
+    max_default_probability: float = Field(0.06, ge=0, le=1, description="Highest annual default probability a bank lends at.")
+    loan_to_value: float = Field(0.6, ge=0, le=1, description="Loan value of a yuan of capital.")
+    loan_maturity_months: int = Field(24, ge=1, le=360, description="Months over which loans amortise.")
+    initial_debt_to_capital: float = Field(0.4, ge=0, le=5, description="SME debt per yuan of capital at the start, and the leverage firms aim for.")
+    dividend_payout: float = Field(0.7, ge=0, le=1, description="Share of positive profit banks pay out.")
+    pd_base: float = Field(-3.9, ge=-20, le=5, description="Log-odds of annual default at zero leverage and margin.")
+    pd_leverage: float = Field(2.5, ge=0, le=50, description="Log-odds per unit of debt over assets.")
+    pd_margin: float = Field(8.0, ge=0, le=100, description="Log-odds per unit of negative profit margin.")
+    pd_liquidity: float = Field(0.5, ge=0, le=50, description="Log-odds per month of costs not covered by cash.")
+
+
+class GuarantorSettings(_Section):
+    n_guarantors: int = Field(4, ge=1, le=100, description="Government financing guarantors (plus one re-guarantee fund).")
+    small_micro_focused: int = Field(2, ge=0, le=100, description="How many of them mainly serve small and micro firms.")
+    net_assets_ratio: float = Field(0.008, ge=0, le=1, description="Guarantors' net assets per yuan of initial SME debt.")
+    reguarantee_fund_ratio: float = Field(0.004, ge=0, le=1, description="Re-guarantee fund's capital per yuan of initial SME debt.")
+    max_default_probability: float = Field(0.12, ge=0, le=1, description="Highest annual default probability a guarantor covers.")
+    dividend_payout: float = Field(0.5, ge=0, le=1, description="Share of positive profit paid to the government.")
+
+
+class ShockSettings(_Section):
+    """A scheduled shock: a demand collapse or a natural disaster."""
+
+    kind: Literal["demand", "disaster"]
+    start: int = Field(ge=0, le=12_000, description="First month of the shock.")
+    duration: int = Field(1, ge=1, le=12_000, description="Months it lasts.")
+    depth: float = Field(0.3, ge=0, le=1, description="Share of demand lost (demand) or of capital destroyed (disaster).")
+    share: float = Field(1.0, ge=0, le=1, description="Share of firms in the sectors that are hit.")
+    sectors: list[Literal["manufacturing", "construction", "trade", "services"]] = Field(
+        default_factory=lambda: list(SECTORS), min_length=1
+    )
+
+
+@lru_cache(maxsize=1)
+def _levers_model() -> type[BaseModel]:
+    """A pydantic model with one sub-model per lever, built from the registry."""
+    lever_models: dict[str, Any] = {}
+    for lever in load_registry().levers:
+        fields: dict[str, Any] = {"enabled": (bool, Field(True, description="Switch the lever on or off."))}
+        for name, param in lever.parameters.items():
+            low, high = param.range
+            fields[name] = (float, Field(param.default, ge=low, le=high, description=param.description))
+        model = create_model(  # type: ignore[call-overload]
+            f"Lever_{lever.key}", __base__=_Section, **fields
+        )
+        lever_models[lever.key] = (model, Field(default_factory=model))
+    return create_model("Levers", __base__=_Section, **lever_models)  # type: ignore[call-overload]
+
+
+class Config(_Section):
+    """A complete, validated run configuration."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Name used for the results folder.")
+    description: str = Field("", max_length=2000)
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    economy: EconomySettings = Field(default_factory=EconomySettings)
+    households: HouseholdSettings = Field(default_factory=HouseholdSettings)
+    large_firms: LargeFirmSettings = Field(default_factory=LargeFirmSettings)
+    government: GovernmentSettings = Field(default_factory=GovernmentSettings)
+    rest_of_world: RestOfWorldSettings = Field(default_factory=RestOfWorldSettings)
+    central_bank: CentralBankSettings = Field(default_factory=CentralBankSettings)
+    banks: BankSettings = Field(default_factory=BankSettings)
+    guarantors: GuarantorSettings = Field(default_factory=GuarantorSettings)
+    levers: Any = Field(default_factory=lambda: _levers_model()())
+    shocks: list[ShockSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> "Config":
+        shares = self.economy.sector_shares
+        if abs(sum(shares) - 1.0) > 1e-6:
+            raise _ConsistencyError("economy.sector_shares", f"must sum to 1, got {sum(shares):.6g}")
+        for name in ("sector_shares", "materials_share", "revenue_per_worker", "capital_output_ratio"):
+            info = EconomySettings.model_fields[name].json_schema_extra
+            low, high = info["item_range"]  # type: ignore[index]
+            for i, value in enumerate(getattr(self.economy, name)):
+                if not (low <= value <= high) or not math.isfinite(value):
+                    raise _ConsistencyError(f"economy.{name}[{i}]", f"must be between {low} and {high}, got {value!r}")
+        if self.guarantors.small_micro_focused > self.guarantors.n_guarantors:
+            raise _ConsistencyError("guarantors.small_micro_focused", "must be at most guarantors.n_guarantors")
+        return self
+
+    # -- convenience -------------------------------------------------------
+    def lever(self, key: str) -> BaseModel:
+        """The settings of one lever, by config key."""
+        return getattr(self.levers, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved config as plain data (round-trips through TOML)."""
+        data = self.model_dump(mode="json")
+        data["levers"] = self.levers.model_dump(mode="json")
+        return data
+
+    def to_toml(self) -> str:
+        data = self.to_dict()
+        header = "# Fully resolved sme-abm config: `sme-abm run` accepts it and reproduces the run.\n"
+        return header + tomli_w.dumps(_strip_empty(data))
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config (canonical JSON)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _strip_empty(data: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in data.items() if v not in ((), [])}
+    return out
+
+
+class _ConsistencyError(ValueError):
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------
+# Loading, overriding and error reporting
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning every I/O or syntax problem into ConfigError."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(str(path), "", "file not found")
+    if path.is_dir():
+        raise ConfigError(str(path), "", "is a directory, expected a TOML file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "", "not UTF-8 text; expected a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    if not text.strip():
+        raise ConfigError(str(path), "", "file is empty; expected TOML tables such as [simulation]")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"malformed TOML: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value`` (value in TOML syntax; bare words are strings)."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "expected KEY.PATH=VALUE")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError("--set", key or text, "expected a dotted key such as simulation.n_smes")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``data`` with dotted-key overrides applied."""
+    data = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError("--set", dotted, f"{part} is not a table")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    origin: str | None = None,
+) -> Config:
+    """Load, override and validate a config.
+
+    Args:
+        source: A TOML file path, a mapping with the same structure, or None
+            for all defaults.
+        overrides: Dotted keys to values, applied after the file
+            (``{"levers.p13_financing_guarantee.enabled": False}``).
+        origin: Name to use for the source in error messages.
+
+    Returns:
+        The validated :class:`Config`.
+
+    Raises:
+        ConfigError: On any invalid input, naming the file and the key.
+    """
+    if source is None:
+        data: dict[str, Any] = {}
+        origin = origin or "<defaults>"
+    elif isinstance(source, Mapping):
+        data = copy.deepcopy(dict(source))
+        origin = origin or "<dict>"
+    else:
+        origin = origin or str(source)
+        data = read_toml(source)
+        data.setdefault("name", _name_from_path(Path(source)))
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return validate_config(data, origin)
+
+
+def _name_from_path(path: Path) -> str:
+    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in path.stem)[:64]
+    return stem or "run"
+
+
+def validate_config(data: Mapping[str, Any], origin: str) -> Config:
+    """Validate plain data as a Config; errors become one-line ConfigErrors."""
+    data = dict(data)
+    raw_levers = data.pop("levers", None)
+    if raw_levers is None:
+        raw_levers = {}
+    try:
+        levers = _levers_model().model_validate(raw_levers)
+    except ValidationError as exc:
+        raise _to_config_error(exc, data, origin, prefix=("levers",)) from None
+    try:
+        return Config.model_validate({**data, "levers": levers})
+    except ValidationError as exc:
+        raise _to_config_error(exc, data, origin) from None
+    except _ConsistencyError as exc:
+        raise ConfigError(origin, exc.key, exc.reason) from None
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Names allowed at the location of an unknown key."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if part == "levers" and model is Config:
+            model = _levers_model()
+        elif part == "shocks" and model is Config:
+            model = ShockSettings
+        else:
+            field = model.model_fields.get(str(part))
+            annotation = field.annotation if field else None
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return []
+            model = annotation
+    return list(model.model_fields)
+
+
+def _to_config_error(
+    exc: ValidationError, data: Mapping[str, Any], origin: str, prefix: tuple[str, ...] = ()
+) -> ConfigError:
+    error = exc.errors(include_url=False)[0]
+    loc = prefix + tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+    # pydantic nests lever errors under the levers field; keep the path readable
+    key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    kind = error["type"]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _ConsistencyError):
+        return ConfigError(origin, cause.key, cause.reason)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        listing = f" Allowed here: {', '.join(allowed)}." if allowed and not guess else ""
+        return ConfigError(origin, key, f"unknown key{hint}{listing}")
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    message = error["msg"]
+    return ConfigError(origin, key, f"{message} (got {shown})")
+
+
+def config_keys() -> list[str]:
+    """All dotted keys a config accepts (for docs and the dashboard)."""
+    keys: list[str] = []
+    defaults = Config().to_dict()
+    for section, values in defaults.items():
+        if isinstance(values, dict):
+            for k, v in values.items():
+                if isinstance(v, dict):
+                    keys.extend(f"{section}.{k}.{p}" for p in v)
+                else:
+                    keys.append(f"{section}.{k}")
+    return keys

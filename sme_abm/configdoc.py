@@ -1,0 +1,137 @@
+"""Write a config as documented TOML: every key with its meaning, unit and source.
+
+``python -m sme_abm.configdoc`` regenerates ``configs/baseline.toml``,
+``configs/no-policy.toml`` and ``configs/shock.toml`` from the defaults, so
+the documentation in those files cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel
+
+from .config import Config, load_config
+from .levers import SECTION_TITLES, load_registry
+
+SECTION_NOTES = {
+    "simulation": "Size, length and bookkeeping of the run.",
+    "economy": "SME technology, demand dynamics, entry and exit. Money in CNY m, time in months. Free parameters (no official figure sets them) are marked as such and are the ones calibration fits.",
+    "households": "Households (an aggregate): consumption and income tax.",
+    "large_firms": "Large firms (an aggregate): they sell inputs to SMEs and order from them on credit.",
+    "government": "Central and local government: taxes and spending outside the levers.",
+    "rest_of_world": "Foreign demand for SME goods.",
+    "central_bank": "Rates set by the People's Bank of China.",
+    "banks": "Banks and their credit-risk model.",
+    "guarantors": "Government financing guarantors and the national re-guarantee fund.",
+}
+
+REAL_FIGURES = {
+    "central_bank.loan_prime_rate": "PBoC: one-year LPR 3.45% (Aug 2023 - Jan 2024).",
+    "central_bank.benchmark_rate": "PBoC one-year benchmark lending rate 4.35% (2015-2019).",
+    "banks.min_capital_ratio": "NFRA Capital Rules: 8% minimum + 2.5% conservation buffer.",
+    "government.cit_rate": "Enterprise Income Tax Law: 25%.",
+    "government.vat_rate": "VAT on goods 13% (2019).",
+}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    text = tomli_w.dumps({"v": value}).strip()
+    return text[len("v = "):].replace("\n", " ").replace("    ", "").replace(",]", "]")
+
+
+def _comment(text: str, width: int = 100) -> list[str]:
+    words, lines, line = text.split(), [], "#"
+    for word in words:
+        if len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = "#"
+        line += " " + word
+    lines.append(line)
+    return lines
+
+
+def render_config(config: Config, title: str, intro: str = "") -> str:
+    """Render ``config`` as TOML with a comment above every key."""
+    data = config.to_dict()
+    out = _comment(title) + (_comment(intro) if intro else []) + [""]
+    out.append(f'name = {_value(data["name"])}')
+    out.append(f'description = {_value(data["description"])}')
+    for section, note in SECTION_NOTES.items():
+        model: type[BaseModel] = type(getattr(config, section))
+        out += ["", *_comment(note), f"[{section}]"]
+        for key, value in data[section].items():
+            info = model.model_fields[key]
+            text = info.description or ""
+            source = REAL_FIGURES.get(f"{section}.{key}")
+            text += f" Source: {source}" if source else ""
+            out += _comment(text)
+            out.append(f"{key} = {_value(value)}")
+    registry = load_registry()
+    out += ["", *_comment(
+        "The 25 policy levers, one per provision of the policy text. `enabled` switches a lever; each "
+        "parameter's value applies when the lever is on (see docs/levers.md and sme_abm/levers/registry.toml)."
+    )]
+    section_shown = 0
+    for lever in registry.levers:
+        if lever.section != section_shown:
+            section_shown = lever.section
+            out += ["", f"# --- Section {lever.section}: {SECTION_TITLES[lever.section]} ---"]
+        out += ["", *_comment(f"({lever.provision}) {lever.title}: {lever.description}"), f"[levers.{lever.key}]"]
+        values = data["levers"][lever.key]
+        out.append(f"enabled = {_value(values['enabled'])}")
+        for name, param in lever.parameters.items():
+            note = f"{param.description} Unit: {param.unit}. Range {param.range[0]:g}-{param.range[1]:g}; off: {param.off:g}."
+            if param.source:
+                note += f" Source: {param.source}"
+            out += _comment(note)
+            out.append(f"{name} = {_value(values[name])}")
+    for shock in data["shocks"]:
+        out += ["", "# A scheduled shock (see sme_abm/shocks.py).", "[[shocks]]"]
+        out += [f"{key} = {_value(value)}" for key, value in shock.items()]
+    return "\n".join(out) + "\n"
+
+
+def standard_configs() -> dict[str, str]:
+    """The shipped configs, rendered from the code's defaults."""
+    baseline = load_config({"name": "baseline", "description": "All 25 levers on at the policy's settings."})
+    no_policy = load_config({
+        "name": "no-policy",
+        "description": "The counterfactual: all 25 levers off.",
+        "levers": {key: {"enabled": False} for key in load_registry().keys},
+    })
+    shock = load_config({
+        "name": "shock",
+        "description": "Baseline with a demand collapse in year 3 (40% for 6 months in manufacturing, trade "
+                       "and services) and a natural disaster in year 5.",
+        "shocks": [
+            {"kind": "demand", "start": 36, "duration": 6, "depth": 0.4, "share": 1.0,
+             "sectors": ["manufacturing", "trade", "services"]},
+            {"kind": "disaster", "start": 60, "duration": 6, "depth": 0.5, "share": 0.1,
+             "sectors": ["manufacturing", "construction", "trade", "services"]},
+        ],
+    })
+    return {
+        "baseline.toml": render_config(baseline, "sme-abm baseline: every parameter, documented.",
+                                       "Generated by `python -m sme_abm.configdoc`; edit the defaults in the code, not here."),
+        "no-policy.toml": render_config(no_policy, "sme-abm counterfactual: all 25 levers off.",
+                                        "Generated by `python -m sme_abm.configdoc`."),
+        "shock.toml": render_config(shock, "sme-abm shock scenario: baseline plus scheduled shocks.",
+                                    "Generated by `python -m sme_abm.configdoc`."),
+    }
+
+
+def main(folder: str = "configs") -> None:
+    for name, text in standard_configs().items():
+        path = Path(folder) / name
+        path.write_text(text)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(*sys.argv[1:])

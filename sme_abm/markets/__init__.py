@@ -1,0 +1,1 @@
+"""Markets: goods (demand, procurement, exports, receivables), credit and capital."""

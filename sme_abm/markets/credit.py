@@ -1,0 +1,178 @@
+"""The credit market (phase 4): applications, screening, guarantees, pricing
+and rationing, all as whole-population array operations.
+
+1. SMEs with a financing need (investment plus the cash buffer they lack)
+   apply, unless discouraged (lever 18 sets the application rate).
+2. Each bank sees a noisy signal of the applicant's default log-odds (lever 4
+   sets the noise) and lends directly if the estimated default probability is
+   within its limit (raised for small/micro firms by lever 11) and collateral
+   covers the loan (capital, receivables under lever 10, IP under lever 22;
+   first loans need less under lever 10).
+3. Applicants the bank turns down may get a guarantee (lever 13): the
+   guarantor covers all but the bank's share of the loss, for a fee, within
+   its leverage limit. Guarantors serve applicants best-first.
+4. Banks serve accepted applicants best-first until their capital (risk
+   weights from lever 11) or funding (reserve ratios and re-lending, lever 9)
+   runs out: that is credit rationing.
+5. Loans are priced at the base rate (LPR pass-through, lever 9) plus the
+   bank's markup plus expected loss on its own exposure, minus the funding
+   saving from re-lending.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..agents.bank import risk_weights
+from ..agents.sme import cash_buffer, desired_investment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SMEEconomy
+
+MIN_LOAN = 0.005  # CNY m
+LITTLE_GIANT_PRIORITY = 0.02  # extra default probability banks accept for little giants
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def default_log_odds(model: "SMEEconomy") -> np.ndarray:
+    """True annual default log-odds of every SME (what banks try to estimate)."""
+    smes, b = model.smes, model.config.banks
+    assets = smes.cash + smes.capital + smes.receivables
+    leverage = np.divide(smes.debt, assets, out=np.ones(smes.size), where=assets > 0)
+    margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
+    cover = np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0)
+    log_a = np.log(smes.productivity)
+    return (
+        b.pd_base
+        + b.pd_leverage * np.minimum(leverage, 3.0)
+        + b.pd_margin * np.clip(-margin, 0.0, 1.0)
+        + b.pd_liquidity * np.clip(1.0 - cover, 0.0, 1.0)
+        - 1.0 * (log_a - log_a.mean())
+        + smes.risk_type
+        - 0.3 * smes.trained
+    )
+
+
+def ration(groups: np.ndarray, priority: np.ndarray, size: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Serve requests best-first (lowest priority value) within each group's capacity.
+
+    A request is granted when the cumulative size of its group's requests up
+    to and including it fits in the group's capacity (strict queue order).
+
+    Args:
+        groups: Group (lender) index of each request.
+        priority: Sort key; lower is served first.
+        size: Amount each request uses.
+        capacity: Capacity per group.
+
+    Returns:
+        Boolean mask of granted requests.
+    """
+    if groups.size == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort((priority, groups))
+    sorted_groups = groups[order]
+    sorted_size = size[order]
+    running = np.cumsum(sorted_size)
+    first = np.searchsorted(sorted_groups, sorted_groups, side="left")
+    within_group = running - (running[first] - sorted_size[first])
+    granted = np.empty(groups.size, dtype=bool)
+    granted[order] = within_group <= capacity[sorted_groups] * (1 + 1e-12)
+    return granted
+
+
+def run_credit_market(model: "SMEEconomy") -> None:
+    """Phase 4: SMEs apply, banks and guarantors screen, price and ration, loans are booked."""
+    smes, banks, guarantors, p, rng = model.smes, model.banks, model.guarantors, model.policy, model.rng
+    cfg = model.config.banks
+    n = smes.size
+    banks.update_risk_weighted_assets(model)
+
+    # firms finance investment and their cash buffer, and keep their debt near
+    # a target leverage by refinancing part of the gap each month
+    target_debt = cfg.initial_debt_to_capital * smes.capital
+    refinance = 0.1 * np.maximum(target_debt - smes.debt, 0.0)
+    need = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
+    wants = (need > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
+    applies = wants & (rng.random(n) < p.p18_service_platforms.credit_application_rate)
+    rows = np.flatnonzero(applies)
+    amount = need[rows]
+
+    true_log_odds = default_log_odds(model)[rows]
+    noise = p.p04_credit_information.signal_noise
+    estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
+    small_micro = smes.size_class[rows] <= 1
+    bank_limit = (cfg.max_default_probability
+                  + small_micro * p.p11_differentiated_supervision.npl_tolerance_bonus
+                  + smes.little_giant[rows] * LITTLE_GIANT_PRIORITY)
+
+    finance = p.p10_multilevel_finance
+    collateral = (cfg.loan_to_value * smes.capital[rows]
+                  + finance.receivables_collateral_ratio * smes.receivables[rows]
+                  + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
+    first_loan = ~smes.has_borrowed[rows]
+    collateral = np.where(first_loan, collateral / max(1.0 - finance.first_loan_collateral_relief, 0.05), collateral)
+    room = np.maximum(collateral - smes.debt[rows], 0.0)
+    direct = (estimated_pd <= bank_limit) & (amount <= room)
+
+    # guarantees for those the bank would not take alone (lever 13)
+    g = p.p13_financing_guarantee
+    bank_share = min(max(g.bank_share, 0.05), 1.0)
+    guarantor_of = (smes.firm_id[rows] % guarantors.n_direct).astype(np.int16)
+    candidates = (~direct & (estimated_pd <= model.config.guarantors.max_default_probability)
+                  & (estimated_pd * bank_share <= bank_limit) & (amount * bank_share <= room))
+    cand = np.flatnonzero(candidates)
+    guaranteed = np.zeros(rows.size, dtype=bool)
+    guaranteed[cand] = ration(guarantor_of[cand], estimated_pd[cand], amount[cand], guarantors.capacity())
+    accepted = direct | guaranteed
+
+    # bank rationing under capital and funding limits
+    acc = np.flatnonzero(accepted)
+    bank_of = smes.bank[rows]
+    relending_share = p.p09_monetary_transmission.relending_share
+    weights = risk_weights(model, smes.size_class[rows][acc], amount[acc], np.where(guaranteed[acc], amount[acc], 0.0))
+    expected_loss = estimated_pd * np.where(guaranteed, bank_share, 1.0)
+    fits_capital = ration(bank_of[acc], expected_loss[acc], amount[acc] * weights, banks.capital_headroom())
+    fits_funding = ration(bank_of[acc], expected_loss[acc], amount[acc] * (1.0 - relending_share), banks.funding_headroom())
+    granted = np.zeros(rows.size, dtype=bool)
+    granted[acc] = fits_capital & fits_funding
+
+    # pricing and booking
+    lgd = 1.0 - p.p01_legal_system.loan_recovery_rate
+    relending_saving = relending_share * max(cfg.funding_cost - p.p09_monetary_transmission.relending_rate, 0.0)
+    rate = (model.sme_base_rate + banks.markup_of(bank_of) + lgd * expected_loss - relending_saving)
+    booked = np.flatnonzero(granted)
+    loan_rows, loan_amount = rows[booked], amount[booked]
+    banks.lend(model, loan_rows, loan_amount, rate[booked])
+    model.central_bank.relend(bank_of[booked], loan_amount * relending_share)
+    with_guarantee = booked[guaranteed[booked]]
+    g_rows = rows[with_guarantee]
+    smes.guaranteed[g_rows] += amount[with_guarantee]
+    smes.guarantor[g_rows] = guarantor_of[with_guarantee]
+    guarantors.outstanding += np.bincount(guarantor_of[with_guarantee], weights=amount[with_guarantee],
+                                          minlength=guarantors.size)
+    smes.has_borrowed[loan_rows] = True
+    banks.update_risk_weighted_assets(model)
+
+    creditworthy = sigmoid(true_log_odds) <= cfg.max_default_probability
+    model.step_stats.update(
+        credit_applications=int(rows.size),
+        credit_approved=int(booked.size),
+        credit_demanded=float(amount.sum()),
+        credit_granted=float(loan_amount.sum()),
+        credit_rationed=float(amount.sum() - loan_amount.sum()),
+        credit_guaranteed=float(amount[with_guarantee].sum()),
+        creditworthy_applicants=int(creditworthy.sum()),
+        creditworthy_refused=int((creditworthy & ~granted).sum()),
+        new_loan_rate=float(np.average(rate[booked], weights=loan_amount)) if booked.size else float("nan"),
+        new_loan_rate_small_micro=float(np.average(rate[booked][small_micro[booked]], weights=loan_amount[small_micro[booked]]))
+        if small_micro[booked].any() else float("nan"),
+        new_loan_rates=rate[booked],
+        new_loan_guaranteed=guaranteed[booked],
+        relending_granted=float((loan_amount * relending_share).sum()),
+    )

@@ -1,0 +1,360 @@
+"""The economy: :class:`SMEEconomy`, a Mesa model whose ``step()`` is one month.
+
+Read :meth:`SMEEconomy.step` first: it is the economy's schedule, phase by
+phase, each phase a function in the module of its agent or market.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from . import sectors
+from .accounting import Ledger, check_identities
+from .agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, SMALL_BANK, Bank, BankBook
+from .agents.central_bank import CentralBank
+from .agents.government import Government, evaluate_policies, pay_support, set_policy
+from .agents.guarantor import Guarantor, GuarantorBook
+from .agents.sme import (
+    SME, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce,
+)
+from .config import SECTORS, Config, load_config
+from .demography import enter_firms, exit_firms
+from .levers import load_registry
+from .markets.capital import provide_direct_finance
+from .markets.credit import run_credit_market
+from .markets.goods import allocate_demand, collect_receivables
+from .policy import PolicyState
+from .recorder import Recorder
+from .shocks import apply_shocks
+
+EXPORTING_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("trade"))
+SHUTDOWN_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("construction"))
+
+
+class SMEEconomy(mesa.Model):
+    """A national SME economy with banks, guarantors, government and a central bank.
+
+    Args:
+        config: A :class:`Config`, a path to a TOML config, a mapping with the
+            config's structure, or None for the defaults.
+        rng: Seed for the run's random numbers (overrides ``simulation.seed``;
+            this is what ``mesa.batch_run`` passes).
+        n_smes: Shortcut for ``simulation.n_smes``.
+        steps: Shortcut for ``simulation.steps`` (used by :meth:`run`).
+        **overrides: Further config overrides as ``section__key=value`` (for
+            levers ``levers__p13_financing_guarantee__enabled=False``).
+
+    Example:
+        >>> model = SMEEconomy(n_smes=1_000, rng=1)
+        >>> model.run(12)
+        >>> model.timeseries()["smes_active"].iloc[-1] > 0
+        True
+    """
+
+    def __init__(
+        self,
+        config: Config | str | Path | Mapping[str, Any] | None = None,
+        *,
+        rng: int | None = None,
+        n_smes: int | None = None,
+        steps: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        dotted = {key.replace("__", "."): value for key, value in overrides.items()}
+        if n_smes is not None:
+            dotted["simulation.n_smes"] = n_smes
+        if steps is not None:
+            dotted["simulation.steps"] = steps
+        if rng is not None:
+            dotted["simulation.seed"] = int(rng)
+        if isinstance(config, Config):
+            config = config.to_dict() if dotted else config
+        self.config: Config = config if isinstance(config, Config) else load_config(config, dotted)
+        super().__init__(rng=self.config.simulation.seed)
+        self.registry = load_registry()
+        self.sector_names = list(SECTORS)
+        self.month = 0
+        self.step_stats: dict[str, Any] = {}
+        self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
+        self.ledger = Ledger(self)
+        self.policy = PolicyState(self.config, self.registry)
+        self.recorder = Recorder(self)
+        self._sme_agents: dict[int, SME] = {}
+        self.use_mesa_agents = self.config.simulation.mesa_agents
+        self._set_constants()
+        self.smes = SMEPopulation()
+        self.banks = BankBook()
+        self.banks.model = self
+        self.guarantors = GuarantorBook()
+        self.guarantors.model = self
+        self.central_bank = CentralBank(self)
+        self.government = Government(self)
+        self.sme_base_rate = 0.0
+        self.central_bank.set_rates()
+        self._initialise()
+        self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
+        self.running = True
+
+    # ------------------------------------------------------------------
+    # the schedule
+    def step(self) -> None:
+        """One month of the economy, phase by phase."""
+        self.month = self.steps - 1
+        self.ledger.open_step()
+        self.step_stats = defaultdict(float)
+
+        # 1. policy: the government and central bank apply the levers in force
+        set_policy(self)
+        apply_shocks(self)
+        # 2. demand: households, large firms' orders, procurement, exports
+        allocate_demand(self)
+        # 3. production: receivables collected, costs, wages, taxes paid
+        collect_receivables(self)
+        produce(self)
+        pay_support(self)
+        # 4. credit market: applications, screening, guarantees, rationing
+        run_credit_market(self)
+        # 5. investment, innovation, digital adoption, training; customers move
+        invest(self)
+        innovate(self)
+        evolve_demand(self)
+        pay_dividends(self)
+        self._update_exporters()
+        # 6. direct finance: venture capital; who lists
+        listing = provide_direct_finance(self)
+        # 7. default, exit and entry
+        exit_firms(self, listing)
+        enter_firms(self)
+        self.smes.age += 1
+        # 8. month-end settlement and accounting
+        sectors.settle_banks(self)
+        sectors.settle_guarantors(self)
+        self.central_bank.settle_relending()
+        sectors.settle_large_firms(self)
+        self.government.close_month()
+        sectors.settle_households(self)
+        evaluate_policies(self)
+        residual = check_identities(self, raise_on_failure=self.config.simulation.check_accounting)
+        self.recorder.record_step(residual)
+        self.datacollector.collect(self)
+
+    def run(self, steps: int | None = None, progress: Any = None) -> "SMEEconomy":
+        """Run ``steps`` months (default: ``simulation.steps``).
+
+        Args:
+            steps: Months to run.
+            progress: Optional callable called with the month after each step.
+        """
+        steps = self.config.simulation.steps if steps is None else steps
+        for _ in range(steps):
+            self.step()
+            if progress is not None:
+                progress(self.month)
+        return self
+
+    # ------------------------------------------------------------------
+    # outputs
+    def timeseries(self) -> pd.DataFrame:
+        """Model-level outputs, one row per step."""
+        return self.recorder.timeseries()
+
+    def firms(self) -> pd.DataFrame:
+        """The current firm population, one row per SME."""
+        smes = self.smes
+        frame = pd.DataFrame({name: smes.column(name) for name in smes.columns})
+        frame["sector"] = pd.Categorical.from_codes(smes.sector, self.sector_names)
+        return frame.set_index("firm_id")
+
+    def firm_panel(self) -> pd.DataFrame:
+        return self.recorder.firm_panel()
+
+    def exits(self) -> pd.DataFrame:
+        return self.recorder.exits()
+
+    def summary(self) -> dict[str, Any]:
+        return self.recorder.summary()
+
+    # ------------------------------------------------------------------
+    # population bookkeeping (keeps arrays and Mesa's registry in step)
+    def add_smes(self, values: dict[str, Any], count: int) -> np.ndarray:
+        rows = self.smes.add_firms(values, count)
+        if self.use_mesa_agents:
+            for firm_id in self.smes.firm_id[rows].tolist():
+                self._sme_agents[firm_id] = SME(self, firm_id)
+        return rows
+
+    def remove_smes(self, leaving: np.ndarray) -> None:
+        if self.use_mesa_agents:
+            for firm_id in self.smes.firm_id[leaving].tolist():
+                self._sme_agents.pop(firm_id).remove()
+        self.smes.remove_firms(leaving)
+
+    def sme_agent(self, firm_id: int) -> SME:
+        """The Mesa agent of a live SME."""
+        return self._sme_agents[firm_id]
+
+    def record_exits(self, rows: np.ndarray, reasons: np.ndarray) -> None:
+        self.recorder.record_exits(rows, reasons)
+
+    # ------------------------------------------------------------------
+    # set-up
+    def _set_constants(self) -> None:
+        econ = self.config.economy
+        self.materials_share = np.asarray(econ.materials_share)
+        self.revenue_per_worker = np.asarray(econ.revenue_per_worker)
+        self.capital_output_ratio = np.asarray(econ.capital_output_ratio)
+        self.shutdown_sectors = np.asarray(SHUTDOWN_SECTORS)
+        self.vat_levy_standard = self.registry.by_key("p07_tax_relief").parameters["small_micro_vat_rate"].off
+        self.rd_intensity = econ.rd_intensity
+        self.shock_factor = np.ones(0)
+        self.initial_smes = self.config.simulation.n_smes
+
+    def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
+        smes, econ = self.smes, self.config.economy
+        sales = smes.demand_weight[rows]
+        sector = smes.sector[rows]
+        workers = 12.0 * sales / (self.revenue_per_worker[sector] * smes.productivity[rows])
+        return econ.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost
+
+    def draw_firms(self, count: int, revenue_scale: float, entrant: bool) -> dict[str, np.ndarray]:
+        """Random characteristics of ``count`` new firms."""
+        rng, econ, p = self.rng, self.config.economy, self.policy
+        sector = rng.choice(len(SECTORS), size=count, p=np.asarray(econ.sector_shares)).astype(np.int8)
+        if entrant:
+            revenue = revenue_scale * np.exp(0.5 * rng.standard_normal(count))
+            age = np.zeros(count, dtype=np.int32)
+        else:
+            u = rng.random(count)
+            revenue = np.minimum(revenue_scale * u ** (-1.0 / econ.size_tail_exponent), econ.max_initial_revenue)
+            age = rng.integers(0, 240, size=count).astype(np.int32)
+        productivity = np.exp(econ.productivity_sd * rng.standard_normal(count))
+        capital = self.capital_output_ratio[sector] * 12.0 * revenue / 1.2 * 1.05
+        innovative = rng.random(count) < econ.innovative_share
+        exporter = np.isin(sector, EXPORTING_SECTORS) & (rng.random(count) < p.p20_international.exporter_share)
+        small_lender = self._draw_banks(count)
+        return {
+            "sector": sector, "age": age, "productivity": productivity, "demand_weight": revenue,
+            "capital": capital, "innovative": innovative, "exporter": exporter, "bank": small_lender,
+            "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),
+            "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,
+            "ip_stock": np.where(innovative, econ.rd_intensity * revenue * 24.0, 0.0),
+            "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + 0.01),
+        }
+
+    def _draw_banks(self, count: int) -> np.ndarray:
+        rng, b = self.rng, self.config.banks
+        nondeposit_share = self.policy.p10_multilevel_finance.nondeposit_lender_capital_share
+        u = rng.random(count)
+        large = u < b.large_bank_client_share
+        nondeposit = (~large) & (rng.random(count) < nondeposit_share) & (b.n_nondeposit > 0)
+        bank = np.where(large, rng.integers(0, b.n_large, size=count),
+                        b.n_large + rng.integers(0, max(b.n_small, 1), size=count))
+        if b.n_small == 0:
+            bank = np.where(large, bank, rng.integers(0, b.n_large, size=count))
+        bank = np.where(nondeposit, b.n_large + b.n_small + rng.integers(0, max(b.n_nondeposit, 1), size=count), bank)
+        return bank.astype(np.int16)
+
+    def _initialise(self) -> None:
+        cfg = self.config
+        n = cfg.simulation.n_smes
+        rows = self.add_smes(self.draw_firms(n, cfg.economy.initial_revenue_min, entrant=False), n)
+        smes = self.smes
+        sales = smes.sales
+        smes.employment = 12.0 * sales / (self.revenue_per_worker[smes.sector] * smes.productivity)
+        smes.classify_size()
+        smes.costs = self.initial_monthly_costs(rows)
+        initial_sales = float(sales.sum())
+        self.initial_sales = initial_sales
+        self.sector_demand_share = np.bincount(smes.sector, weights=sales, minlength=len(SECTORS)) / initial_sales
+
+        # nominal anchors of the demand side, solved so month 0 reproduces initial sales
+        gov, hh, lf = cfg.government, cfg.households, cfg.large_firms
+        self.procurement_budget = gov.procurement_ratio * initial_sales
+        self.export_demand = cfg.rest_of_world.export_demand_ratio * initial_sales
+        self.other_spending = gov.other_spending_ratio * initial_sales
+        procurement_to_smes = 0.75 * self.procurement_budget
+        bias = self.policy.p02_fair_competition.large_firm_demand_bias
+        lf_revenue = initial_sales
+        materials = float((self.materials_share[smes.sector] * sales).sum()) + n * cfg.economy.overhead_cost
+        for _ in range(50):
+            household_part = max(initial_sales - procurement_to_smes - self.export_demand - lf.sme_order_share * lf_revenue, 0.1 * initial_sales)
+            consumption = household_part / (hh.sme_consumption_share * (1 - bias))
+            lf_revenue = consumption * (1 - hh.import_share) - household_part + materials + 0.25 * self.procurement_budget
+        self.large_firm_revenue = lf_revenue
+        household_wealth = 6.0 * consumption
+        self.household_income = max((consumption - hh.consumption_from_wealth * household_wealth) / max(hh.consumption_from_income, 1e-9), 0.0)
+
+        credit_share = (procurement_to_smes + lf.sme_order_share * lf_revenue) / initial_sales
+        days = self.policy.p21_payment_arrears.payment_days
+        smes.receivables = sales * credit_share * days / 30.0
+        receivables_total = float(smes.receivables.sum())
+        lf_part = lf.sme_order_share * lf_revenue / (lf.sme_order_share * lf_revenue + procurement_to_smes)
+        self.payables = {"large_firms": receivables_total * lf_part, "government": receivables_total * (1 - lf_part)}
+
+        has_debt = self.rng.random(n) < 0.7
+        smes.debt = np.where(has_debt, cfg.banks.initial_debt_to_capital / 0.7 * smes.capital * self.rng.random(n) * 2 * 0.5, 0.0)
+        smes.has_borrowed = has_debt
+        smes.cash = cfg.economy.cash_buffer_months * smes.costs
+        smes.profit = 0.02 * sales
+
+        self._initialise_banks()
+        self._initialise_guarantors()
+        balances = self.ledger.balances
+        balances["households"] = household_wealth
+        balances["large_firms"] = self.payables["large_firms"] + lf_revenue
+        balances["government"] = 0.0
+        balances["rest_of_world"] = 0.0
+        balances["central_bank"] = 0.0
+        balances["central_bank"] = -sum(self.ledger.cash_by_sector().values())
+        self.ledger.open_step()
+
+    def _initialise_banks(self) -> None:
+        b, smes = self.config.banks, self.smes
+        n_banks = b.n_large + b.n_small + b.n_nondeposit
+        self.banks.append({}, n_banks)
+        banks = self.banks
+        banks.kind[: b.n_large] = LARGE_BANK
+        banks.kind[b.n_large: b.n_large + b.n_small] = SMALL_BANK
+        banks.kind[b.n_large + b.n_small:] = NONDEPOSIT_LENDER
+        banks.loans = np.bincount(smes.bank, weights=smes.debt, minlength=n_banks)
+        banks.update_risk_weighted_assets(self)
+        deposit_taking = banks.kind != NONDEPOSIT_LENDER
+        system_loans = banks.loans[deposit_taking].sum()
+        per_bank_floor = system_loans / max(deposit_taking.sum(), 1) * 0.1
+        banks.deposits = np.where(deposit_taking, b.deposit_to_loan_ratio * np.maximum(banks.loans, per_bank_floor), 0.0)
+        equity = b.initial_capital_ratio * np.maximum(banks.risk_weighted_assets, per_bank_floor)
+        total_equity = equity[deposit_taking].sum()
+        nondeposit_capital = self.policy.p10_multilevel_finance.nondeposit_lender_capital_share * total_equity
+        equity = np.where(deposit_taking, equity, nondeposit_capital / max(b.n_nondeposit, 1))
+        equity = np.maximum(equity, banks.loans * 0.05)
+        banks.cash = banks.deposits + equity - banks.loans
+        banks.base_capital = equity
+        for row in range(n_banks):
+            Bank(self, row)
+
+    def _initialise_guarantors(self) -> None:
+        g = self.config.guarantors
+        debt = float(self.smes.debt.sum())
+        self.guarantors.append({}, g.n_guarantors + 1)
+        guarantors = self.guarantors
+        guarantors.cash[:-1] = g.net_assets_ratio * debt / g.n_guarantors
+        guarantors.cash[-1] = g.reguarantee_fund_ratio * debt
+        guarantors.small_micro_focus[: g.small_micro_focused] = True
+        guarantors.is_reguarantee_fund[-1] = True
+        guarantors.base_capital = guarantors.cash.copy()
+        for row in range(guarantors.size):
+            Guarantor(self, row)
+
+    def _update_exporters(self) -> None:
+        """A few firms a month re-draw export status, so the share tracks lever 20."""
+        smes, rng = self.smes, self.rng
+        redraw = rng.random(smes.size) < 0.02
+        can = np.isin(smes.sector, EXPORTING_SECTORS)
+        share = self.policy.p20_international.exporter_share
+        smes.exporter = np.where(redraw, can & (rng.random(smes.size) < share), smes.exporter)

@@ -1,0 +1,69 @@
+"""Effective lever values: what the model reads each step.
+
+For a parameter with configured value ``v`` and counterfactual value ``off``,
+the effective value is ``off + intensity * (v - off)``. A lever that is off
+has intensity 0. A lever that is on has intensity ``completeness * (1 -
+exp(-(t + 1) / lag))``, where completeness and lag come from lever 24
+(organisation and leadership); lever 24 itself takes full effect when on.
+Budget levers' parameters are further scaled by the budget weights that
+lever 25 (policy evaluation) reallocates during a run.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Mapping
+
+from .levers import LeverRegistry, load_registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Config
+
+ORGANISATION = "p24_organisation"
+
+
+class PolicyState(SimpleNamespace):
+    """One attribute per lever key, each a namespace of effective parameter values.
+
+    ``model.policy.p13_financing_guarantee.fee_cap`` is the fee cap in force
+    this step; ``model.policy.intensity[key]`` is the lever's intensity.
+    """
+
+    def __init__(self, config: "Config", registry: LeverRegistry | None = None) -> None:
+        super().__init__()
+        self._config = config
+        self._registry = registry or load_registry()
+        self.intensity: dict[str, float] = {}
+        self.update(0, {})
+
+    def update(self, step: int, budget_weights: Mapping[str, float]) -> None:
+        """Recompute every lever's effective parameters for ``step``."""
+        config, registry = self._config, self._registry
+        organisation = config.lever(ORGANISATION)
+        org_on = 1.0 if organisation.enabled else 0.0
+        org_params = registry.by_key(ORGANISATION).parameters
+        completeness = _blend(org_params["implementation_completeness"].off,
+                              organisation.implementation_completeness, org_on)
+        lag = _blend(org_params["implementation_lag_months"].off, organisation.implementation_lag_months, org_on)
+        ramp = 1.0 - math.exp(-(step + 1) / lag) if lag > 0 else 1.0
+        for lever in registry.levers:
+            settings = config.lever(lever.key)
+            if not settings.enabled:
+                intensity = 0.0
+            elif lever.key == ORGANISATION:
+                intensity = 1.0
+            else:
+                intensity = completeness * ramp
+            self.intensity[lever.key] = intensity
+            weight = budget_weights.get(lever.key, 1.0) if lever.budget else 1.0
+            values = {}
+            for name, param in lever.parameters.items():
+                low, high = param.range
+                value = _blend(param.off, getattr(settings, name), intensity * weight)
+                values[name] = min(max(value, low), high)
+            setattr(self, lever.key, SimpleNamespace(**values))
+
+
+def _blend(off: float, on: float, intensity: float) -> float:
+    return off + intensity * (on - off)

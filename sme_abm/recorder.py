@@ -1,0 +1,198 @@
+"""Per-step outputs, collected column-wise and cheaply (one row of scalars per
+step), plus the firm panel every K steps and one row per exit."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .agents.sme import LARGE, MEDIUM, MICRO, SMALL
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import SMEEconomy
+
+TAX_FLOWS = ("vat", "corporate_income_tax", "admin_fees", "income_tax", "large_firm_taxes")
+PANEL_COLUMNS = ("firm_id", "sector", "size_class", "employment", "sales", "capital", "debt", "age")
+
+
+class Recorder:
+    """Collects a run's outputs."""
+
+    def __init__(self, model: "SMEEconomy") -> None:
+        self.model = model
+        self.rows: list[dict[str, float]] = []
+        self.panel: list[pd.DataFrame] = []
+        self.exit_rows: list[pd.DataFrame] = []
+        self.started = time.time()
+        self.lever_keys = model.registry.keys
+
+    def model_reporters(self) -> dict[str, Callable[[Any], Any]]:
+        """Reporters for Mesa's DataCollector: the latest value of each headline output."""
+        names = ("smes_active", "entries", "exits", "employment", "output", "credit_granted",
+                 "credit_rationed", "avg_loan_rate", "npl_ratio", "fiscal_cost_total")
+        return {name: (lambda m, name=name: m.recorder.rows[-1][name] if m.recorder.rows else np.nan) for name in names}
+
+    def record_step(self, residual: float) -> None:
+        m = self.model
+        smes, banks, guarantors, ledger, s = m.smes, m.banks, m.guarantors, m.ledger, m.step_stats
+        sizes = np.bincount(smes.size_class, minlength=4)
+        debt_total = float(smes.debt.sum())
+        lpr = m.central_bank.loan_prime_rate
+        avg_rate = float(np.average(smes.loan_rate, weights=smes.debt)) if debt_total > 0 else float("nan")
+        direct = ~guarantors.is_reguarantee_fund
+        leverage = guarantors.leverage()[direct]
+        fiscal = {f"fiscal_cost_{key[:3]}": float(m.government.fiscal_cost.get(key, 0.0)) for key in self.lever_keys}
+        credit_sales = s.get("credit_sales", 0.0)
+        receivables = float(smes.receivables.sum())
+        is_sme = smes.size_class <= MEDIUM
+        exits = int(s.get("exits_default", 0) + s.get("exits_voluntary", 0) + s.get("exits_listing", 0))
+        new_rate = s.get("new_loan_rate", np.nan)
+        row = {
+            "step": m.month,
+            "firms": smes.size,
+            "smes_active": int(is_sme.sum()),
+            "smes_micro": int(sizes[MICRO]),
+            "smes_small": int(sizes[SMALL]),
+            "smes_medium": int(sizes[MEDIUM]),
+            "graduated_large": int(sizes[LARGE]),
+            "entries": int(s.get("entries", 0)),
+            "exits": exits,
+            "exits_default": int(s.get("exits_default", 0)),
+            "exits_voluntary": int(s.get("exits_voluntary", 0)),
+            "exits_listing": int(s.get("exits_listing", 0)),
+            "defaults": int(s.get("exits_default", 0)),
+            "employment": float(smes.employment.sum()),
+            "output": float(smes.sales.sum()),
+            "sme_output": float(smes.sales[is_sme].sum()),
+            "sme_output_share": float(smes.sales[is_sme].sum() / max(smes.sales.sum() + m.large_firm_revenue, 1e-12)),
+            "credit_applications": int(s.get("credit_applications", 0)),
+            "credit_approved": int(s.get("credit_approved", 0)),
+            "credit_demanded": s.get("credit_demanded", 0.0),
+            "credit_granted": s.get("credit_granted", 0.0),
+            "credit_rationed": s.get("credit_rationed", 0.0),
+            "credit_guaranteed": s.get("credit_guaranteed", 0.0),
+            "creditworthy_refused_share": s.get("creditworthy_refused", 0) / max(s.get("creditworthy_applicants", 0), 1),
+            "loans_outstanding": debt_total,
+            "avg_loan_rate": avg_rate,
+            "new_loan_rate": new_rate,
+            "new_loan_rate_small_micro": s.get("new_loan_rate_small_micro", np.nan),
+            "loan_rate_spread": avg_rate - lpr,
+            "spread_vs_large_firms": new_rate - (lpr + m.config.banks.large_firm_markup),
+            "loan_prime_rate": lpr,
+            "npl_ratio": float(smes.debt[smes.overdraft_months > 0].sum() / debt_total) if debt_total > 0 else 0.0,
+            "loan_losses": s.get("loan_losses", 0.0),
+            "bank_capital_ratio": float(banks.equity.sum() / max(banks.risk_weighted_assets.sum(), 1e-9)),
+            "bank_capital_ratio_min": float(banks.capital_ratio[banks.risk_weighted_assets > 0].min())
+            if (banks.risk_weighted_assets > 0).any() else float("nan"),
+            "relending_outstanding": m.central_bank.claims_on_banks,
+            "guarantees_outstanding": float(guarantors.outstanding.sum()),
+            "guarantor_leverage_max": float(leverage.max()) if leverage.size else 0.0,
+            "guarantor_leverage_mean": float(guarantors.outstanding[direct].sum() / max(guarantors.cash[direct].sum(), 1e-9)),
+            "guarantee_fee": m.policy.p13_financing_guarantee.fee_cap,
+            "guarantee_loss_bank": s.get("guarantee_loss_bank", 0.0),
+            "guarantee_loss_guarantor": s.get("guarantee_loss_guarantor", 0.0),
+            "guarantee_loss_reguarantee_fund": s.get("guarantee_loss_reguarantee_fund", 0.0),
+            "guarantee_loss_government": s.get("guarantee_loss_government", 0.0),
+            "tax_revenue": float(sum(ledger.flows.get(f, 0.0) for f in TAX_FLOWS)),
+            "tax_paid_small_micro": m.government.tax_paid_small_micro,
+            "fiscal_cost_total": float(sum(fiscal.values())),
+            **fiscal,
+            "government_balance": ledger.balances["government"],
+            "procurement_budget": s.get("procurement_budget", 0.0),
+            "procurement_sme": s.get("procurement_sme", 0.0),
+            "procurement_small_micro": s.get("procurement_small_micro", 0.0),
+            "payment_days": receivables / (credit_sales / 30.0) if credit_sales > 0 else float("nan"),
+            "receivables": receivables,
+            "arrears": max(receivables - 2.0 * credit_sales, 0.0),
+            "productivity_mean": float(np.mean(smes.productivity)),
+            "productivity_dispersion": float(np.std(np.log(smes.productivity))),
+            "rd_spending": ledger.flows.get("rd_spending", 0.0),
+            "innovations": int(getattr(m, "step_innovations", 0)),
+            "digital_share": float(smes.digital.mean()) if smes.size else 0.0,
+            "trained_share": float(smes.trained.mean()) if smes.size else 0.0,
+            "exporter_share": float(smes.exporter.mean()) if smes.size else 0.0,
+            "little_giants": int(smes.little_giant.sum()),
+            "venture_deals": int(s.get("venture_deals", 0)),
+            "household_consumption": s.get("household_consumption", 0.0),
+            "investment": float(getattr(m, "step_investment", 0.0)),
+            "accounting_residual": residual,
+        }
+        self.rows.append(row)
+        every = m.config.simulation.panel_every
+        if m.month % every == every - 1:
+            self.panel.append(self._snapshot())
+
+    def _snapshot(self) -> pd.DataFrame:
+        smes = self.model.smes
+        frame = pd.DataFrame({name: smes.column(name).copy() for name in PANEL_COLUMNS})
+        frame = frame.rename(columns={"sales": "output"})
+        frame.insert(1, "step", np.int32(self.model.month))
+        return frame
+
+    def record_exits(self, rows: np.ndarray, reasons: np.ndarray) -> None:
+        if rows.size == 0:
+            return
+        smes = self.model.smes
+        self.exit_rows.append(pd.DataFrame({
+            "step": np.full(rows.size, self.model.month, dtype=np.int32),
+            "firm_id": smes.firm_id[rows],
+            "age": smes.age[rows],
+            "size": smes.employment[rows],
+            "size_class": smes.size_class[rows],
+            "output": smes.sales[rows],
+            "reason": pd.Categorical(reasons, categories=["default", "voluntary", "listing"]),
+        }))
+
+    # -- results ---------------------------------------------------------
+    def timeseries(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    def firm_panel(self) -> pd.DataFrame:
+        if not self.panel:
+            return pd.DataFrame(columns=["firm_id", "step", "sector", "size_class", "employment", "output", "capital", "debt", "age"])
+        return pd.concat(self.panel, ignore_index=True)
+
+    def exits(self) -> pd.DataFrame:
+        if not self.exit_rows:
+            return pd.DataFrame({"step": pd.Series(dtype=np.int32), "firm_id": pd.Series(dtype=np.int64),
+                                 "age": pd.Series(dtype=np.int32), "size": pd.Series(dtype=float),
+                                 "size_class": pd.Series(dtype=np.int8), "output": pd.Series(dtype=float),
+                                 "reason": pd.Categorical([], categories=["default", "voluntary", "listing"])})
+        return pd.concat(self.exit_rows, ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures of the run so far."""
+        ts = self.timeseries()
+        if ts.empty:
+            return {}
+        years = len(ts) / 12.0
+        deaths = ts["exits_default"].sum() + ts["exits_voluntary"].sum()
+        fiscal = {key: float(ts[f"fiscal_cost_{key[:3]}"].sum()) for key in self.lever_keys}
+        start = self.model.initial_smes
+        return {
+            "steps": int(len(ts)),
+            "smes_start": int(start),
+            "smes_end": int(ts["smes_active"].iloc[-1]),
+            "sme_count_ratio": float(ts["smes_active"].iloc[-1] / start),
+            "annual_exit_rate": float(deaths / ts["firms"].mean() / years),
+            "annual_entry_rate": float(ts["entries"].sum() / ts["firms"].mean() / years),
+            "employment_mean": float(ts["employment"].mean()),
+            "output_mean": float(ts["output"].mean()),
+            "output_end": float(ts["output"].iloc[-1]),
+            "credit_granted_total": float(ts["credit_granted"].sum()),
+            "credit_rationed_share": float(ts["credit_rationed"].sum() / max(ts["credit_demanded"].sum(), 1e-12)),
+            "avg_loan_rate_end": float(ts["avg_loan_rate"].iloc[-1]),
+            "new_loan_rate_mean": float(ts["new_loan_rate"].mean()),
+            "loan_rate_spread_end": float(ts["loan_rate_spread"].iloc[-1]),
+            "npl_ratio_mean": float(ts["npl_ratio"].mean()),
+            "guarantees_outstanding_end": float(ts["guarantees_outstanding"].iloc[-1]),
+            "guarantor_leverage_max": float(ts["guarantor_leverage_max"].max()),
+            "procurement_sme_share": float(ts["procurement_sme"].sum() / max(ts["procurement_budget"].sum(), 1e-12)),
+            "tax_revenue_total": float(ts["tax_revenue"].sum()),
+            "fiscal_cost_total": float(ts["fiscal_cost_total"].sum()),
+            "fiscal_cost_by_lever": fiscal,
+            "accounting_residual_max": float(ts["accounting_residual"].max()),
+        }

@@ -1,0 +1,169 @@
+"""Run a config and write its results (atomically) with a reproducibility manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from .config import Config, load_config
+from .model import SMEEconomy
+
+DEPENDENCIES = ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "typer", "rich", "tomli_w")
+RESULT_FILES = ("timeseries.parquet", "summary.json", "config.toml", "manifest.json", "firm_panel.parquet", "exits.parquet")
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced.
+
+    Attributes:
+        config: The resolved config that produced it.
+        timeseries: Model-level outputs, one row per step.
+        summary: Headline figures.
+        firm_panel: Firm snapshots every ``simulation.panel_every`` steps.
+        exits: One row per exit.
+        manifest: Config hash, seed, versions, git commit, times.
+        model: The model object at the end of the run (not written to disk).
+    """
+
+    config: Config
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+    firm_panel: pd.DataFrame
+    exits: pd.DataFrame
+    manifest: dict[str, Any]
+    model: SMEEconomy | None = field(default=None, repr=False)
+
+    def write(self, out: str | Path) -> Path:
+        """Write the result files into ``out`` atomically; returns the folder."""
+        return write_results(self, Path(out))
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, sme-abm and its dependencies."""
+    found = {"python": platform.python_version()}
+    for name in ("sme-abm",) + DEPENDENCIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree sme-abm runs from, when it is a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def run(
+    config: Config | str | Path | Mapping[str, Any] | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    **overrides: Any,
+) -> RunResult:
+    """Build the model from a config and run it to the end.
+
+    Args:
+        config: A Config, a TOML path, a mapping, or None for the defaults.
+        progress: Optional callable called with the month after each step.
+        **overrides: Dotted-key overrides, either as ``{"levers.p13_financing_guarantee.enabled": False}``
+            unpacked or with ``__`` for dots (``simulation__n_smes=1000``); ``n_smes``, ``steps``
+            and ``seed`` are shortcuts.
+
+    Returns:
+        The :class:`RunResult`.
+
+    Raises:
+        ConfigError: If the config or an override is invalid.
+    """
+    dotted = {key.replace("__", "."): value for key, value in overrides.items()}
+    for short in ("n_smes", "steps", "seed"):
+        if short in dotted:
+            dotted[f"simulation.{short}"] = dotted.pop(short)
+    if isinstance(config, Config):
+        resolved = load_config(config.to_dict(), dotted) if dotted else config
+    else:
+        resolved = load_config(config, dotted)
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    model = SMEEconomy(resolved)
+    model.run(progress=progress)
+    elapsed = time.perf_counter() - clock
+    summary = model.summary()
+    summary["run_seconds"] = round(elapsed, 3)
+    manifest = {
+        "name": resolved.name,
+        "config_sha256": resolved.digest(),
+        "seed": resolved.simulation.seed,
+        "n_smes": resolved.simulation.n_smes,
+        "steps": resolved.simulation.steps,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "started": started.isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "run_seconds": round(elapsed, 3),
+        "command": " ".join(sys.argv),
+    }
+    return RunResult(resolved, model.timeseries(), summary, model.firm_panel(), model.exits(), manifest, model)
+
+
+def write_results(result: RunResult, out: Path) -> Path:
+    """Write a run's files to ``out``: all of them, or (on any error) none.
+
+    Files are written into a temporary sibling folder which is renamed to
+    ``out`` at the end, so a reader never sees a half-written run.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already exists and is not empty")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        result.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
+        result.firm_panel.to_parquet(staging / "firm_panel.parquet", index=False)
+        result.exits.to_parquet(staging / "exits.parquet", index=False)
+        (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
+        (staging / "config.toml").write_text(result.config.to_toml())
+        (staging / "manifest.json").write_text(json.dumps(result.manifest, indent=2) + "\n")
+        for path in staging.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def default_out_dir(config: Config, root: Path = Path("results/runs")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = root / f"{config.name}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / f"{config.name}-{stamp}-{suffix}"
+    return candidate

@@ -1,0 +1,71 @@
+"""Aggregate sectors and month-end settlement (phase 8).
+
+Households, large firms and the rest of the world are aggregates, not agents.
+At the month's end banks pay deposit interest and dividends, guarantors pay
+dividends or are recapitalised, the central bank settles re-lending, large
+firms pay out their income, households pay income tax, and the government
+makes its other spending.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import SMEEconomy
+
+
+def settle_banks(model: "SMEEconomy") -> None:
+    """Deposit interest to households; dividends out of positive profit."""
+    banks, ledger, cfg = model.banks, model.ledger, model.config
+    rows = np.arange(banks.size)
+    deposit_interest = cfg.central_bank.deposit_rate / 12.0 * banks.deposits
+    ledger.pay("deposit_interest", "banks", "households", deposit_interest, payer_rows=rows)
+    profit = banks.income - deposit_interest - banks.writeoffs
+    excess_capital = banks.equity - cfg.banks.initial_capital_ratio * banks.risk_weighted_assets
+    dividends = np.clip(cfg.banks.dividend_payout * profit, 0.0, np.maximum(excess_capital, 0.0))
+    ledger.pay("bank_dividends", "banks", "households", dividends, payer_rows=rows)
+    model.step_stats["bank_profit"] = float(profit.sum())
+    banks.income[:] = 0.0
+    banks.writeoffs[:] = 0.0
+
+
+def settle_guarantors(model: "SMEEconomy") -> None:
+    """Guarantors pay dividends to the government out of profit, or are
+    recapitalised (a fiscal cost of lever 13) when their capital falls below half."""
+    guarantors, ledger, cfg = model.guarantors, model.ledger, model.config.guarantors
+    rows = np.arange(guarantors.size)
+    profit = guarantors.fee_income - guarantors.losses
+    above_base = np.maximum(guarantors.cash - guarantors.base_capital, 0.0)
+    dividends = np.minimum(cfg.dividend_payout * np.maximum(profit, 0.0), above_base)
+    ledger.pay("guarantor_dividends", "guarantors", "government", dividends, payer_rows=rows)
+    shortfall = np.where(guarantors.cash < 0.5 * guarantors.base_capital, guarantors.base_capital - guarantors.cash, 0.0)
+    paid = ledger.pay("guarantor_recapitalisation", "government", "guarantors", shortfall, payee_rows=rows)
+    if model.config.lever("p13_financing_guarantee").enabled:
+        model.government.record_tax_expenditure("p13_financing_guarantee", paid)
+    guarantors.fee_income[:] = 0.0
+    guarantors.losses[:] = 0.0
+
+
+def settle_large_firms(model: "SMEEconomy") -> None:
+    """Large firms pay out what they hold beyond the float that covers their payables."""
+    ledger, lf = model.ledger, model.config.large_firms
+    income = max(ledger.balances["large_firms"] - model.payables["large_firms"], 0.0)
+    model.large_firm_revenue = income
+    wages = lf.wage_share * income
+    taxes = lf.tax_rate * income
+    ledger.pay("large_firm_wages", "large_firms", "households", wages)
+    ledger.pay("large_firm_taxes", "large_firms", "government", taxes)
+    ledger.pay("large_firm_dividends", "large_firms", "households", income - wages - taxes)
+
+
+def settle_households(model: "SMEEconomy") -> None:
+    """Income tax on the month's income; the rest is next month's disposable income."""
+    ledger = model.ledger
+    income = ledger.gross_in["households"]
+    tax = model.config.households.income_tax_rate * income
+    ledger.pay("income_tax", "households", "government", tax)
+    model.household_income = income - tax
+    model.step_stats["household_income"] = income

@@ -1,0 +1,99 @@
+"""Unit tests of market and agent rules, with hand-checked numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sme_abm import SMEEconomy
+from sme_abm.agents.bank import risk_weights
+from sme_abm.agents.sme import SMEPopulation
+from sme_abm.markets.credit import ration, sigmoid
+from sme_abm.markets.goods import _allocate, collect_receivables
+from sme_abm.policy import PolicyState
+from sme_abm.config import load_config
+
+
+def test_ration_serves_best_first_within_each_lender():
+    groups = np.array([0, 0, 0, 1, 1])
+    priority = np.array([0.3, 0.1, 0.2, 0.5, 0.4])
+    size = np.array([5.0, 4.0, 3.0, 2.0, 2.0])
+    capacity = np.array([7.0, 10.0])
+    # lender 0 serves 0.1 (4), then 0.2 (3) -> 7 fits; 0.3 (5) does not
+    assert ration(groups, priority, size, capacity).tolist() == [False, True, True, True, True]
+    assert ration(groups, priority, size, np.array([3.9, 2.0])).tolist() == [False, False, False, False, True]
+
+
+def test_allocate_is_proportional_and_conserves_total():
+    shares = _allocate(100.0, np.array([1.0, 3.0, 0.0, 6.0]))
+    assert shares.tolist() == [10.0, 30.0, 0.0, 60.0]
+    assert _allocate(100.0, np.zeros(3)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_size_classes_follow_miit_thresholds():
+    pop = SMEPopulation()
+    pop.add_firms({}, 5)
+    pop.sales = np.array([0.2, 0.5, 2.0, 2.0, 40.0])  # monthly; annual 2.4, 6, 24, 24, 480
+    pop.employment = np.array([50.0, 50.0, 500.0, 100.0, 50.0])
+    pop.classify_size()
+    # micro (<3m), small, medium (>=300 staff and >=20m), small (staff <300), large (>=400m)
+    assert pop.size_class.tolist() == [0, 1, 2, 1, 3]
+
+
+def test_risk_weights_lower_for_small_micro_and_guarantees():
+    model = SMEEconomy(n_smes=100, rng=1)
+    model.policy.update(10_000, {})
+    weights = risk_weights(model, np.array([0, 2, 0]), np.array([10.0, 10.0, 10.0]), np.array([0.0, 0.0, 10.0]))
+    lever = model.policy.p11_differentiated_supervision.small_micro_risk_weight
+    assert weights.tolist() == pytest.approx([lever, 1.0, lever * 0.5])
+
+
+def test_receivables_paid_at_rate_set_by_payment_days():
+    model = SMEEconomy(n_smes=200, rng=1, levers__p24_organisation__implementation_lag_months=0.0,
+                       levers__p24_organisation__implementation_completeness=1.0)
+    model.policy.update(0, {})
+    model.ledger.open_step()
+    before = model.smes.receivables.copy()
+    cash_before = model.smes.cash.copy()
+    collect_receivables(model)
+    days = model.policy.p21_payment_arrears.payment_days
+    assert days == 60.0
+    default_rate = model.config.government.receivable_default_rate
+    recovery = model.policy.p01_legal_system.receivable_recovery_rate
+    expected_cash = before * (0.5 * (1 - default_rate) + default_rate * recovery)
+    assert np.allclose(model.smes.cash - cash_before, expected_cash)
+    assert np.allclose(model.smes.receivables, before * (1 - 0.5 * (1 - default_rate) - default_rate))
+
+
+def test_policy_intensity_ramps_with_lever_24():
+    config = load_config({"levers": {"p24_organisation": {"implementation_completeness": 0.9,
+                                                          "implementation_lag_months": 6.0}}})
+    state = PolicyState(config)
+    state.update(5, {})  # month index 5: ramp 1 - exp(-1)
+    intensity = 0.9 * (1 - np.exp(-1.0))
+    assert state.intensity["p07_tax_relief"] == pytest.approx(intensity)
+    assert state.p07_tax_relief.small_micro_cit_rate == pytest.approx(0.25 + intensity * (0.05 - 0.25))
+    off = PolicyState(load_config({"levers": {"p07_tax_relief": {"enabled": False}}}))
+    assert off.p07_tax_relief.small_micro_cit_rate == 0.25
+
+
+def test_sigmoid_and_loan_pricing_components():
+    assert sigmoid(np.array([0.0]))[0] == 0.5
+    model = SMEEconomy(n_smes=100, rng=1)
+    cb = model.config.central_bank
+    # full LPR pass-through at full intensity: base rate = LPR
+    model.policy.update(10_000, {})
+    model.central_bank.set_rates()
+    pt = model.policy.p09_monetary_transmission.lpr_pass_through
+    assert model.sme_base_rate == pytest.approx(cb.benchmark_rate + pt * (cb.loan_prime_rate - cb.benchmark_rate))
+
+
+def test_guarantor_capacity_is_leverage_limit_times_net_assets():
+    model = SMEEconomy(n_smes=500, rng=2)
+    g = model.guarantors
+    g.cash[:] = 10.0
+    g.outstanding[:] = 20.0
+    limits = g.leverage_limit()
+    expected = np.maximum(limits * 10.0 - 20.0, 0.0)
+    expected[-1] = 0.0  # the re-guarantee fund writes no direct guarantees
+    assert np.allclose(g.capacity(), expected)

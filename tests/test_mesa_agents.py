@@ -1,0 +1,49 @@
+"""SMEs are Mesa agents that read their own rows of the population arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sme_abm import SME, Bank, CentralBank, Government, Guarantor, SMEEconomy
+
+
+def test_agents_by_type_and_rows_stay_in_step_through_entry_and_exit():
+    model = SMEEconomy(n_smes=2_000, rng=3)
+    model.run(24)
+    smes = model.agents_by_type[SME]
+    assert len(smes) == model.smes.size
+    assert model.recorder.timeseries()["exits"].sum() > 0  # rows were compacted
+    ids = np.array(smes.get("firm_id"))
+    assert set(ids.tolist()) == set(model.smes.firm_id.tolist())
+    assert len(model.agents_by_type[Bank]) == model.banks.size
+    assert len(model.agents_by_type[Guarantor]) == model.guarantors.size
+    assert len(model.agents_by_type[Government]) == 1 and len(model.agents_by_type[CentralBank]) == 1
+
+
+def test_agentset_queries_match_arrays():
+    model = SMEEconomy(n_smes=1_500, rng=4)
+    model.run(12)
+    smes = model.agents_by_type[SME]
+    assert np.isclose(smes.agg("debt", sum), model.smes.debt.sum(), rtol=1e-12)
+    micro = smes.select(lambda a: a.size_class == 0)
+    assert len(micro) == int((model.smes.size_class == 0).sum())
+    by_sector = smes.groupby("sector_name").agg("employment", sum)
+    for index, name in enumerate(model.sector_names):
+        assert np.isclose(by_sector[name], model.smes.employment[model.smes.sector == index].sum())
+
+
+def test_agent_writes_go_to_its_row():
+    model = SMEEconomy(n_smes=100, rng=1)
+    firm_id = int(model.smes.firm_id[10])
+    agent = model.sme_agent(firm_id)
+    agent.capital = 123.0
+    assert model.smes.capital[model.smes.row_of(firm_id)] == 123.0
+
+
+def test_arrays_only_mode_has_no_sme_agents_and_same_results():
+    with_agents = SMEEconomy(n_smes=1_000, rng=9)
+    arrays_only = SMEEconomy(n_smes=1_000, rng=9, simulation__mesa_agents=False)
+    with_agents.run(12)
+    arrays_only.run(12)
+    assert len(arrays_only.agents_by_type.get(SME, [])) == 0
+    assert with_agents.timeseries().equals(arrays_only.timeseries())
