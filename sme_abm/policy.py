@@ -23,12 +23,19 @@ if TYPE_CHECKING:  # pragma: no cover
 ORGANISATION = "p24_organisation"
 
 
+class LeverValues(SimpleNamespace):
+    """The effective parameter values of one lever this step."""
+
+
 class PolicyState(SimpleNamespace):
     """One attribute per lever key, each a namespace of effective parameter values.
 
     ``model.policy.p13_financing_guarantee.fee_cap`` is the fee cap in force
     this step; ``model.policy.intensity[key]`` is the lever's intensity.
     """
+
+    #: Type of each lever's namespace (tests swap in one that records reads).
+    values_type: type[SimpleNamespace] = LeverValues
 
     def __init__(self, config: "Config", registry: LeverRegistry | None = None) -> None:
         super().__init__()
@@ -62,7 +69,7 @@ class PolicyState(SimpleNamespace):
                 low, high = param.range
                 value = _blend(param.off, getattr(settings, name), intensity * weight)
                 values[name] = min(max(value, low), high)
-            setattr(self, lever.key, SimpleNamespace(**values))
+            setattr(self, lever.key, self.values_type(**values))
 
 
 def _blend(off: float, on: float, intensity: float) -> float:

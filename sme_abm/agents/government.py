@@ -102,12 +102,17 @@ def set_policy(model: "SMEEconomy") -> None:
 # Support programmes (after production)
 
 
-def observed_distress(model: "SMEEconomy") -> np.ndarray:
-    """The government's noisy view of each firm's distress (lever 3 sets the noise)."""
+def true_distress(model: "SMEEconomy") -> np.ndarray:
+    """Distress score: negative profit margin plus the share of a month's costs not covered by cash."""
     smes = model.smes
     margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
     liquidity = 1.0 - np.minimum(np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0), 1.0)
-    distress = -np.clip(margin, -1.0, 1.0) + liquidity
+    return -np.clip(margin, -1.0, 1.0) + liquidity
+
+
+def observed_distress(model: "SMEEconomy", distress: np.ndarray) -> np.ndarray:
+    """The government's noisy view of each firm's distress (lever 3 sets the noise)."""
+    smes = model.smes
     noise = model.policy.p03_statistical_monitoring.distress_observation_noise
     scale = float(distress.std()) or 1.0
     return distress + noise * scale * model.rng.standard_normal(smes.size)
@@ -126,7 +131,8 @@ def pay_support(model: "SMEEconomy") -> None:
     """Grants and fund equity (lever 6), little giants (16) and shock relief (23)."""
     smes, p, government = model.smes, model.policy, model.government
     scale = smes.size / 10_000.0
-    distress = observed_distress(model)
+    truth = true_distress(model)
+    distress = observed_distress(model, truth)
 
     # Lever 6: special-fund grants to firms seen as distressed but viable
     budget = p.p06_fiscal_funds.grant_budget * scale
@@ -136,6 +142,8 @@ def pay_support(model: "SMEEconomy") -> None:
                                   for s in range(len(model.sector_names))])
         viable = smes.productivity >= sector_median[smes.sector]
         rows = _top(distress, viable, n_grants)
+        truly_neediest = _top(truth, viable, n_grants)
+        model.step_stats["grant_targeting_accuracy"] = float(np.isin(rows, truly_neediest).mean()) if rows.size else np.nan
         government.spend("p06_fiscal_funds", "special_fund_grants", np.full(rows.size, GRANT_SIZE), rows)
 
     # Lever 6: the fund of funds takes equity in fast-growing small and medium firms

@@ -160,6 +160,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     banks.update_risk_weighted_assets(model)
 
     creditworthy = sigmoid(true_log_odds) <= cfg.max_default_probability
+    pd_ok = estimated_pd <= bank_limit
     model.step_stats.update(
         credit_applications=int(rows.size),
         credit_approved=int(booked.size),
@@ -167,8 +168,14 @@ def run_credit_market(model: "SMEEconomy") -> None:
         credit_granted=float(loan_amount.sum()),
         credit_rationed=float(amount.sum() - loan_amount.sum()),
         credit_guaranteed=float(amount[with_guarantee].sum()),
+        credit_granted_small_micro=float(loan_amount[small_micro[booked]].sum()),
         creditworthy_applicants=int(creditworthy.sum()),
         creditworthy_refused=int((creditworthy & ~granted).sum()),
+        creditworthy_misjudged=int((creditworthy & ~pd_ok).sum()),
+        collateral_constrained=int((pd_ok & (amount > room)).sum()),
+        applications_small_micro=int(small_micro.sum()),
+        approved_small_micro=int((granted & small_micro).sum()),
+        approved_small_micro_unguaranteed=int((granted & small_micro & ~guaranteed).sum()),
         new_loan_rate=float(np.average(rate[booked], weights=loan_amount)) if booked.size else float("nan"),
         new_loan_rate_small_micro=float(np.average(rate[booked][small_micro[booked]], weights=loan_amount[small_micro[booked]]))
         if small_micro[booked].any() else float("nan"),

@@ -41,6 +41,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
     blanket = np.isin(smes.sector, model.shutdown_sectors)
     smes.shut_down = blanket & (rng.random(smes.size) < p.p05_fair_supervision.shutdown_probability)
     weight = np.where(smes.shut_down, 0.0, smes.demand_weight)
+    model.step_stats["shutdowns"] = int(smes.shut_down.sum())
     is_sme = smes.size_class <= MEDIUM
 
     # households
@@ -107,6 +108,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
         procurement_small_micro=float(procurement_sales[small_micro].sum()),
         credit_sales=float((supply_chain_sales + procurement_sales).sum()),
         household_consumption=consumption,
+        export_sales=float((exports * served).sum()),
     )
 
 
@@ -124,6 +126,7 @@ def collect_receivables(model: "SMEEconomy") -> None:
     written_off = defaulted - recovered
     settle_receivables(model, np.arange(smes.size), paid + recovered, written_off)
     smes.receivable_writeoff = written_off
+    model.step_stats["receivables_written_off"] = float(written_off.sum())
 
 
 def settle_receivables(model: "SMEEconomy", rows: np.ndarray, paid: np.ndarray, written_off: np.ndarray) -> None:
