@@ -126,11 +126,86 @@ def standard_configs() -> dict[str, str]:
     }
 
 
-def main(folder: str = "configs") -> None:
+def main(folder: str = "configs", docs: str = "docs") -> None:
     for name, text in standard_configs().items():
         path = Path(folder) / name
         path.write_text(text)
         print(f"wrote {path}")
+    table = Path("results/knockout/knockout.md")
+    figure = Path(docs) / "figures" / "knockout.png"
+    doc = render_levers_doc(table.read_text() if table.exists() else _existing_knockout(Path(docs) / "levers.md"),
+                            "figures/knockout.png" if figure.exists() else None)
+    (Path(docs) / "levers.md").write_text(doc)
+    print(f"wrote {Path(docs) / 'levers.md'}")
+
+
+def _existing_knockout(path: Path) -> str | None:
+    """Keep the knockout table already in docs/levers.md when no fresh results exist."""
+    if not path.exists():
+        return None
+    text = path.read_text()
+    start = text.find("| # | lever |")
+    if start < 0:
+        return None
+    end = text.find("\n\n", start)
+    return text[start:end] if end > 0 else text[start:]
+
+
+
+def render_levers_doc(knockout_table: str | None = None, knockout_figure: str | None = None) -> str:
+    """docs/levers.md: every lever with its mechanism, parameters, defaults and sources."""
+    registry = load_registry()
+    out = [
+        "# The 25 levers",
+        "",
+        "Each provision of *Several Opinions on Improving and Supporting the Development of SMEs System*",
+        "(2020) is one lever. The registry `sme_abm/levers/registry.toml` is the single source of these",
+        "tables: `python -m sme_abm.configdoc` regenerates this page from it.",
+        "",
+        "How a lever's parameters act: each parameter has the value it takes when the lever is on",
+        "(the config's value, by default the policy's setting) and a value when it is off (the",
+        "counterfactual). The model reads `off + intensity x (value - off)`, where intensity is 0 when",
+        "the lever is off and, when it is on, the implementation level set by lever 24",
+        "(`implementation_completeness x (1 - exp(-(t+1) / implementation_lag_months))`). Budget levers",
+        "(6, 14, 15, 16, 17, 19, 23) are further scaled by the weights lever 25 reallocates.",
+        "",
+        "Switch a lever in a config with `[levers.<key>] enabled = false`, or on the command line with",
+        "`--set levers.<key>.enabled=false`. `sme-abm levers CONFIG` lists them.",
+        "",
+    ]
+    if knockout_table:
+        out += [
+            "## Knockout: what each lever adds",
+            "",
+            "The baseline and 25 variants, each with one lever off, over 10 replicate seeds (5,000 SMEs,",
+            "120 months). Each cell is the lever's effect, baseline minus knockout, paired by seed: mean ± half",
+            "width of the 95% confidence interval (t distribution). Regenerate with",
+            "`.venv/bin/python experiments/knockout/run_knockout.py` (writes `results/knockout/`).",
+            "",
+            knockout_table.rstrip(),
+            "",
+        ]
+        if knockout_figure:
+            out += [f"![knockout]({knockout_figure})", ""]
+    for section in range(1, 8):
+        out += [f"## Section {section}: {SECTION_TITLES[section]}", ""]
+        for lever in (lv for lv in registry.levers if lv.section == section):
+            out += [
+                f"### ({lever.provision}) {lever.title} — `{lever.key}`",
+                "",
+                f"*Policy text:* {lever.heading}",
+                "",
+                lever.description,
+                "",
+                f"**Mechanism.** {lever.mechanism}",
+                "",
+                "| parameter | unit | on (default) | off | range | source |",
+                "|---|---|---|---|---|---|",
+            ]
+            for name, p in lever.parameters.items():
+                out.append(f"| `{name}` | {p.unit} | {p.default:g} | {p.off:g} | {p.range[0]:g}–{p.range[1]:g} | {p.source or '—'} |")
+            out.append("")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -52,6 +53,7 @@ class RunResult:
         return write_results(self, Path(out))
 
 
+@lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
     """Versions of Python, sme-abm and its dependencies."""
     found = {"python": platform.python_version()}
@@ -63,6 +65,7 @@ def versions() -> dict[str, str]:
     return found
 
 
+@lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the source tree sme-abm runs from, when it is a git checkout."""
     root = Path(__file__).resolve().parent.parent
@@ -119,7 +122,7 @@ def run(
         "seed": resolved.simulation.seed,
         "n_smes": resolved.simulation.n_smes,
         "steps": resolved.simulation.steps,
-        "versions": versions(),
+        "versions": dict(versions()),
         "git_commit": git_commit(),
         "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(),

@@ -61,6 +61,7 @@ class Lever(BaseModel):
     title: str
     heading: str
     description: str = Field(min_length=20)
+    mechanism: str = Field(min_length=20, description="Where and how the lever acts in the model.")
     budget: bool = False
     parameters: dict[str, LeverParameter]
 
