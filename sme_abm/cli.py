@@ -153,6 +153,43 @@ def levers_command(
     console.print(table)
 
 
+@app.command("validate")
+@handle_errors
+def validate_command(
+    config: Optional[Path] = typer.Argument(None, help="Config to validate (default configs/baseline.toml)."),
+    replicates: int = typer.Option(5, "--replicates", min=1, max=1000, help="Replicate seeds."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default results/validation/<name>-<time>/)."),
+    smes: Optional[int] = typer.Option(None, "--smes", help="SMEs per run."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Months per run."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: cores, at most 4)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Compare the model with real figures and write a report."""
+    from dataclasses import asdict
+
+    from .runner import default_out_dir
+    from .validation import default_workers, validate
+
+    overrides = {k: v for k, v in (("simulation.n_smes", smes), ("simulation.steps", steps)) if v is not None}
+    resolved = load_config(config or Path("configs/baseline.toml"), overrides)
+    target = out or default_out_dir(resolved, Path("results/validation"))
+    with Progress(TextColumn("[bold]validation runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        task = bar.add_task("runs", total=2 * replicates)
+        results = validate(resolved, replicates=replicates, out=target, workers=workers or default_workers(),
+                           progress=lambda: bar.advance(task))
+    if as_json:
+        sys.stdout.write(json.dumps([asdict(r) for r in results], indent=2, default=float) + "\n")
+        return
+    table = Table(title=f"validation of {resolved.name}", header_style="bold")
+    for column in ("target", "role", "real figure", "model", "pass"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.name, r.role, r.target, f"{r.model:.4g} ± {r.ci:.2g} {r.unit}", "[green]yes[/]" if r.passed else "[red]no[/]")
+    console.print(table)
+    console.print(f"report written to {target}/report.md")
+
+
 def main() -> None:
     app()
 

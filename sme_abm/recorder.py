@@ -96,6 +96,7 @@ class Recorder:
             "relending_outstanding": m.central_bank.claims_on_banks,
             "guarantees_outstanding": float(guarantors.outstanding.sum()),
             "guarantor_leverage_max": float(leverage.max()) if leverage.size else 0.0,
+            "guarantor_over_limit": float((leverage - guarantors.leverage_limit()[direct]).max()) if leverage.size else 0.0,
             "guarantor_leverage_mean": float(guarantors.outstanding[direct].sum() / max(guarantors.cash[direct].sum(), 1e-9)),
             "guarantee_fee": m.policy.p13_financing_guarantee.fee_cap,
             "guarantee_loss_bank": s.get("guarantee_loss_bank", 0.0),
