@@ -147,6 +147,12 @@ def run_credit_market(model: "SMEEconomy") -> None:
     relending_saving = relending_share * max(cfg.funding_cost - p.p09_monetary_transmission.relending_rate, 0.0)
     rate = (model.sme_base_rate + banks.markup_of(bank_of) + lgd * expected_loss - relending_saving)
     booked = np.flatnonzero(granted)
+    used_capital = np.bincount(bank_of[booked], weights=amount[booked] * risk_weights(
+        model, smes.size_class[rows][booked], amount[booked], np.where(guaranteed[booked], amount[booked], 0.0)),
+        minlength=banks.size)
+    used_funding = np.bincount(bank_of[booked], weights=amount[booked] * (1.0 - relending_share), minlength=banks.size)
+    model.step_stats["bank_capital_breach"] = float(np.max(used_capital - banks.capital_headroom(), initial=0.0))
+    model.step_stats["bank_funding_breach"] = float(np.max(used_funding - banks.funding_headroom(), initial=0.0))
     loan_rows, loan_amount = rows[booked], amount[booked]
     banks.lend(model, loan_rows, loan_amount, rate[booked])
     model.central_bank.relend(bank_of[booked], loan_amount * relending_share)
