@@ -179,6 +179,49 @@ def run_bench(sizes: Sequence[int] = FULL_SIZES, steps: int = 5, boltzmann_agent
     }
 
 
+#: Functions called by ``SMEEconomy.step`` that :func:`profile_phases` times, by the name it imports them under.
+PHASES = ("set_policy", "apply_shocks", "allocate_demand", "collect_receivables", "produce", "pay_support",
+          "run_credit_market", "invest", "innovate", "evolve_demand", "pay_dividends", "provide_direct_finance",
+          "exit_firms", "enter_firms", "evaluate_policies", "check_identities")
+
+
+def profile_phases(n_smes: int, steps: int, seed: int = 1, **overrides: Any) -> dict[str, float]:
+    """Share of a step's wall time spent in each phase function.
+
+    Wraps the phase functions as ``sme_abm.model`` sees them with timers, so
+    the rest of the step (settlement, recording, the age update) shows up as
+    ``other``. Returns phase -> share of the total, largest first.
+    """
+    from . import model as model_module
+
+    spent = dict.fromkeys(PHASES, 0.0)
+    originals = {name: getattr(model_module, name) for name in PHASES}
+
+    def timed(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return wrapper
+
+    economy = model_module.SMEEconomy(n_smes=n_smes, rng=seed, **overrides)
+    economy.step()
+    try:
+        for name, func in originals.items():
+            setattr(model_module, name, timed(name, func))
+        start = time.perf_counter()
+        economy.run(steps)
+        total = time.perf_counter() - start
+    finally:
+        for name, func in originals.items():
+            setattr(model_module, name, func)
+    spent["other"] = total - sum(spent.values())
+    shares = {name: value / total for name, value in sorted(spent.items(), key=lambda kv: -kv[1])}
+    return {"step_s": total / steps, **shares}
+
+
 def results_table(result: dict[str, Any]) -> Any:
     """The bench result as a rich table."""
     from rich.table import Table
