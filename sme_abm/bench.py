@@ -12,9 +12,9 @@ between runs:
 * the scaling exponent b of ``time per step ~ N^b``, a least-squares line
   through the (log N, log median step time) points;
 * peak memory per SME: the growth of the resident set's high-water mark
-  (``resource.getrusage(...).ru_maxrss``) from just before the model is built
-  to after a few steps, divided by N, each N in a fresh subprocess (so one
-  size's peak cannot hide another's).
+  (Linux ``VmHWM``, see :func:`peak_rss_bytes`) from just before the model is
+  built to after a few steps, divided by N, each N in a fresh subprocess (so
+  one size's peak cannot hide another's).
 
 Run ``python -m sme_abm.bench --probe-memory N STEPS MESA`` to get one memory
 probe as JSON (that is what the subprocesses run).
@@ -96,25 +96,40 @@ def scaling_exponent(sizes: Sequence[int], step_seconds: Sequence[float]) -> flo
     return float(slope)
 
 
+def peak_rss_bytes() -> int:
+    """This process's resident-set high-water mark in bytes.
+
+    Linux's ``VmHWM`` belongs to the current address space, whereas
+    ``ru_maxrss`` survives ``exec`` and so would report the parent's peak in
+    a subprocess; ``ru_maxrss`` is the fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
 def probe_memory(n_smes: int, steps: int, mesa_agents: bool = True, seed: int = 1) -> dict[str, float]:
     """Peak-RSS growth of building and stepping one economy (run in a fresh process).
 
     The high-water mark is read just before the model is built (after imports),
     so the interpreter and libraries are not charged to the SMEs.
     """
-    import resource
-
     from .model import SMEEconomy
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_bytes()
     start = time.perf_counter()
     model = SMEEconomy(n_smes=n_smes, rng=seed, simulation__mesa_agents=mesa_agents)
     model.run(steps)
     elapsed = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # ru_maxrss is in KiB on Linux (bytes on macOS)
-    unit = 1 if sys.platform == "darwin" else 1024
-    peak = (after - before) * unit
+    peak = peak_rss_bytes() - before
     return {"n_smes": n_smes, "steps": steps, "mesa_agents": mesa_agents, "run_s": elapsed,
             "peak_bytes": peak, "bytes_per_sme": peak / n_smes, "columns_bytes_per_sme": model.smes.nbytes() / max(model.smes.size, 1)}
 
@@ -173,7 +188,7 @@ def run_bench(sizes: Sequence[int] = FULL_SIZES, steps: int = 5, boltzmann_agent
         "ratio_vs_mesa": {n: rate / mesa_rate for n, rate in rates.items()},
         "scaling_exponent": scaling_exponent(list(timings), [t["step_s"] for t in timings.values()]),
         "bytes_per_sme": {str(n): m["bytes_per_sme"] for n, m in memory.items()},
-        "memory_method": "ru_maxrss growth in a fresh subprocess per N (model built + "
+        "memory_method": "peak RSS (VmHWM) growth in a fresh subprocess per N (model built + "
                          f"{memory_steps} steps, Mesa agents on)",
         "python": sys.version.split()[0],
     }
