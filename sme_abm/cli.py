@@ -190,6 +190,15 @@ def validate_command(
     console.print(f"report written to {target}/report.md")
 
 
+@app.command("bench")
+def bench_command(quick: bool = typer.Option(False, "--quick", help="Only 10^4 and 10^5 SMEs."),
+                  as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Measure SME-steps/s, scaling and memory per SME against Mesa's BoltzmannWealth."""
+    from .bench import main as bench_main
+
+    bench_main(quick=quick, as_json=as_json)
+
+
 def main() -> None:
     app()
 
