@@ -139,6 +139,7 @@ class BankSettings(_Section):
     deposit_to_loan_ratio: float = Field(1.35, ge=1, le=10, description="Deposits per yuan of loans at the start.")
     markup: float = Field(0.006, ge=0, le=0.5, description="Annual margin of SME loans over the base rate.")
     funding_cost: float = Field(0.025, ge=0, le=0.5, description="Banks' marginal annual funding cost (what re-lending replaces).")
+    risk_premium_share: float = Field(1.0, ge=0, le=2, description="Share of the expected loss banks price into SME loan rates (window guidance on inclusive loans keeps it below 1).")
     large_firm_markup: float = Field(0.0, ge=-0.1, le=0.5, description="Margin on large-firm loans (for the SME spread).")
     max_default_probability: float = Field(0.06, ge=0, le=1, description="Highest annual default probability a bank lends at.")
     loan_to_value: float = Field(0.6, ge=0, le=1, description="Loan value of a yuan of capital.")

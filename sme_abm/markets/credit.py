@@ -162,7 +162,8 @@ def run_credit_market(model: "SMEEconomy") -> None:
     # pricing and booking
     lgd = 1.0 - p.p01_legal_system.loan_recovery_rate
     relending_saving = relending_share * max(cfg.funding_cost - p.p09_monetary_transmission.relending_rate, 0.0)
-    rate = (model.sme_base_rate + banks.markup_of(bank_of) + lgd * expected_loss - relending_saving)
+    rate = (model.sme_base_rate + banks.markup_of(bank_of) + cfg.risk_premium_share * lgd * expected_loss
+            - relending_saving)
     booked = np.flatnonzero(granted)
     used_capital = np.bincount(bank_of[booked], weights=amount[booked] * risk_weights(
         model, smes.size_class[rows][booked], amount[booked], np.where(guaranteed[booked], amount[booked], 0.0)),
