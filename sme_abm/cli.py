@@ -153,6 +153,11 @@ def levers_command(
     console.print(table)
 
 
+from .experiments_cli import register as _register_experiment_commands  # noqa: E402
+
+_register_experiment_commands(app)
+
+
 def main() -> None:
     app()
 
