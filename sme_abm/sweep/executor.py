@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 import signal
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -71,9 +72,21 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
     return record, blob
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is handled by the parent, which cancels cleanly."""
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)  # the sweep was killed: do not linger as an orphan
+        except PermissionError:
+            pass
+
+
+def _init_local_worker(parent_pid: int) -> None:
+    """Worker initializer: ignore Ctrl-C (the parent cancels cleanly) and exit when the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watch-sweep").start()
 
 
 @contextlib.contextmanager
@@ -93,7 +106,7 @@ def open_executor(backend: str = "local", workers: int | None = None, scheduler:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["sme_abm.sweep.executor", "sme_abm.model", "sme_abm.config"])
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_ignore_sigint)
+            max_workers=workers, mp_context=context, initializer=_init_local_worker, initargs=(os.getpid(),))
         try:
             yield pool
         finally:
