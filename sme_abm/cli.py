@@ -198,6 +198,10 @@ def bench_command(quick: bool = typer.Option(False, "--quick", help="Only 10^4 a
 
     bench_main(quick=quick, as_json=as_json)
 
+from .experiments_cli import register as _register_experiment_commands  # noqa: E402
+
+_register_experiment_commands(app)
+
 
 def main() -> None:
     app()

@@ -1,0 +1,269 @@
+"""The sweep itself: plan runs, execute what is not done, write the results, reproduce them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from .design import RunSpec, design_points, new_entropy, plan_runs, replicate_seeds
+from .executor import execute, open_executor, simulate
+from .experiment import Experiment, load_experiment
+from .store import SweepStore
+
+MANIFEST_FORMAT = 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _experiment_digest(experiment: Experiment) -> str:
+    resolved = {"spec": experiment.spec.model_dump(mode="json"), "base_config": experiment.base_config}
+    resolved["spec"].pop("entropy", None)
+    resolved["spec"].pop("description", None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+def _new_manifest(experiment: Experiment) -> dict[str, Any]:
+    from ..runner import git_commit, versions
+
+    entropy = experiment.spec.entropy if experiment.spec.entropy is not None else new_entropy()
+    seeds = replicate_seeds(entropy, experiment.spec.replicates)
+    runs = plan_runs(design_points(experiment), seeds)
+    return {
+        "format": MANIFEST_FORMAT,
+        "name": experiment.name,
+        "experiment_file": experiment.source,
+        "experiment_text": experiment.text,
+        "experiment": experiment.spec.model_dump(mode="json"),
+        "experiment_digest": _experiment_digest(experiment),
+        "base_config": experiment.base_config,
+        "parameters": [asdict(p) for p in experiment.parameters],
+        "design_kind": experiment.spec.design.kind,
+        "seeding": "numpy.random.SeedSequence(entropy).spawn(replicates); seed = generate_state(1, uint64)[0] >> 1",
+        "entropy": str(entropy),
+        "replicate_seeds": seeds,
+        "runs": [run.to_dict() for run in runs],
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "host": socket.gethostname(),
+        "started": _now(),
+        "finished": None,
+        "sessions": [],
+    }
+
+
+def _make_progress(enabled: bool, total: int, done: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+                        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("left"),
+                        TimeRemainingColumn(), disable=not enabled, transient=False)
+    task = progress.add_task("sweep", total=total, completed=done, failed=0)
+    return progress, task
+
+
+def sweep(
+    experiment: str | Path | Experiment | dict[str, Any],
+    workers: int | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    *,
+    progress: bool = True,
+    window: int | None = None,
+) -> pd.DataFrame:
+    """Run every run of an experiment and write the results folder.
+
+    Args:
+        experiment: Path of an experiment TOML file, a dict, or a loaded :class:`Experiment`.
+        workers: Worker processes (default ``os.cpu_count()``).
+        backend: ``"local"`` (process pool) or ``"dask"``.
+        scheduler: Dask scheduler address (``tcp://HOST:PORT``); default a LocalCluster.
+        out: Results folder (default ``results/sweeps/<experiment name>/``).
+        resume: Finish the sweep already in ``out``: runs that finished are kept,
+            the others (never run, interrupted, failed) are run.
+        progress: Show a progress bar.
+        window: Most runs in flight at once (default ``4 * workers``).
+
+    Returns:
+        The runs table (also written to ``out/runs.parquet``), one row per run.
+
+    Raises:
+        ConfigError: On an invalid experiment, or an ``out`` folder that holds
+            another sweep (or any results when not resuming).
+        SweepLockedError: When a live sweep is writing into ``out``.
+        KeyboardInterrupt: When interrupted; finished runs are kept for ``resume``.
+    """
+    if backend not in ("local", "dask"):
+        raise ConfigError("--backend", "backend", f"unknown backend {backend!r}; use local or dask")
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers", "workers", f"must be at least 1, got {workers}")
+    loaded = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)  # type: ignore[arg-type]
+    target = Path(out) if out is not None else Path("results/sweeps") / loaded.name
+    if target.exists() and not target.is_dir():
+        raise ConfigError("--out", str(target), "exists and is not a folder")
+    store = SweepStore(target)
+    store.acquire_lock()
+    try:
+        manifest = store.read_manifest()
+        if manifest is None and not resume and any(p.name != ".lock" for p in target.iterdir()):
+            raise ConfigError("--out", str(target), "is not empty; choose another folder")
+        if manifest is not None and not resume:
+            raise ConfigError("--out", str(target), "already holds a sweep; use --resume to finish it or choose another folder")
+        if manifest is not None and manifest.get("experiment_digest") != _experiment_digest(loaded):
+            raise ConfigError(loaded.source, "", f"differs from the experiment of the sweep in {target}; cannot resume it")
+        if manifest is None:
+            manifest = _new_manifest(loaded)
+            store.write_manifest(manifest)
+        return _execute_sweep(store, manifest, workers, backend, scheduler, progress, window)
+    finally:
+        store.release_lock()
+
+
+def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | None, backend: str,
+                   scheduler: str | None, show_progress: bool, window: int | None) -> pd.DataFrame:
+    from .report import write_report
+
+    runs = [RunSpec.from_dict(data) for data in manifest["runs"]]
+    store.remove_temporaries()
+    done = store.done_run_ids()
+    todo = [run for run in runs if run.run_id not in done]
+    workers = workers or os.cpu_count() or 1
+    session: dict[str, Any] = {"backend": backend, "workers": workers, "scheduler": scheduler, "pid": os.getpid(),
+                               "started": _now(), "already_done": len(done), "to_run": len(todo),
+                               "ok": 0, "failed": 0, "lost": 0, "interrupted": False, "finished": None}
+    manifest["sessions"].append(session)
+    store.write_manifest(manifest)
+
+    bar, task = _make_progress(show_progress, len(runs), len(done))
+    counts = {"ok": 0, "failed": 0}
+
+    def save(record: dict[str, Any], blob: bytes | None) -> None:
+        store.save_run(record, blob)
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+        bar.update(task, advance=1, failed=counts["failed"])
+
+    def lost(spec: RunSpec, message: str) -> None:
+        bar.update(task, failed=counts["failed"])
+
+    outcome = None
+    try:
+        with bar:
+            if todo:
+                with open_executor(backend, workers, scheduler) as executor:
+                    outcome = execute(todo, executor, manifest["base_config"], save,
+                                      window=window or 4 * workers, on_lost=lost)
+    except KeyboardInterrupt:
+        session["interrupted"] = True
+        raise
+    finally:
+        session.update(ok=counts["ok"], failed=counts["failed"], lost=len(outcome.lost) if outcome else 0,
+                       finished=_now())
+        if outcome and outcome.lost:
+            session["lost_runs"] = outcome.lost
+        manifest["finished"] = _now()
+        store.write_manifest(manifest)
+    table = store.build_runs_table(manifest["runs"])
+    manifest["status_counts"] = {str(k): int(v) for k, v in table["status"].value_counts().items()}
+    store.write_manifest(manifest)
+    write_report(store, manifest, table)
+    return table
+
+
+def sweep_failed(table: pd.DataFrame) -> bool:
+    """True when any run of the table did not end ``ok``."""
+    return bool((table["status"] != "ok").any())
+
+
+def frames_identical(first: pd.DataFrame, second: pd.DataFrame) -> tuple[bool, str]:
+    """Bit-for-bit comparison of two time series (same columns, dtypes and bytes)."""
+    if list(first.columns) != list(second.columns):
+        return False, "columns differ"
+    if len(first) != len(second):
+        return False, f"{len(first)} vs {len(second)} rows"
+    different = []
+    for column in first.columns:
+        a, b = first[column].to_numpy(), second[column].to_numpy()
+        if a.dtype != b.dtype:
+            different.append(column)
+        elif a.dtype == object:
+            if not all(x == y for x, y in zip(a, b)):
+                different.append(column)
+        elif a.tobytes() != b.tobytes():
+            different.append(column)
+    if different:
+        return False, f"{len(different)} columns differ: {', '.join(different[:5])}"
+    return True, "identical"
+
+
+def reproduce(
+    folder: str | Path,
+    runs: int | None = None,
+    *,
+    sample_seed: int = 0,
+    report: Callable[[str, bool, str], None] | None = None,
+) -> list[tuple[str, bool, str]]:
+    """Rerun a sweep's runs from its manifest and compare their time series bit for bit.
+
+    Args:
+        folder: The sweep's results folder.
+        runs: Rerun only this many runs, sampled with ``sample_seed`` (default all).
+        sample_seed: Seed of the sample of runs.
+        report: Called with ``(run_id, matches, verdict)`` after each run.
+
+    Returns:
+        ``(run_id, matches, verdict)`` per rerun run.
+
+    Raises:
+        ConfigError: When the folder holds no sweep manifest.
+    """
+    store = SweepStore(folder)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise ConfigError(str(folder), "manifest.json", "not found; not a sweep results folder")
+    specs = [RunSpec.from_dict(data) for data in manifest["runs"]]
+    if runs is not None and runs < len(specs):
+        chosen = np.random.default_rng(sample_seed).choice(len(specs), size=max(runs, 0), replace=False)
+        specs = [specs[i] for i in sorted(chosen)]
+    verdicts = []
+    for spec in specs:
+        record = store.read_record(spec.run_id)
+        if record is None:
+            verdict = (spec.run_id, False, "never finished in the sweep; nothing to compare")
+        else:
+            try:
+                summary, timeseries = simulate(manifest["base_config"], spec.values, spec.seed)
+                timeseries.insert(0, "run_id", spec.run_id)
+                error = None
+            except Exception as exc:  # noqa: BLE001 - compared with the recorded failure
+                error = f"{type(exc).__name__}: {exc}"
+            if record["status"] != "ok":
+                same = error == record.get("error")
+                verdict = (spec.run_id, same, "failed again with the same error" if same
+                           else f"recorded as failed ({record.get('error')}) but now {error or 'succeeds'}")
+            elif error is not None:
+                verdict = (spec.run_id, False, f"now fails: {error}")
+            elif not store.timeseries_path(spec.run_id).exists():
+                verdict = (spec.run_id, False, "stored time series missing")
+            else:
+                same, detail = frames_identical(store.read_timeseries(spec.run_id), timeseries)
+                verdict = (spec.run_id, same, detail)
+        verdicts.append(verdict)
+        if report:
+            report(*verdict)
+    return verdicts
+
+
+__all__ = ["frames_identical", "reproduce", "sweep", "sweep_failed"]

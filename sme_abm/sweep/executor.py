@@ -1,0 +1,197 @@
+"""Run a sweep's runs on any :class:`concurrent.futures.Executor`.
+
+One code path serves both backends: ``local`` is a
+:class:`~concurrent.futures.ProcessPoolExecutor`; ``dask`` is
+``distributed.Client(...).get_executor()`` (a ``LocalCluster`` when no
+scheduler address is given). Runs are submitted in a bounded window, so
+memory does not grow with the number of runs; each result is handed back as
+a small record plus the time series as Parquet bytes, and written by the
+calling process (so Dask workers need no shared file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from .design import RunSpec
+
+FAIL_RUNS_ENV = "SME_ABM_SWEEP_FAIL_RUNS"
+"""Test hook: comma-separated run ids that raise instead of running (inherited by workers)."""
+
+
+def simulate(base_config: dict[str, Any], values: dict[str, Any], seed: int) -> tuple[dict[str, Any], Any]:
+    """Run the model once; returns its summary and time series.
+
+    Builds the model exactly as :func:`sme_abm.runner.run` does, without its
+    per-run manifest (which calls git), so reruns match bit for bit.
+    """
+    from ..model import SMEEconomy
+    from .experiment import config_for
+
+    config = config_for(base_config, values, seed)
+    model = SMEEconomy(config)
+    model.run()
+    return model.summary(), model.timeseries()
+
+
+def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    """Worker entry point: run one :class:`RunSpec` and never raise for a failing run.
+
+    Returns:
+        The run's record (``status`` ``ok`` or ``failed`` with the error) and its
+        time series as Parquet bytes (None when it failed).
+    """
+    clock = time.perf_counter()
+    record: dict[str, Any] = {**spec, "status": "ok", "error": None, "summary": {}}
+    blob: bytes | None = None
+    try:
+        if spec["run_id"] in os.environ.get(FAIL_RUNS_ENV, "").split(","):
+            raise RuntimeError(f"injected failure for run {spec['run_id']} ({FAIL_RUNS_ENV})")
+        summary, timeseries = simulate(base_config, spec["values"], spec["seed"])
+        timeseries.insert(0, "run_id", spec["run_id"])
+        buffer = io.BytesIO()
+        timeseries.to_parquet(buffer, index=False)
+        blob = buffer.getvalue()
+        record["summary"] = summary
+    except Exception as exc:  # a failing run is data, not a crash of the sweep
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=8)
+    record["duration"] = round(time.perf_counter() - clock, 4)
+    record["worker_pid"] = os.getpid()
+    return record, blob
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)  # the sweep was killed: do not linger as an orphan
+        except PermissionError:
+            pass
+
+
+def _init_local_worker(parent_pid: int) -> None:
+    """Worker initializer: ignore Ctrl-C (the parent cancels cleanly) and exit when the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watch-sweep").start()
+
+
+@contextlib.contextmanager
+def open_executor(backend: str = "local", workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
+    """An executor for the backend; shut down on exit.
+
+    Args:
+        backend: ``"local"`` (process pool) or ``"dask"``.
+        workers: Worker processes (default ``os.cpu_count()``); for Dask, the
+            size of the LocalCluster started when no scheduler is given.
+        scheduler: Address of a running Dask scheduler, ``tcp://HOST:PORT``.
+    """
+    workers = workers or os.cpu_count() or 1
+    if backend == "local":
+        import multiprocessing
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["sme_abm.sweep.executor", "sme_abm.model", "sme_abm.config"])
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_local_worker, initargs=(os.getpid(),))
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif backend == "dask":
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("the dask backend needs `pip install sme-abm[dask]`") from exc
+        with contextlib.ExitStack() as stack:
+            if scheduler:
+                client = stack.enter_context(Client(scheduler))
+            else:
+                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                           dashboard_address=None))
+                client = stack.enter_context(Client(cluster))
+            executor = client.get_executor(pure=False)
+            try:
+                yield executor
+            finally:
+                executor.shutdown(wait=False)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; use local or dask")
+
+
+@dataclass
+class ExecutionOutcome:
+    """What happened to the submitted runs.
+
+    Attributes:
+        finished: Records of runs that ended (ok or failed), in completion order of ids only.
+        lost: Run id -> error of runs whose worker or executor failed (not recorded; resume reruns them).
+    """
+
+    finished: list[str] = field(default_factory=list)
+    lost: dict[str, str] = field(default_factory=dict)
+
+
+def execute(
+    runs: Iterable[RunSpec],
+    executor: Executor,
+    base_config: dict[str, Any],
+    on_result: Callable[[dict[str, Any], bytes | None], None],
+    *,
+    window: int,
+    on_lost: Callable[[RunSpec, str], None] | None = None,
+) -> ExecutionOutcome:
+    """Submit runs with at most ``window`` in flight and hand each result to ``on_result``.
+
+    A run whose future raises (a dead worker, a broken pool, a lost Dask worker)
+    is reported as lost; after a broken process pool nothing more is submitted.
+    """
+    outcome = ExecutionOutcome()
+    queue = iter(runs)
+    in_flight: dict[Future, RunSpec] = {}
+    broken = False
+
+    def top_up() -> None:
+        while not broken and len(in_flight) < window:
+            spec = next(queue, None)
+            if spec is None:
+                return
+            in_flight[executor.submit(execute_run, base_config, spec.to_dict())] = spec
+
+    try:
+        top_up()
+        while in_flight:
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = in_flight.pop(future)
+                try:
+                    record, blob = future.result()
+                except BaseException as exc:  # noqa: BLE001 - infrastructure failure, not a model error
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
+                    broken = broken or isinstance(exc, BrokenProcessPool)
+                    message = f"{type(exc).__name__}: {exc}"
+                    outcome.lost[spec.run_id] = message
+                    if on_lost:
+                        on_lost(spec, message)
+                    continue
+                on_result(record, blob)
+                outcome.finished.append(spec.run_id)
+            top_up()
+    finally:
+        for future in in_flight:
+            future.cancel()
+    return outcome

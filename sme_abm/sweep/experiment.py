@@ -1,0 +1,265 @@
+"""Experiment files: a base config plus a design over config keys.
+
+An experiment file is TOML (see ``docs/sweeps.md``)::
+
+    name = "smoke"
+    base = "../baseline.toml"        # relative to the experiment file; omit for defaults
+    replicates = 2
+    entropy = 20240601               # seeds of the replicates; omit to draw one (it is recorded)
+    outputs = ["smes_active", "output"]          # time series to plot
+    metrics = ["annual_exit_rate", "output_mean"] # summary metrics to analyse
+
+    [overrides]                      # fixed for every run
+    "simulation.n_smes" = 1000
+
+    [design]
+    kind = "grid"                    # grid | random | lhs | sobol | morris
+    [design.parameters."levers.p13_financing_guarantee.fee_cap"]
+    values = [0.005, 0.02]
+
+Everything is validated with pydantic (unknown keys are refused) and every
+swept key is checked by building a config with its extreme values, so a bad
+file fails before anything is written, with a one-line :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..config import Config, config_keys, load_config, read_toml
+from ..errors import ConfigError
+from ..levers import load_registry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class ParameterSpec(_Strict):
+    """How one config key varies: explicit ``values`` or a ``range`` (with ``levels`` for grids)."""
+
+    values: list[float | int | bool | str] | None = Field(None, min_length=1)
+    range: tuple[float, float] | None = None
+    levels: int | None = Field(None, ge=2, le=1000)
+
+    @model_validator(mode="after")
+    def _values_or_range(self) -> "ParameterSpec":
+        if self.values is not None and self.range is not None:
+            raise ValueError("give either values or range, not both")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
+        if self.levels is not None and self.range is None:
+            raise ValueError("levels needs a range")
+        return self
+
+
+class DesignSpec(_Strict):
+    """The design: its kind, sample size and the parameters it varies."""
+
+    kind: Literal["grid", "random", "lhs", "sobol", "morris"]
+    samples: int | None = Field(None, ge=1, le=1_000_000, description="Points (random, lhs), base samples N (sobol) or trajectories (morris).")
+    seed: int = Field(12345, ge=0, le=2**32 - 1, description="Seed of the sampler (not of the model).")
+    levels: int = Field(4, ge=2, le=100, description="Morris grid levels.")
+    second_order: bool = Field(False, description="Sobol: also compute second-order indices.")
+    registry_main_parameters: bool = Field(False, description="Add every lever's main parameter with its registry range.")
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DesignSpec":
+        if not self.parameters and not self.registry_main_parameters:
+            raise ValueError("the design varies no parameter; add [design.parameters.\"KEY\"] tables")
+        if self.kind != "grid" and self.samples is None:
+            raise ValueError(f"a {self.kind} design needs samples")
+        return self
+
+
+class ExperimentFile(_Strict):
+    """The contents of an experiment file, as validated."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = Field("", max_length=4000)
+    base: str | None = None
+    replicates: int = Field(1, ge=1, le=10_000)
+    entropy: int | None = Field(None, ge=0, description="Root entropy of the replicate seeds.")
+    outputs: list[str] = Field(default_factory=lambda: ["smes_active", "output", "credit_granted", "npl_ratio"])
+    metrics: list[str] = Field(default_factory=lambda: ["annual_exit_rate", "output_mean", "credit_rationed_share", "fiscal_cost_total"])
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    design: DesignSpec
+
+
+@dataclass(frozen=True)
+class SweptParameter:
+    """One resolved swept key.
+
+    Attributes:
+        key: Dotted config key.
+        values: Grid values (grid designs) or None.
+        bounds: ``(low, high)`` for sampled designs, or None.
+        integer: True when the config field holds an int (sampled values are rounded).
+    """
+
+    key: str
+    values: tuple[Any, ...] | None
+    bounds: tuple[float, float] | None
+    integer: bool
+
+
+@dataclass
+class Experiment:
+    """A validated experiment, ready to be turned into runs.
+
+    Attributes:
+        source: The file it came from (or ``"<dict>"``).
+        spec: The validated file contents.
+        text: The file as given (empty when built from a dict).
+        base_config: The resolved base config (base file plus fixed overrides), as plain data.
+        parameters: The swept keys, in design order.
+    """
+
+    source: str
+    spec: ExperimentFile
+    text: str
+    base_config: dict[str, Any]
+    parameters: list[SweptParameter] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _get_dotted(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _pydantic_error(exc: ValidationError, source: str) -> ConfigError:
+    error = exc.errors(include_url=False)[0]
+    key = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+    if error["type"] == "extra_forbidden":
+        return ConfigError(source, key, "unknown key")
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r:.60})"
+    return ConfigError(source, key, message + shown)
+
+
+def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
+    """Read and validate an experiment file (or a mapping with the same structure).
+
+    Args:
+        source: Path of a TOML experiment file, or a dict.
+
+    Returns:
+        The validated :class:`Experiment`.
+
+    Raises:
+        ConfigError: On any problem, naming the file and the key.
+    """
+    if isinstance(source, dict):
+        origin, data, text, folder = "<dict>", copy.deepcopy(source), "", Path.cwd()
+    else:
+        path = Path(source)
+        origin = str(path)
+        data = read_toml(path)
+        text = path.read_text(encoding="utf-8")
+        folder = path.resolve().parent
+    try:
+        spec = ExperimentFile.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, origin) from None
+
+    base_path: Path | None = None
+    if spec.base is not None:
+        base_path = Path(spec.base)
+        if not base_path.is_absolute():
+            base_path = folder / base_path
+        if not base_path.is_file():
+            raise ConfigError(origin, "base", f"config file {spec.base!r} not found (looked for {base_path})")
+    known_keys = set(config_keys())
+    for key in spec.overrides:
+        if key not in known_keys:
+            raise ConfigError(origin, f"overrides.{key}", "not a config key (see `sme-abm levers` and configs/baseline.toml)")
+    try:
+        base = load_config(base_path, spec.overrides)
+    except ConfigError as exc:
+        raise ConfigError(origin, f"overrides.{exc.key}" if exc.key else "base", f"{exc.source}: {exc.reason}") from None
+    base_data = base.to_dict()
+    base_data["name"] = spec.name
+
+    parameters = _resolve_parameters(spec, origin, base_data, known_keys)
+    return Experiment(source=origin, spec=spec, text=text, base_config=base_data, parameters=parameters)
+
+
+def _resolve_parameters(spec: ExperimentFile, origin: str, base: dict[str, Any], known_keys: set[str]) -> list[SweptParameter]:
+    design = spec.design
+    requested: dict[str, ParameterSpec] = {}
+    if design.registry_main_parameters:
+        for lever in load_registry().levers:
+            requested[f"levers.{lever.key}.{lever.main_parameter}"] = ParameterSpec()
+    requested.update(design.parameters)
+
+    resolved: list[SweptParameter] = []
+    for key, param in requested.items():
+        where = f"design.parameters.{key}"
+        if key not in known_keys:
+            raise ConfigError(origin, where, "not a config key (see `sme-abm levers` and configs/baseline.toml)")
+        if key in spec.overrides:
+            raise ConfigError(origin, where, "is also fixed in [overrides]; a key is either fixed or swept")
+        current = _get_dotted(base, key)
+        integer = isinstance(current, int) and not isinstance(current, bool)
+        values: tuple[Any, ...] | None = None
+        bounds: tuple[float, float] | None = None
+        if design.kind == "grid":
+            if param.values is not None:
+                values = tuple(param.values)
+            elif param.range is not None and param.levels is not None:
+                low, high = param.range
+                step = (high - low) / (param.levels - 1)
+                values = tuple(low + i * step for i in range(param.levels))
+                if integer:
+                    values = tuple(dict.fromkeys(int(round(v)) for v in values))
+            else:
+                raise ConfigError(origin, where, "a grid needs values = [...] or range = [low, high] with levels = n")
+            probes = list(values)
+        else:
+            if param.values is not None:
+                raise ConfigError(origin, where, f"a {design.kind} design samples a range; give range = [low, high], not values")
+            bounds = param.range or _registry_range(key)
+            if bounds is None:
+                raise ConfigError(origin, where, "needs range = [low, high] (only lever parameters have a default range)")
+            probes = [bounds[0], bounds[1]]
+            if integer:
+                probes = [int(round(v)) for v in probes]
+        for value in probes:
+            _check_value(origin, where, base, key, value)
+        resolved.append(SweptParameter(key=key, values=values, bounds=bounds, integer=integer))
+    return resolved
+
+
+def _registry_range(key: str) -> tuple[float, float] | None:
+    parts = key.split(".")
+    if len(parts) != 3 or parts[0] != "levers":
+        return None
+    lever = load_registry().by_key(parts[1])
+    param = lever.parameters.get(parts[2])
+    return tuple(param.range) if param else None  # type: ignore[return-value]
+
+
+def _check_value(origin: str, where: str, base: dict[str, Any], key: str, value: Any) -> None:
+    """Build a config with ``key = value`` to prove the value is acceptable."""
+    try:
+        load_config(base, {key: value})
+    except ConfigError as exc:
+        raise ConfigError(origin, where, f"value {value!r} is not allowed: {exc.reason}") from None
+
+
+def config_for(base_config: dict[str, Any], values: dict[str, Any], seed: int) -> Config:
+    """The config of one run: the base with the design point's values and the run's seed."""
+    return load_config(base_config, {**values, "simulation.seed": seed})
