@@ -18,6 +18,7 @@ from .agents.guarantor import Guarantor
 from .agents.government import Government
 from .agents.central_bank import CentralBank
 from .runner import RunResult, run
+from .sweep import load_experiment, reproduce, sweep
 
 __version__ = "0.1.0"
 
@@ -34,7 +35,10 @@ __all__ = [
     "SMEEconomy",
     "SmeAbmError",
     "load_config",
+    "load_experiment",
     "load_registry",
+    "reproduce",
     "run",
+    "sweep",
     "__version__",
 ]

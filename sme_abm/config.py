@@ -19,7 +19,7 @@ import math
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, cast
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from .errors import ConfigError
 from .levers import load_registry
 
-SECTORS: tuple[str, ...] = ("manufacturing", "construction", "trade", "services")
+SectorName = Literal["manufacturing", "construction", "trade", "services"]
+SECTORS: tuple[SectorName, ...] = ("manufacturing", "construction", "trade", "services")
 N_SECTORS = len(SECTORS)
 
 Share = Field(ge=0.0, le=1.0)
@@ -169,7 +170,7 @@ class ShockSettings(_Section):
     duration: int = Field(1, ge=1, le=12_000, description="Months it lasts.")
     depth: float = Field(0.3, ge=0, le=1, description="Share of demand lost (demand) or of capital destroyed (disaster).")
     share: float = Field(1.0, ge=0, le=1, description="Share of firms in the sectors that are hit.")
-    sectors: list[Literal["manufacturing", "construction", "trade", "services"]] = Field(
+    sectors: list[SectorName] = Field(
         default_factory=lambda: list(SECTORS), min_length=1
     )
 
@@ -214,7 +215,8 @@ class Config(_Section):
             raise _ConsistencyError("economy.sector_shares", f"must sum to 1, got {sum(shares):.6g}")
         for name in ("sector_shares", "materials_share", "revenue_per_worker", "capital_output_ratio"):
             info = EconomySettings.model_fields[name].json_schema_extra
-            low, high = info["item_range"]  # type: ignore[index]
+            assert isinstance(info, dict)
+            low, high = cast(list[float], info["item_range"])
             for i, value in enumerate(getattr(self.economy, name)):
                 if not (low <= value <= high) or not math.isfinite(value):
                     raise _ConsistencyError(f"economy.{name}[{i}]", f"must be between {low} and {high}, got {value!r}")

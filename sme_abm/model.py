@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import mesa
 import numpy as np
@@ -88,10 +88,12 @@ class SMEEconomy(mesa.Model):
         self._sme_agents: dict[int, SME] = {}
         self.use_mesa_agents = self.config.simulation.mesa_agents
         self._set_constants()
-        self.smes = SMEPopulation()
-        self.banks = BankBook()
+        # The column stores create one attribute per schema column at run time,
+        # which a static checker cannot see; they are typed Any on purpose.
+        self.smes: Any = cast(Any, SMEPopulation())
+        self.banks: Any = cast(Any, BankBook())
         self.banks.model = self
-        self.guarantors = GuarantorBook()
+        self.guarantors: Any = cast(Any, GuarantorBook())
         self.guarantors.model = self
         self.central_bank = CentralBank(self)
         self.government = Government(self)

@@ -82,26 +82,39 @@ def git_commit() -> str | None:
 
 def run(
     config: Config | str | Path | Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     *,
     progress: Callable[[int], None] | None = None,
-    **overrides: Any,
+    **keyword_overrides: Any,
 ) -> RunResult:
     """Build the model from a config and run it to the end.
 
     Args:
         config: A Config, a TOML path, a mapping, or None for the defaults.
+        overrides: Dotted-key overrides as a mapping, e.g.
+            ``{"levers.p13_financing_guarantee.enabled": False}`` (the same keys
+            as the CLI's ``--set``).
         progress: Optional callable called with the month after each step.
-        **overrides: Dotted-key overrides, either as ``{"levers.p13_financing_guarantee.enabled": False}``
-            unpacked or with ``__`` for dots (``simulation__n_smes=1000``); ``n_smes``, ``steps``
-            and ``seed`` are shortcuts.
+        **keyword_overrides: More overrides as keywords, with ``__`` for dots
+            (``levers__p13_financing_guarantee__enabled=False``); ``n_smes``,
+            ``steps`` and ``seed`` (or ``rng``) are shortcuts for the
+            ``simulation`` keys. Keywords win over ``overrides``.
 
     Returns:
         The :class:`RunResult`.
 
     Raises:
         ConfigError: If the config or an override is invalid.
+
+    Example:
+        >>> result = run(None, {"levers.p07_tax_relief.enabled": False}, n_smes=500, steps=6, seed=1)
+        >>> len(result.timeseries)
+        6
     """
-    dotted = {key.replace("__", "."): value for key, value in overrides.items()}
+    dotted = dict(overrides or {})
+    dotted.update({key.replace("__", "."): value for key, value in keyword_overrides.items()})
+    if "rng" in dotted:
+        dotted["seed"] = dotted.pop("rng")
     for short in ("n_smes", "steps", "seed"):
         if short in dotted:
             dotted[f"simulation.{short}"] = dotted.pop(short)
