@@ -122,6 +122,7 @@ class Recorder:
             "productivity_mean": float(np.mean(smes.productivity)),
             "productivity_dispersion": float(np.std(np.log(smes.productivity))),
             "rd_spending": ledger.flows.get("rd_spending", 0.0),
+            "rd_intensity": float(m.rd_intensity),
             "innovations": int(getattr(m, "step_innovations", 0)),
             "digital_share": float(smes.digital.mean()) if smes.size else 0.0,
             "trained_share": float(smes.trained.mean()) if smes.size else 0.0,

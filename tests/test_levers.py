@@ -158,8 +158,12 @@ def test_p21_payment_arrears_shorten_days_smes_wait():
 
 
 def test_p22_ip_protection_raises_rd_and_ip_collateral():
-    on, off = pair("p22_ip_protection")
-    assert on["rd_spending"].sum() > 1.04 * off["rd_spending"].sum()
+    model_on = SMEEconomy(n_smes=N, rng=SEED).run(24)
+    model_off = SMEEconomy(n_smes=N, rng=SEED, levers__p22_ip_protection__enabled=False).run(24)
+    on, off = model_on.timeseries(), model_off.timeseries()
+    # innovators keep more of their gains, so they spend more per yuan of sales on R&D
+    assert on["rd_intensity"].iloc[-1] > 1.2 * off["rd_intensity"].iloc[-1]
+    assert model_on.policy.p22_ip_protection.ip_collateral_ratio > 3 * model_off.policy.p22_ip_protection.ip_collateral_ratio
 
 
 def test_p23_relief_reaches_shock_hit_firms():
