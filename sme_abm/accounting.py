@@ -63,23 +63,23 @@ class Ledger:
             return self.model.banks.cash
         return self.model.guarantors.cash
 
-    def _apply(self, sector: str, amount: float | np.ndarray, rows: np.ndarray | None, sign: float) -> float:
+    def _apply(self, sector: str, amount: float | np.ndarray, total: float, rows: np.ndarray | None,
+               sign: float) -> None:
         if sector in SCALAR_SECTORS:
-            total = float(np.sum(amount))
             self.balances[sector] += sign * total
-            return total
+            return
         cash = self._cash_array(sector)
         if np.ndim(amount) == 0:
             if rows is None:
                 raise ValueError(f"a scalar payment to or from {sector} needs a row")
             amount = np.full(np.shape(rows), float(amount))  # type: ignore[arg-type]
+        ufunc = np.add if sign > 0 else np.subtract
         if rows is None:
-            cash += sign * amount
+            ufunc(cash, amount, out=cash)
         elif sector == "smes":
-            cash[rows] += sign * amount
+            cash[rows] = ufunc(cash[rows], amount)
         else:
-            cash += sign * np.bincount(rows, weights=amount, minlength=cash.size)
-        return float(np.sum(amount))
+            ufunc(cash, np.bincount(rows, weights=amount, minlength=cash.size), out=cash)
 
     def pay(
         self,
@@ -106,14 +106,24 @@ class Ledger:
         Returns:
             The total amount moved.
         """
+        if isinstance(payer_rows, slice):
+            payer_rows = None if payer_rows == slice(None) else payer_rows
+        if isinstance(payee_rows, slice):
+            payee_rows = None if payee_rows == slice(None) else payee_rows
         if isinstance(payer_rows, (int, np.integer)):
             payer_rows = np.asarray([payer_rows])
             amount = np.atleast_1d(amount)
         if isinstance(payee_rows, (int, np.integer)):
             payee_rows = np.asarray([payee_rows])
             amount = np.atleast_1d(amount)
-        total = self._apply(payer, amount, payer_rows, -1.0)
-        self._apply(payee, amount, payee_rows, +1.0)
+        total = float(np.sum(amount))
+        if np.ndim(amount) == 0:
+            # a scalar paid to or from several rows is paid once per row
+            rows = payer_rows if payer_rows is not None else payee_rows
+            if rows is not None:
+                total *= np.size(rows)
+        self._apply(payer, amount, total, payer_rows, -1.0)
+        self._apply(payee, amount, total, payee_rows, +1.0)
         self.flows[flow] += total
         self.net[payer] -= total
         self.net[payee] += total

@@ -35,6 +35,9 @@ from .shocks import apply_shocks
 
 EXPORTING_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("trade"))
 SHUTDOWN_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("construction"))
+#: Per-sector flags, indexed by sector code (cheaper than np.isin over the population).
+CAN_EXPORT = np.isin(np.arange(len(SECTORS)), EXPORTING_SECTORS)
+CAN_BE_SHUT_DOWN = np.isin(np.arange(len(SECTORS)), SHUTDOWN_SECTORS)
 
 
 class SMEEconomy(mesa.Model):
@@ -211,7 +214,7 @@ class SMEEconomy(mesa.Model):
         self.materials_share = np.asarray(econ.materials_share)
         self.revenue_per_worker = np.asarray(econ.revenue_per_worker)
         self.capital_output_ratio = np.asarray(econ.capital_output_ratio)
-        self.shutdown_sectors = np.asarray(SHUTDOWN_SECTORS)
+        self.can_be_shut_down = CAN_BE_SHUT_DOWN
         self.vat_levy_standard = self.registry.by_key("p07_tax_relief").parameters["small_micro_vat_rate"].off
         self.rd_intensity = econ.rd_intensity
         self.shock_factor = np.ones(0)
@@ -238,7 +241,7 @@ class SMEEconomy(mesa.Model):
         productivity = np.exp(econ.productivity_sd * rng.standard_normal(count))
         capital = self.capital_output_ratio[sector] * 12.0 * revenue / 1.2 * 1.05
         innovative = rng.random(count) < econ.innovative_share
-        exporter = np.isin(sector, EXPORTING_SECTORS) & (rng.random(count) < p.p20_international.exporter_share)
+        exporter = CAN_EXPORT[sector] & (rng.random(count) < p.p20_international.exporter_share)
         small_lender = self._draw_banks(count)
         return {
             "sector": sector, "age": age, "productivity": productivity, "demand_weight": revenue,
@@ -357,6 +360,6 @@ class SMEEconomy(mesa.Model):
         """A few firms a month re-draw export status, so the share tracks lever 20."""
         smes, rng = self.smes, self.rng
         redraw = rng.random(smes.size) < 0.02
-        can = np.isin(smes.sector, EXPORTING_SECTORS)
+        can = CAN_EXPORT[smes.sector]
         share = self.policy.p20_international.exporter_share
         smes.exporter = np.where(redraw, can & (rng.random(smes.size) < share), smes.exporter)

@@ -25,8 +25,9 @@ def apply_shocks(model: "SMEEconomy") -> None:
     for index, shock in enumerate(model.config.shocks):
         if not shock.start <= t < shock.start + shock.duration:
             continue
-        sectors = [model.sector_names.index(name) for name in shock.sectors]
-        in_sector = np.isin(smes.sector, sectors)
+        in_shocked_sector = np.zeros(len(model.sector_names), dtype=bool)
+        in_shocked_sector[[model.sector_names.index(name) for name in shock.sectors]] = True
+        in_sector = in_shocked_sector[smes.sector]
         # which firms a shock hits is fixed for its whole duration (hash of id and shock)
         draw = _stable_uniform(smes.firm_id, model.config.simulation.seed, index)
         targeted = in_sector & (draw < shock.share)

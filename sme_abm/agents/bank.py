@@ -61,11 +61,11 @@ class BankBook(ColumnStore):
         deferral = model.policy.p23_emergency_relief.principal_deferral
         due = smes.debt / maturity * np.where(smes.shock_hit, 1.0 - deferral, 1.0)
         model.ledger.pay("loan_principal", "smes", "banks", due, payee_rows=smes.bank)
-        self.reduce_debt(model, np.arange(smes.size), due)
+        self.reduce_debt(model, slice(None), due)
 
-    def reduce_debt(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray) -> None:
-        """Take ``amount`` off the debt of SMEs ``rows`` (repaid or written off),
-        releasing the matching share of their guarantees."""
+    def reduce_debt(self, model: "SMEEconomy", rows: np.ndarray | slice, amount: np.ndarray) -> None:
+        """Take ``amount`` off the debt of SMEs ``rows`` (an index array, or a
+        slice for all firms) and release the matching share of their guarantees."""
         smes = model.smes
         debt = smes.debt[rows]
         share = np.divide(amount, debt, out=np.zeros_like(debt), where=debt > 0)

@@ -1,8 +1,12 @@
 """Column-wise agent state: one numpy array per attribute, one row per agent.
 
-:class:`ColumnStore` holds a population's state; :func:`row_property` gives a
-Mesa agent class attributes that read and write its own row, so that Mesa's
-``AgentSet.select/agg/groupby`` see the same numbers as the array code.
+:class:`ColumnStore` holds a population's state in preallocated buffers with
+spare capacity, so entry appends in place and exit fills the holes with rows
+from the end (no copy of the whole population). Reading ``store.cash`` gives
+a view of the live rows; assigning ``store.cash = values`` writes into the
+buffer. :func:`row_property` gives a Mesa agent class attributes that read
+and write its own row, so Mesa's ``AgentSet.select/agg/groupby`` see the same
+numbers as the array code.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import numpy as np
+
+GROWTH = 1.25  # capacity multiplier when a buffer is full
 
 
 class ColumnStore:
@@ -21,53 +27,86 @@ class ColumnStore:
     """
 
     def __init__(self, schema: dict[str, Any], size: int = 0) -> None:
-        self.schema = dict(schema)
-        for name, dtype in self.schema.items():
-            setattr(self, name, np.zeros(size, dtype=dtype))
-        self.size = size
+        object.__setattr__(self, "schema", dict(schema))
+        object.__setattr__(self, "size", size)
+        capacity = max(size, 8)
+        object.__setattr__(self, "_buffers", {name: np.zeros(capacity, dtype=dtype) for name, dtype in schema.items()})
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            return buffers[name][: self.__dict__["size"]]
+        raise AttributeError(f"{type(self).__name__} has no column or attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            buffers[name][: self.size] = value
+        else:
+            object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         return self.size
+
+    def allocated_rows(self) -> int:
+        """Rows the buffers can hold before they must grow."""
+        return next(iter(self._buffers.values())).size
 
     @property
     def columns(self) -> list[str]:
         return list(self.schema)
 
     def column(self, name: str) -> np.ndarray:
-        return getattr(self, name)
+        return self._buffers[name][: self.size]
+
+    def _reserve(self, size: int) -> None:
+        if size <= self.allocated_rows():
+            return
+        capacity = max(size, int(self.allocated_rows() * GROWTH) + 8)
+        for name, buffer in self._buffers.items():
+            grown = np.zeros(capacity, dtype=buffer.dtype)
+            grown[: self.size] = buffer[: self.size]
+            self._buffers[name] = grown
 
     def append(self, values: dict[str, np.ndarray | float | int | bool], count: int) -> np.ndarray:
         """Append ``count`` rows; missing columns are zero. Returns their row indices."""
         unknown = set(values) - set(self.schema)
         if unknown:
             raise KeyError(f"unknown columns {sorted(unknown)}")
-        for name, dtype in self.schema.items():
-            new = np.zeros(count, dtype=dtype)
-            if name in values:
-                new[:] = values[name]
-            setattr(self, name, np.concatenate([getattr(self, name), new]))
         start = self.size
-        self.size += count
-        return np.arange(start, self.size)
+        self._reserve(start + count)
+        for name, buffer in self._buffers.items():
+            buffer[start:start + count] = values.get(name, 0)
+        object.__setattr__(self, "size", start + count)
+        return np.arange(start, start + count)
 
-    def keep(self, mask: np.ndarray) -> None:
-        """Drop every row where ``mask`` is False (order of the rest is kept)."""
-        for name in self.schema:
-            setattr(self, name, getattr(self, name)[mask])
-        self.size = int(np.count_nonzero(mask))
+    def remove_rows(self, leaving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drop the rows flagged in ``leaving`` by moving rows from the end into the holes.
+
+        Row order is not kept. Returns ``(holes, movers)``: the row ``movers[i]``
+        now lives at row ``holes[i]``.
+        """
+        remaining = self.size - int(np.count_nonzero(leaving))
+        holes = np.flatnonzero(leaving[:remaining])
+        movers = remaining + np.flatnonzero(~leaving[remaining:])
+        for buffer in self._buffers.values():
+            buffer[holes] = buffer[movers]
+        object.__setattr__(self, "size", remaining)
+        return holes, movers
 
     def nbytes(self) -> int:
-        return sum(getattr(self, name).nbytes for name in self.schema)
+        """Bytes held by the buffers (including spare capacity)."""
+        return sum(buffer.nbytes for buffer in self._buffers.values())
 
 
 def row_property(column: str, doc: str = "") -> property:
     """A property that reads and writes ``column`` at the agent's own row."""
 
     def getter(agent: Any) -> Any:
-        return getattr(agent._store, column)[agent.row].item()
+        return agent._store._buffers[column][agent.row].item()
 
     def setter(agent: Any, value: Any) -> None:
-        getattr(agent._store, column)[agent.row] = value
+        agent._store._buffers[column][agent.row] = value
 
     return property(getter, setter, doc=doc or f"This agent's `{column}` (a row of the column array).")
 

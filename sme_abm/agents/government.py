@@ -138,9 +138,11 @@ def pay_support(model: "SMEEconomy") -> None:
     budget = p.p06_fiscal_funds.grant_budget * scale
     n_grants = int(budget // GRANT_SIZE)
     if n_grants:
-        sector_median = np.array([np.median(smes.productivity[smes.sector == s]) if np.any(smes.sector == s) else 0.0
-                                  for s in range(len(model.sector_names))])
-        viable = smes.productivity >= sector_median[smes.sector]
+        n_sectors = len(model.sector_names)
+        log_a = np.log(smes.productivity)
+        sector_mean = np.bincount(smes.sector, weights=log_a, minlength=n_sectors) / np.maximum(
+            np.bincount(smes.sector, minlength=n_sectors), 1)
+        viable = log_a >= sector_mean[smes.sector]
         rows = _top(distress, viable, n_grants)
         truly_neediest = _top(truth, viable, n_grants)
         model.step_stats["grant_targeting_accuracy"] = float(np.isin(rows, truly_neediest).mean()) if rows.size else np.nan

@@ -90,10 +90,11 @@ class SMEPopulation(ColumnStore):
         return rows
 
     def remove_firms(self, leaving: np.ndarray) -> None:
-        """Drop the firms flagged in the boolean mask ``leaving``."""
+        """Drop the firms flagged in the boolean mask ``leaving`` (rows from the
+        end move into their places, so other firms' rows can change)."""
         self.row_of_id[self.firm_id[leaving]] = -1
-        self.keep(~leaving)
-        self.row_of_id[self.firm_id] = np.arange(self.size)
+        holes, _ = self.remove_rows(leaving)
+        self.row_of_id[self.firm_id[holes]] = holes
 
     def row_of(self, firm_id: int) -> int:
         row = int(self.row_of_id[firm_id]) if firm_id < self.row_of_id.size else -1

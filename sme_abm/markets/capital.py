@@ -22,12 +22,13 @@ def provide_direct_finance(model: "SMEEconomy") -> np.ndarray:
     smes, rng, lever = model.smes, model.rng, model.policy.p12_direct_finance
     if smes.size == 0:
         return np.zeros(0, dtype=bool)
-    productive = smes.productivity >= np.quantile(smes.productivity, 0.75)
+    median, upper_quartile = np.quantile(smes.productivity, [0.5, 0.75])
+    productive = smes.productivity >= upper_quartile
     venture = smes.innovative & productive & (rng.random(smes.size) < lever.vc_probability)
     rows = np.flatnonzero(venture)
     model.ledger.pay("venture_capital", "households", "smes", np.full(rows.size, lever.vc_investment), payee_rows=rows)
     smes.equity_raised[rows] += lever.vc_investment
     model.step_stats["venture_deals"] = int(rows.size)
 
-    eligible = (smes.size_class >= MEDIUM) & (smes.profit > 0) & (smes.productivity >= np.median(smes.productivity))
+    eligible = (smes.size_class >= MEDIUM) & (smes.profit > 0) & (smes.productivity >= median)
     return eligible & (rng.random(smes.size) < lever.listing_probability)

@@ -38,7 +38,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
     rng = model.rng
 
     # who is open for business this month (lever 5: blanket shutdowns)
-    blanket = np.isin(smes.sector, model.shutdown_sectors)
+    blanket = model.can_be_shut_down[smes.sector]
     smes.shut_down = blanket & (rng.random(smes.size) < p.p05_fair_supervision.shutdown_probability)
     weight = np.where(smes.shut_down, 0.0, smes.demand_weight)
     model.step_stats["shutdowns"] = int(smes.shut_down.sum())
@@ -124,13 +124,13 @@ def collect_receivables(model: "SMEEconomy") -> None:
     defaulted = smes.receivables * default_rate
     recovered = defaulted * recovery
     written_off = defaulted - recovered
-    settle_receivables(model, np.arange(smes.size), paid + recovered, written_off)
+    settle_receivables(model, slice(None), paid + recovered, written_off)
     smes.receivable_writeoff = written_off
     model.step_stats["receivables_written_off"] = float(written_off.sum())
 
 
-def settle_receivables(model: "SMEEconomy", rows: np.ndarray, paid: np.ndarray, written_off: np.ndarray) -> None:
-    """Buyers pay ``paid`` to SMEs ``rows`` and ``written_off`` is cancelled.
+def settle_receivables(model: "SMEEconomy", rows: np.ndarray | slice, paid: np.ndarray, written_off: np.ndarray) -> None:
+    """Buyers pay ``paid`` to SMEs ``rows`` (indices, or a slice for all) and ``written_off`` is cancelled.
 
     Large firms and government share each yuan in proportion to their payables.
     """
