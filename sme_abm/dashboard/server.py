@@ -1,0 +1,38 @@
+"""Starting the dashboard server (what ``sme-abm dashboard`` calls)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+
+
+def command(host: str = "127.0.0.1", port: int = 8765) -> list[str]:
+    """The ``solara run`` command line for the dashboard app.
+
+    Args:
+        host: Interface to bind; loopback unless told otherwise.
+        port: TCP port.
+    """
+    return [sys.executable, "-m", "solara", "run", str(APP), "--host", host, "--port", str(port),
+            "--no-open", "--production"]
+
+
+def environment() -> dict[str, str]:
+    """The server's environment: no telemetry, assets served by the app itself."""
+    env = dict(os.environ)
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    env.setdefault("SOLARA_ASSETS_PROXY", "False")
+    return env
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765) -> int:
+    """Run the dashboard server in the foreground until it stops.
+
+    Returns:
+        The server's exit status.
+    """
+    return subprocess.call(command(host, port), env=environment())
