@@ -108,9 +108,17 @@ def RunControls() -> None:
         if value is None:
             return
         bounded = clamp(int(value), SEED_RANGE)
+        state.apply_settings(settings.with_run(seed=bounded))
         if bounded != value:
             state.message.set(f"Seed must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}; using {bounded}.")
-        state.apply_settings(settings.with_run(seed=bounded))
+
+    def set_smes(value: int | None) -> None:
+        if value is None:
+            return
+        bounded = clamp(int(value), SMES_RANGE)
+        state.apply_settings(settings.with_run(n_smes=bounded))
+        if bounded != value:
+            state.message.set(f"Number of SMEs must be between {SMES_RANGE[0]:,} and {SMES_RANGE[1]:,}; using {bounded:,}.")
 
     with solara.Column(classes=["sme-run-controls"]):
         solara.Text(f"Month {run.months} · {settings.n_smes:,} SMEs · seed {settings.seed} · preset {settings.preset}",
@@ -125,9 +133,10 @@ def RunControls() -> None:
                              max=RUN_STEPS_RANGE[1], on_value=state.steps_to_run.set)
             solara.Button(f"Run {state.steps_to_run.value} months", classes=["sme-run-n"],
                           disabled=state.playing.value, on_click=lambda: state.step(state.steps_to_run.value))
-        solara.InputInt("Seed", value=settings.seed, on_value=set_seed, classes=["sme-seed"])
-        solara.SliderInt("Number of SMEs", value=settings.n_smes, min=SMES_RANGE[0], max=SMES_RANGE[1], step=100,
-                         on_value=lambda n: state.apply_settings(settings.with_run(n_smes=n)))
+        with solara.Row():
+            solara.InputInt("Seed", value=settings.seed, on_value=set_seed, classes=["sme-seed"])
+            solara.InputInt(f"Number of SMEs ({SMES_RANGE[0]:,}-{SMES_RANGE[1]:,})", value=settings.n_smes,
+                            on_value=set_smes, classes=["sme-smes"])
         PresetPicker()
     Player()
 

@@ -18,14 +18,18 @@ def command(host: str = "127.0.0.1", port: int = 8765) -> list[str]:
         port: TCP port.
     """
     return [sys.executable, "-m", "solara", "run", str(APP), "--host", host, "--port", str(port),
-            "--no-open", "--production"]
+            "--no-open", "--production", "--no-check-version"]
 
 
 def environment() -> dict[str, str]:
-    """The server's environment: no telemetry, assets served by the app itself."""
+    """The server's environment: no telemetry, front-end assets served by the app.
+
+    With ``SOLARA_ASSETS_PROXY`` on, the page asks the server (not a CDN) for
+    every asset, and the server answers from the ``solara-assets`` package.
+    """
     env = dict(os.environ)
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
-    env.setdefault("SOLARA_ASSETS_PROXY", "False")
+    env.setdefault("SOLARA_ASSETS_PROXY", "True")
     return env
 
 
