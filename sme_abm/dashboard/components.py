@@ -98,11 +98,17 @@ def Player() -> None:
 
 
 @solara.component
+def MonthLabel(settings: Settings) -> None:
+    """Month, size, seed and preset of the current run (redrawn every step)."""
+    _ = state.tick.value
+    solara.Text(f"Month {state.current_run().months} · {settings.n_smes:,} SMEs · seed {settings.seed} · "
+                f"preset {settings.preset}", classes=["sme-month"])
+
+
+@solara.component
 def RunControls() -> None:
     """Step, play/pause, reset, run N months, seed and number of SMEs."""
     settings = state.settings.value
-    run = state.current_run()
-    _ = state.tick.value
 
     def set_seed(value: int | None) -> None:
         if value is None:
@@ -121,8 +127,7 @@ def RunControls() -> None:
             state.message.set(f"Number of SMEs must be between {SMES_RANGE[0]:,} and {SMES_RANGE[1]:,}; using {bounded:,}.")
 
     with solara.Column(classes=["sme-run-controls"]):
-        solara.Text(f"Month {run.months} · {settings.n_smes:,} SMEs · seed {settings.seed} · preset {settings.preset}",
-                    classes=["sme-month"])
+        MonthLabel(settings)
         with solara.Row():
             solara.Button("Step", on_click=lambda: state.step(1), disabled=state.playing.value, classes=["sme-step"])
             solara.Button("Pause" if state.playing.value else "Play", classes=["sme-play"],
@@ -188,10 +193,9 @@ def ComparisonPanel() -> None:
 def ExportPanel() -> None:
     """Download the time series as CSV and the settings as a reproducing config."""
     run = state.current_run()
-    _ = state.tick.value
     name = run.config.name
-    solara.Markdown(f"The config reproduces this run with `sme-abm run {name}-dashboard.toml` "
-                    f"(it sets `simulation.steps` to the {run.months} months run so far).")
+    solara.Markdown(f"The config reproduces this run with `sme-abm run {name}-dashboard.toml`: it is the config "
+                    "the run was built from, with `simulation.steps` set to the months run so far.")
     with solara.Row():
         solara.FileDownload(run.export_csv, filename=f"{name}-timeseries.csv", label="Time series (CSV)",
                             mime_type="text/csv")
