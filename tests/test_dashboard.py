@@ -111,7 +111,7 @@ def test_page_steps_and_switching_a_lever_restarts(monkeypatch):
     assert len(switches(rc)) == 25
     button(rc, "Step").click()
     assert state.current_run().months == 1
-    assert len(rc.find(widgets.Image).widgets) == 4  # three panels and the rank plot
+    assert len(rc.find(widgets.Image).widgets) == 1  # the Firms group: four panels in one figure
     first = rc.find(widgets.Image).widgets[0].value
     state.steps_to_run.set(6)
     button(rc, "Run 6 months").click()
@@ -122,6 +122,22 @@ def test_page_steps_and_switching_a_lever_restarts(monkeypatch):
     assert state.current_run().config.levers.p13_financing_guarantee.enabled is False
     button(rc, "Reset").click()
     assert state.current_run().months == 0
+
+
+def test_chart_groups_draw_every_panel():
+    from sme_abm.dashboard.charts import PANELS, LiveFigure
+
+    run = state.current_run()
+    run.step(3)
+    drawn = []
+    for name, panels in components.CHART_GROUPS.items():
+        live = LiveFigure(panels)
+        figure = live.update(run.timeseries(), run.model.smes.employment)
+        drawn += panels
+        titles = [ax.get_title() for ax in figure.axes if ax.get_visible() and ax.get_title()]
+        assert len(titles) == len(panels), name
+        assert all(len(line.get_xdata()) > 0 for _, line, _ in live.lines)
+    assert sorted(drawn) == [-1, *range(len(PANELS))]
 
 
 def test_comparison_panel_needs_months_then_shows_differences():

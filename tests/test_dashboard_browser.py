@@ -85,7 +85,7 @@ def page(browser, dashboard_url):
     page.on("request", lambda request: page.requests.append(request.url))
     page.goto(dashboard_url)
     page.locator(".sme-lever-switch").first.wait_for(timeout=60_000)
-    page.locator(".sme-chart-panel0 img").wait_for(timeout=30_000)
+    page.locator(".sme-chart-firms img").wait_for(timeout=30_000)
     yield page
     context.close()
 
@@ -115,14 +115,14 @@ def test_end_to_end(page, tmp_path):
         timeout=15_000)
 
     # run 12 months; the charts change
-    before = page.locator(".sme-chart-panel0 img").get_attribute("src")
+    before = page.locator(".sme-chart-firms img").get_attribute("src")
     page.locator(".sme-run-n").click()
     page.wait_for_function("() => document.querySelector('.sme-month').innerText.startsWith('Month 12')",
                            timeout=30_000)
-    page.wait_for_function(f"() => document.querySelector('.sme-chart-panel0 img').src !== {before!r}",
+    page.wait_for_function(f"() => document.querySelector('.sme-chart-firms img').src !== {before!r}",
                            timeout=15_000)
     page.get_by_role("button", name="Credit").click()
-    page.locator(".sme-chart-panel3 img").wait_for(timeout=15_000)
+    page.locator(".sme-chart-credit img").wait_for(timeout=15_000)
     page.screenshot(path=str(ARTIFACTS / "02-after-12-months.png"))
 
     # comparison with the baseline, same seed
@@ -157,8 +157,8 @@ def test_end_to_end(page, tmp_path):
     assert remote_requests(page.requests) == []
 
 
-#: JavaScript: click Step and resolve with the milliseconds until every chart
-#: image in the visible group has a new picture (and the month label changed).
+#: JavaScript: click Step and resolve with the milliseconds until the chart
+#: image of the visible group has a new picture (and the month label changed).
 STEP_LATENCY_JS = """
 async () => {
   const images = Array.from(document.querySelectorAll('.sme-chart img'));
@@ -184,7 +184,7 @@ async () => {
 
 def test_step_latency_with_10000_smes(page):
     """Benchmark (quoted in docs/dashboard.md, not asserted): click Step with
-    10,000 SMEs until all four visible charts show the new month."""
+    10,000 SMEs until the four charts of the visible group show the new month."""
     field = page.locator(".sme-smes input")
     field.fill("10000")
     field.press("Enter")

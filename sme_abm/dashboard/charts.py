@@ -7,7 +7,7 @@ only display them.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,82 +53,20 @@ def _style(ax) -> None:
     ax.locator_params(nbins=4)
 
 
-def _draw_panel(ax, ts: pd.DataFrame, title: str, series: list[tuple[str, str]], unit: str) -> None:
-    ax.set_title(title, fontsize=9)
-    _style(ax)
-    if ts.empty:
-        ax.text(0.5, 0.5, "no months run yet", ha="center", va="center", fontsize=8, transform=ax.transAxes)
-        return
-    x = _x(ts)
-    if title.startswith("Fiscal cost"):
-        columns = [c for c in _fiscal_columns(ts) if ts[c].abs().sum() > 0]
-        if columns:
-            ax.stackplot(x, *(ts[c].to_numpy() for c in columns), labels=[c[-3:] for c in columns])
-            ax.legend(fontsize=5, ncol=3, loc="upper left")
-        ax.set_ylabel(unit, fontsize=7)
-        return
-    if title.startswith("Employment"):
-        ax.plot(x, ts["employment"], label="employment (workers)")
-        twin = ax.twinx()
-        twin.plot(x, ts["output"], color="C1", label="output (CNY m, right)")
-        _style(twin)
-        ax.legend(handles=ax.lines + twin.lines, fontsize=6, loc="lower left")
-        return
-    if title.startswith("Guarantees"):
-        ax.plot(x, ts["guarantees_outstanding"], label="outstanding (CNY m)")
-        twin = ax.twinx()
-        twin.plot(x, ts["guarantor_leverage_max"], color="C1", label="max leverage (x, right)")
-        _style(twin)
-        ax.legend(handles=ax.lines + twin.lines, fontsize=6, loc="lower left")
-        return
-    for column, label in series:
-        if column in ts:
-            ax.plot(x, ts[column], label=label)
-    ax.legend(fontsize=6, loc="upper left")
-    if unit:
-        ax.set_ylabel(unit, fontsize=7)
+def rank_points(sizes: np.ndarray | None, max_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """log10 rank and log10 size of the firms, largest first, for a rank plot.
 
-
-def rank_plot(ax, sizes: np.ndarray, label: str = "employment", max_points: int = 400) -> None:
-    """Firm-size distribution as a log-log rank plot (Zipf plot).
-
-    Plots log10(size) against log10(rank) on linear axes: the same picture as
-    log-scaled axes at a fraction of the drawing time. Ranks are thinned to
-    about ``max_points`` log-spaced points, which keeps the shape and makes the
-    drawing time independent of the population.
+    Ranks are thinned to about ``max_points`` log-spaced points, which keeps
+    the plot's shape and makes drawing time independent of the population.
+    Plotting logs on linear axes gives the log-log picture far faster than
+    log-scaled axes.
     """
-    ax.set_title(f"Firm size: rank vs {label} (log-log)", fontsize=9)
-    _style(ax)
-    sizes = np.sort(np.asarray(sizes, dtype=float))[::-1]
+    sizes = np.sort(np.asarray(sizes if sizes is not None else [], dtype=float))[::-1]
     sizes = sizes[sizes > 0]
     if sizes.size == 0:
-        ax.text(0.5, 0.5, "no firms", ha="center", va="center", transform=ax.transAxes)
-        return
+        return np.array([]), np.array([])
     picks = np.unique(np.geomspace(1, sizes.size, num=min(max_points, sizes.size)).astype(int)) - 1
-    ax.plot(np.log10(picks + 1), np.log10(sizes[picks]), ".", markersize=3)
-    ax.set_xlabel("log10 rank", fontsize=7)
-    ax.set_ylabel(f"log10 {label}", fontsize=7)
-
-
-def _small_figure() -> Figure:
-    fig = Figure(figsize=(4.2, 3.0), dpi=72)
-    fig.subplots_adjust(left=0.17, right=0.86, bottom=0.14, top=0.9)
-    return fig
-
-
-def panel_figure(ts: pd.DataFrame, index: int) -> Figure:
-    """Time-series panel ``index`` of :data:`PANELS` as its own small figure."""
-    title, series, unit = PANELS[index]
-    fig = _small_figure()
-    _draw_panel(fig.subplots(), ts, title, series, unit)
-    return fig
-
-
-def rank_figure(sizes: np.ndarray | None) -> Figure:
-    """The firm-size rank plot as its own small figure."""
-    fig = _small_figure()
-    rank_plot(fig.subplots(), sizes if sizes is not None else np.array([]))
-    return fig
+    return np.log10(picks + 1), np.log10(sizes[picks])
 
 
 def comparison_figure(current: pd.DataFrame, baseline: pd.DataFrame,
@@ -221,3 +159,93 @@ def sensitivity_figure(table: pd.DataFrame, name_column: str, index_columns: Ite
     ax.legend(fontsize=7)
     ax.set_title("sensitivity indices", fontsize=9)
     return fig
+
+
+class LiveFigure:
+    """One figure holding a chart group, updated in place every step.
+
+    Building axes, titles and legends once and then only replacing line data
+    saves most of a redraw's cost; the figure is drawn to PNG once per step
+    instead of once per chart.
+
+    Args:
+        panels: Indices of :data:`PANELS`; -1 is the firm-size rank plot.
+    """
+
+    def __init__(self, panels: Sequence[int]) -> None:
+        self.panels = list(panels)
+        cols = 2 if len(self.panels) > 1 else 1
+        rows = -(-len(self.panels) // cols)
+        self.figure = Figure(figsize=(4.6 * cols + 1.4 * (cols == 1), 3.2 * rows + 0.4 * (rows == 1)), dpi=72)
+        if cols == 1:
+            self.figure.subplots_adjust(left=0.14, right=0.95, bottom=0.1, top=0.84)
+        else:
+            self.figure.subplots_adjust(left=0.08, right=0.92, bottom=0.09, top=0.93, wspace=0.35, hspace=0.4)
+        axes = self.figure.subplots(rows, cols, squeeze=False).ravel()
+        for extra in axes[len(self.panels):]:
+            extra.set_visible(False)
+        self.lines: list[tuple[Any, Any, str]] = []  # (axes, line, column)
+        self.stacked: list[Any] = []
+        self.fiscal_axes = None
+        self.rank_line = None
+        self.empty_notes = []
+        for ax, index in zip(axes, self.panels):
+            self._build(ax, index)
+
+    def _build(self, ax, index: int) -> None:
+        _style(ax)
+        if index < 0:
+            ax.set_title("Firm size: rank vs employment (log-log)", fontsize=9)
+            (self.rank_line,) = ax.plot([], [], ".", markersize=3)
+            ax.set_xlabel("log10 rank", fontsize=7)
+            ax.set_ylabel("log10 employment", fontsize=7)
+            self.lines.append((ax, self.rank_line, ""))
+            return
+        title, series, unit = PANELS[index]
+        ax.set_title(title, fontsize=9)
+        if unit:
+            ax.set_ylabel(unit, fontsize=7)
+        self.empty_notes.append(ax.text(0.5, 0.5, "no months run yet", ha="center", va="center", fontsize=8,
+                                        transform=ax.transAxes))
+        if title.startswith("Fiscal cost"):
+            self.fiscal_axes = ax
+            return
+        if title.startswith(("Employment", "Guarantees")):
+            (first, _), (second, second_label) = series
+            twin = ax.twinx()
+            _style(twin)
+            left = ax.plot([], [], label=series[0][1])[0]
+            right = twin.plot([], [], color="C1", label=second_label)[0]
+            self.lines += [(ax, left, first), (twin, right, second)]
+            ax.legend(handles=[left, right], fontsize=6, loc="upper left")
+            return
+        for column, label in series:
+            self.lines.append((ax, ax.plot([], [], label=label)[0], column))
+        ax.legend(fontsize=6, loc="upper left")
+
+    def update(self, ts: pd.DataFrame, firm_sizes: np.ndarray | None = None) -> Figure:
+        """Put the run's data so far into the figure and return it."""
+        x = _x(ts) if not ts.empty else np.array([])
+        for note in self.empty_notes:
+            note.set_visible(ts.empty)
+        for ax, line, column in self.lines:
+            if line is self.rank_line:
+                line.set_data(*rank_points(firm_sizes))
+            elif column in ts:
+                line.set_data(x, ts[column].to_numpy(dtype=float))
+            ax.relim()
+            ax.autoscale_view()
+        if self.fiscal_axes is not None and not ts.empty:
+            for artist in self.stacked:
+                artist.remove()
+            if self.fiscal_axes.get_legend() is not None:
+                self.fiscal_axes.get_legend().remove()
+            columns = [c for c in _fiscal_columns(ts) if ts[c].abs().sum() > 0]
+            self.stacked = list(self.fiscal_axes.stackplot(x, *(ts[c].to_numpy() for c in columns),
+                                                           labels=[c[-3:] for c in columns])) if columns else []
+            if columns:
+                self.fiscal_axes.legend(fontsize=5, ncol=3, loc="upper left")
+            self.fiscal_axes.relim()
+            self.fiscal_axes.autoscale_view()
+        self.figure.suptitle(f"month {len(ts)}", fontsize=9)
+        return self.figure

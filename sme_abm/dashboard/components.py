@@ -148,19 +148,18 @@ def RunControls() -> None:
 
 @solara.component
 def ChartsPanel() -> None:
-    """Live charts of the current run, one group at a time (keeps each redraw fast)."""
+    """Live charts of the current run, one group at a time (keeps each redraw fast).
+
+    The group's figure is built once per run and group and updated in place
+    every step (see :class:`charts.LiveFigure`).
+    """
     group, set_group = solara.use_state("Firms")
     run = state.current_run()
     tick = state.tick.value
-    deps = [tick, id(run)]
     solara.ToggleButtonsSingle(value=group, values=list(CHART_GROUPS), on_value=set_group, classes=["sme-chart-groups"])
-    ts = solara.use_memo(run.timeseries, deps)
-    with solara.Row(style={"flex-wrap": "wrap"}):
-        for index in CHART_GROUPS[group]:
-            if index < 0:
-                Chart(lambda: charts.rank_figure(run.model.smes.employment), deps, "rank")
-            else:
-                Chart(lambda index=index: charts.panel_figure(ts, index), [*deps, index], f"panel{index}")
+    live = solara.use_memo(lambda: charts.LiveFigure(CHART_GROUPS[group]), [group, id(run)])
+    slug = group.split()[0].lower()
+    Chart(lambda: live.update(run.timeseries(), run.model.smes.employment), [tick, id(run), group], slug)
     if group == "Fiscal and institutions":
         InstitutionsTable()
 
