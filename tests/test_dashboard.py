@@ -26,6 +26,17 @@ from sme_abm.model import SMEEconomy  # noqa: E402
 SMALL = 300
 
 
+OPEN_RENDERS: list = []
+
+
+def render(element):
+    """``solara.render`` whose render context is closed after the test, so a
+    later test's state changes do not re-render this test's components."""
+    box, rc = solara.render(element, handle_error=False)
+    OPEN_RENDERS.append(rc)
+    return box, rc
+
+
 @pytest.fixture(autouse=True)
 def fresh_state():
     """Each test starts from the baseline preset with a small population."""
@@ -38,6 +49,8 @@ def fresh_state():
     state.results_message.set("")
     yield
     state.playing.set(False)
+    while OPEN_RENDERS:
+        OPEN_RENDERS.pop().close()
 
 
 def switches(rc):
@@ -92,7 +105,7 @@ def test_bad_preset_raises_config_error(tmp_path):
 
 def test_lever_panel_has_25_switches_under_7_headings():
     changes = []
-    _, rc = solara.render(components.LeverPanel(state.settings.value, changes.append), handle_error=False)
+    _, rc = render(components.LeverPanel(state.settings.value, changes.append))
     found = switches(rc)
     assert len(found) == 25
     sliders = rc.find(v.Slider).widgets
@@ -107,7 +120,7 @@ def test_lever_panel_has_25_switches_under_7_headings():
 def test_page_steps_and_switching_a_lever_restarts(monkeypatch):
     from sme_abm.dashboard import app
 
-    _, rc = solara.render(app.Page(), handle_error=False)
+    _, rc = render(app.Page())
     assert len(switches(rc)) == 25
     button(rc, "Step").click()
     assert state.current_run().months == 1
@@ -141,7 +154,7 @@ def test_chart_groups_draw_every_panel():
 
 
 def test_comparison_panel_needs_months_then_shows_differences():
-    _, rc = solara.render(components.ComparisonPanel(), handle_error=False)
+    _, rc = render(components.ComparisonPanel())
     button(rc, "Compare with baseline").click()
     assert "at least one month" in state.message.value
     state.apply_settings(state.settings.value.with_lever("p13_financing_guarantee", "enabled", False))
@@ -167,7 +180,7 @@ def test_bad_preset_shows_message_and_keeps_state(tmp_path, monkeypatch):
 
 def test_export_panel_offers_csv_and_toml():
     state.step(3)
-    _, rc = solara.render(components.ExportPanel(), handle_error=False)
+    _, rc = render(components.ExportPanel())
     labels = [w.children[-1] for w in rc.find(v.Btn).widgets]
     assert any("CSV" in str(label) for label in labels) and any("TOML" in str(label) for label in labels)
     csv = state.current_run().export_csv()
@@ -237,7 +250,7 @@ def test_load_results_is_defensive(tmp_path):
 
 def test_results_browser_shows_runs_heatmap_and_sensitivity(tmp_path):
     folder = make_sweep(tmp_path / "sweep")
-    _, rc = solara.render(components.ResultsBrowser(), handle_error=False)
+    _, rc = render(components.ResultsBrowser())
     state.open_results(str(tmp_path / "nowhere"))
     assert "not a folder" in state.results_message.value and state.results.value is None
     state.open_results(str(folder))
@@ -246,3 +259,28 @@ def test_results_browser_shows_runs_heatmap_and_sensitivity(tmp_path):
     state.open_results(str(tmp_path))  # not a sweep: message, previous results kept
     assert "runs.parquet" in state.results_message.value
     assert state.results.value.folder == folder
+
+
+def test_play_steps_until_paused():
+    import time
+
+    _, rc = render(components.RunControls())
+    button(rc, "Play").click()
+    deadline = time.monotonic() + 30
+    while state.current_run().months < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    button(rc, "Pause").click()
+    time.sleep(0.3)
+    months = state.current_run().months
+    assert months >= 3
+    time.sleep(0.3)
+    assert state.current_run().months == months
+
+
+def test_dashboard_command_binds_to_loopback_by_default():
+    from sme_abm.dashboard import server
+
+    command = server.command()
+    assert command[command.index("--host") + 1] == "127.0.0.1" and command[command.index("--port") + 1] == "8765"
+    assert command[4].endswith("app.py") and "--no-check-version" in command
+    assert server.environment()["SOLARA_ASSETS_PROXY"] == "True"

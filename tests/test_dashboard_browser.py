@@ -154,6 +154,19 @@ def test_end_to_end(page, tmp_path):
     assert len(csv.read_text().splitlines()) == 13
     page.screenshot(path=str(ARTIFACTS / "04-export.png"))
 
+    # play runs on by itself until paused
+    page.get_by_role("tab", name="Live charts").click()
+    page.locator(".sme-play").click()
+    page.wait_for_function("() => parseInt(document.querySelector('.sme-month').innerText.slice(6)) >= 15",
+                           timeout=30_000)
+    page.locator(".sme-play").click()
+    page.wait_for_function("() => document.querySelector('.sme-play').innerText.trim().toLowerCase() === 'play'",
+                           timeout=15_000)
+    page.wait_for_timeout(500)
+    paused_at = month_text(page)
+    page.wait_for_timeout(700)
+    assert month_text(page) == paused_at
+
     assert remote_requests(page.requests) == []
 
 

@@ -91,8 +91,11 @@ def Player() -> None:
 
     def loop(cancel) -> None:
         while state.playing.value and not cancel.is_set():
+            started = time.perf_counter()
             state.step(1)
-            time.sleep(PLAY_INTERVAL)
+            # rest at least as long as the step and its redraw took, so the
+            # page's own renders (clicks, other panels) always get a turn
+            cancel.wait(max(PLAY_INTERVAL, time.perf_counter() - started))
 
     solara.use_thread(loop, dependencies=[state.playing.value])
 
