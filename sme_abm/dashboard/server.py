@@ -36,7 +36,13 @@ def environment() -> dict[str, str]:
 def serve(host: str = "127.0.0.1", port: int = 8765) -> int:
     """Run the dashboard server in the foreground until it stops.
 
+    On POSIX the current process becomes the server (``exec``), so Ctrl-C and
+    signals reach it directly and no child is left behind.
+
     Returns:
-        The server's exit status.
+        The server's exit status (only where ``exec`` is not available).
     """
-    return subprocess.call(command(host, port), env=environment())
+    args = command(host, port)
+    if os.name == "posix":
+        os.execve(args[0], args, environment())
+    return subprocess.call(args, env=environment())
