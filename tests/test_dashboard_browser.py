@@ -81,11 +81,12 @@ def page(browser, dashboard_url):
     """A fresh page on the dashboard that records every request it makes."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
     page = context.new_page()
+    page.set_default_timeout(60_000)  # the machine may be shared and busy
     page.requests = []
     page.on("request", lambda request: page.requests.append(request.url))
     page.goto(dashboard_url)
     page.locator(".sme-lever-switch").first.wait_for(timeout=60_000)
-    page.locator(".sme-chart-firms img").wait_for(timeout=30_000)
+    page.locator(".sme-chart-firms img").wait_for(timeout=60_000)
     yield page
     context.close()
 
@@ -112,23 +113,23 @@ def test_end_to_end(page, tmp_path):
     guarantee.locator("label").click()
     page.wait_for_function(
         "() => document.querySelector('.sme-lever-p13_financing_guarantee input').getAttribute('aria-checked') === 'false'",
-        timeout=15_000)
+        timeout=60_000)
 
     # run 12 months; the charts change
     before = page.locator(".sme-chart-firms img").get_attribute("src")
     page.locator(".sme-run-n").click()
     page.wait_for_function("() => document.querySelector('.sme-month').innerText.startsWith('Month 12')",
-                           timeout=30_000)
+                           timeout=60_000)
     page.wait_for_function(f"() => document.querySelector('.sme-chart-firms img').src !== {before!r}",
-                           timeout=15_000)
+                           timeout=60_000)
     page.get_by_role("button", name="Credit").click()
-    page.locator(".sme-chart-credit img").wait_for(timeout=15_000)
+    page.locator(".sme-chart-credit img").wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "02-after-12-months.png"))
 
     # comparison with the baseline, same seed
     page.get_by_role("tab", name="Compare with baseline").click()
     page.locator(".sme-compare").click()
-    page.locator(".sme-chart-comparison img").wait_for(timeout=30_000)
+    page.locator(".sme-chart-comparison img").wait_for(timeout=60_000)
     assert page.get_by_text("Current vs baseline after 12 months").count() == 1
     page.screenshot(path=str(ARTIFACTS / "03-comparison.png"), full_page=True)
 
@@ -158,10 +159,10 @@ def test_end_to_end(page, tmp_path):
     page.get_by_role("tab", name="Live charts").click()
     page.locator(".sme-play").click()
     page.wait_for_function("() => parseInt(document.querySelector('.sme-month').innerText.slice(6)) >= 15",
-                           timeout=30_000)
+                           timeout=60_000)
     page.locator(".sme-play").click()
     page.wait_for_function("() => document.querySelector('.sme-play').innerText.trim().toLowerCase() === 'play'",
-                           timeout=15_000)
+                           timeout=60_000)
     page.wait_for_timeout(500)
     paused_at = month_text(page)
     page.wait_for_timeout(700)
@@ -202,10 +203,10 @@ def test_step_latency_with_10000_smes(page):
     field.fill("10000")
     field.press("Enter")
     page.wait_for_function("() => document.querySelector('.sme-month').innerText.includes('10,000 SMEs')",
-                           timeout=30_000)
+                           timeout=60_000)
     page.locator(".sme-run-n").click()  # warm up: 12 months of history in the charts
     page.wait_for_function("() => document.querySelector('.sme-month').innerText.startsWith('Month 12')",
-                           timeout=30_000)
+                           timeout=60_000)
     page.wait_for_timeout(500)
     times = []
     for _ in range(10):
