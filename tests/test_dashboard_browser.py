@@ -158,8 +158,13 @@ def test_end_to_end(page, tmp_path):
     # play runs on by itself until paused
     page.get_by_role("tab", name="Live charts").click()
     page.locator(".sme-play").click()
-    page.wait_for_function("() => parseInt(document.querySelector('.sme-month').innerText.slice(6)) >= 15",
-                           timeout=60_000)
+    try:
+        page.wait_for_function("() => parseInt(document.querySelector('.sme-month')?.innerText.slice(6)) >= 15",
+                               timeout=60_000)
+    except playwright_api.Error:
+        page.screenshot(path=str(ARTIFACTS / "failed-play.png"), full_page=True)
+        (ARTIFACTS / "failed-play.txt").write_text(page.locator("body").inner_text())
+        raise
     page.locator(".sme-play").click()
     page.wait_for_function("() => document.querySelector('.sme-play').innerText.trim().toLowerCase() === 'play'",
                            timeout=60_000)

@@ -8,7 +8,7 @@ needs no front-end charting library (and no internet).
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import Any, Callable
 
 import solara
@@ -87,15 +87,26 @@ def PresetPicker() -> None:
 
 @solara.component
 def Player() -> None:
-    """Steps the run while ``playing`` is on (in a thread, so the page stays live)."""
+    """Steps the run while ``playing`` is on (in a thread, so the page stays live).
+
+    The thread waits until the page has finished drawing each month before it
+    steps again: a month set while a render is still going would restart that
+    render, and a render that never gets to finish stalls the page.
+    """
+    tick = state.tick.value
+    drawn = solara.use_memo(threading.Event, [])
+
+    def mark_drawn() -> None:
+        drawn.set()
+
+    solara.use_effect(mark_drawn, [tick])
 
     def loop(cancel) -> None:
         while state.playing.value and not cancel.is_set():
-            started = time.perf_counter()
+            drawn.clear()
             state.step(1)
-            # rest at least as long as the step and its redraw took, so the
-            # page's own renders (clicks, other panels) always get a turn
-            cancel.wait(max(PLAY_INTERVAL, time.perf_counter() - started))
+            drawn.wait(timeout=10)
+            cancel.wait(PLAY_INTERVAL)
 
     solara.use_thread(loop, dependencies=[state.playing.value])
 
