@@ -202,6 +202,14 @@ from .experiments_cli import register as _register_experiment_commands  # noqa: 
 
 _register_experiment_commands(app)
 
+@app.command("dashboard")
+def dashboard_command(host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+                      port: int = typer.Option(8765, help="TCP port.")) -> None:
+    """Start the dashboard (a Solara app); open http://HOST:PORT in a browser."""
+    from .dashboard.server import serve
+
+    raise typer.Exit(serve(host, port))
+
 
 def main() -> None:
     app()
