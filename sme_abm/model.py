@@ -303,7 +303,8 @@ class SMEEconomy(mesa.Model):
         self.payables = {"large_firms": receivables_total * lf_part, "government": receivables_total * (1 - lf_part)}
 
         has_debt = self.rng.random(n) < 0.7
-        smes.debt = np.where(has_debt, cfg.banks.initial_debt_to_capital / 0.7 * smes.capital * self.rng.random(n) * 2 * 0.5, 0.0)
+        # debtors' leverage is uniform on [0, 2 x target / 0.7], so the mean over all firms is the target
+        smes.debt = np.where(has_debt, cfg.banks.initial_debt_to_capital / 0.7 * smes.capital * 2.0 * self.rng.random(n), 0.0)
         smes.has_borrowed = has_debt
         smes.cash = cfg.economy.cash_buffer_months * smes.costs
         smes.profit = 0.02 * sales

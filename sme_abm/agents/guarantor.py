@@ -45,6 +45,16 @@ class GuarantorBook(ColumnStore):
     def net_assets(self) -> np.ndarray:
         return self.cash
 
+    def assign(self, firm_ids: np.ndarray, small_micro: np.ndarray) -> np.ndarray:
+        """Each firm's guarantor: small/micro firms among the guarantors focused on them,
+        others among the rest (a stable choice by firm id)."""
+        direct = np.arange(self.n_direct)
+        focused = direct[self.small_micro_focus[: self.n_direct]]
+        general = direct[~self.small_micro_focus[: self.n_direct]]
+        focused = focused if focused.size else direct
+        general = general if general.size else direct
+        return np.where(small_micro, focused[firm_ids % focused.size], general[firm_ids % general.size]).astype(np.int16)
+
     def leverage_limit(self) -> np.ndarray:
         lever = self.model.policy.p13_financing_guarantee
         return np.where(self.small_micro_focus, lever.leverage_limit_small_micro, lever.leverage_limit)

@@ -152,7 +152,11 @@ def run_credit_market(model: "SMEEconomy") -> None:
     # guarantees for those the bank would not take alone (lever 13)
     g = p.p13_financing_guarantee
     bank_share = min(max(g.bank_share, 0.05), 1.0)
-    guarantor_of = (smes.firm_id[rows] % guarantors.n_direct).astype(np.int16)
+    # small and micro firms go to the guarantors that mainly serve them (when there are any)
+    # a firm that already has guaranteed debt stays with its guarantor
+    guarantor_of = guarantors.assign(smes.firm_id[rows], small_micro)
+    current = smes.guarantor[rows]
+    guarantor_of = np.where((current >= 0) & (smes.guaranteed[rows] > 0), current, guarantor_of).astype(np.int16)
     candidates = (~direct & (estimated_pd <= model.config.guarantors.max_default_probability)
                   & (estimated_pd * bank_share <= bank_limit) & (amount * bank_share <= room))
     cand = np.flatnonzero(candidates)

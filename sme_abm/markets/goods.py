@@ -3,7 +3,9 @@
 Phase 2 (demand) of a step: household consumption, large firms' supply-chain
 orders (paid late), government procurement (with the SME reservation of lever
 8) and exports (lever 20) are allocated to SMEs in proportion to their demand
-weights. Sales are capped by capacity; unserved demand stays with the buyer.
+weights. Sales are capped by capacity. Household and government spending that
+SMEs cannot serve goes to large firms; unserved supply-chain orders and export
+demand are not spent.
 All SMEs are served at once (synchronous allocation).
 """
 
@@ -75,7 +77,8 @@ def allocate_demand(model: "SMEEconomy") -> None:
     # exports (lever 20)
     exports = _allocate(model.export_demand * (1.0 + p.p20_international.export_demand_boost), weight * smes.exporter)
 
-    # a scheduled demand collapse: the lost demand is simply not spent
+    # a scheduled demand collapse: SMEs in the hit sectors lose this demand (households and
+    # government spend it on large firms' goods instead; orders and exports are not placed)
     factor = model.shock_factor
     household_demand *= factor
     supply_chain *= factor
@@ -87,7 +90,8 @@ def allocate_demand(model: "SMEEconomy") -> None:
     served = np.divide(np.minimum(demand, capacity), demand, out=np.zeros(smes.size), where=demand > 0)
     smes.demand = demand
     smes.sales = demand * served
-    smes.lost_revenue = np.minimum(unshocked, capacity) - smes.sales
+    # what a shock costs a firm: demand it lost, and sales its destroyed capacity cannot serve
+    smes.lost_revenue = np.where(smes.shock_hit, np.maximum(unshocked - smes.sales, 0.0), 0.0)
 
     # settle: cash now from households and abroad; receivables from large firms and government
     ledger.pay("consumption_sme", "households", "smes", household_demand * served)
