@@ -1,8 +1,9 @@
 """Fit the model's free parameters to real figures by the simulated method of moments.
 
 Stage 1 runs a Latin hypercube (scipy.stats.qmc) over the free parameters,
-one replicate each; stage 2 re-runs the best candidates with more replicates
-and SMEs and picks the one with the lowest mean loss. The loss is the sum of
+one replicate each, then a second hypercube in a box around the best point
+(a zoom: +-15% of each range); stage 2 re-runs the best candidates of both
+with more replicates and SMEs and picks the one with the lowest mean loss. The loss is the sum of
 squared, scaled deviations of the model's moments from their targets.
 
 Usage:
@@ -84,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     stage1 = _run_all([(spec["base_config"], dict(zip(names, map(float, p))), run_seed, spec["n_smes"], spec["steps"])
                        for p in points], args.workers, "calibration stage 1")
     stage1["loss"] = loss(stage1, spec["moments"])
+    centre = stage1.nsmallest(1, "loss")[names].to_numpy()[0]
+    half = 0.15 * (bounds[:, 1] - bounds[:, 0])
+    zoom_bounds = np.column_stack([np.maximum(centre - half, bounds[:, 0]), np.minimum(centre + half, bounds[:, 1])])
+    zoom = qmc.scale(sampler.random(spec["stage1_points"]), zoom_bounds[:, 0], zoom_bounds[:, 1])
+    zoomed = _run_all([(spec["base_config"], dict(zip(names, map(float, p))), run_seed, spec["n_smes"], spec["steps"])
+                       for p in zoom], args.workers, "calibration stage 1 (zoom)")
+    zoomed["loss"] = loss(zoomed, spec["moments"])
+    stage1 = pd.concat([stage1.assign(phase="hypercube"), zoomed.assign(phase="zoom")], ignore_index=True)
     best = stage1.nsmallest(spec["stage2_candidates"], "loss")
     rep_seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in seeds.spawn(spec["stage2_replicates"] + 1)[1:]]
     stage2 = _run_all([(spec["base_config"], {n: float(row[n]) for n in names}, seed, spec["stage2_n_smes"], spec["steps"])
