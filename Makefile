@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: run test setup setup-test lint configs clean
+.PHONY: run test dashboard setup setup-test lint configs clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ run: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -n 2
+
+$(VENV)/.dashboard: $(VENV)/.base
+	$(PIP) install $(CONSTRAINTS) -e ".[dashboard]"
+	@touch $@
+
+dashboard: $(VENV)/.dashboard
+	$(BIN)/sme-abm dashboard
 
 configs: $(VENV)/.base
 	$(BIN)/python -m sme_abm.configdoc configs

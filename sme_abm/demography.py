@@ -50,8 +50,9 @@ def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
                receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate)
     _list_firms(model, np.flatnonzero(listing))
 
-    reasons = np.where(default, DEFAULT, np.where(listing, LISTING, VOLUNTARY))
-    model.record_exits(np.flatnonzero(leaving), reasons[leaving])
+    rows = np.flatnonzero(leaving)
+    reasons = np.where(default[rows], DEFAULT, np.where(listing[rows], LISTING, VOLUNTARY))
+    model.record_exits(rows, reasons)
     model.remove_smes(leaving)
 
 

@@ -42,6 +42,13 @@ def serve(host: str = "127.0.0.1", port: int = 8765) -> int:
     Returns:
         The server's exit status (only where ``exec`` is not available).
     """
+    import importlib.util
+
+    missing = [name for name in ("solara", "solara_assets") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"error: the dashboard needs {', '.join(missing)}: run `make dashboard` or "
+              "`pip install -e '.[dashboard]'`", file=sys.stderr)
+        return 2
     args = command(host, port)
     if os.name == "posix":
         os.execve(args[0], args, environment())
