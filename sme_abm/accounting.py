@@ -69,9 +69,7 @@ class Ledger:
             self.balances[sector] += sign * total
             return
         cash = self._cash_array(sector)
-        if np.ndim(amount) == 0:
-            if rows is None:
-                raise ValueError(f"a scalar payment to or from {sector} needs a row")
+        if np.ndim(amount) == 0 and rows is not None:
             amount = np.full(np.shape(rows), float(amount))  # type: ignore[arg-type]
         ufunc = np.add if sign > 0 else np.subtract
         if rows is None:
@@ -118,10 +116,14 @@ class Ledger:
             amount = np.atleast_1d(amount)
         total = float(np.sum(amount))
         if np.ndim(amount) == 0:
-            # a scalar paid to or from several rows is paid once per row
+            # a scalar paid to or from several rows is paid once per row (all SMEs when rows is None)
             rows = payer_rows if payer_rows is not None else payee_rows
             if rows is not None:
                 total *= np.size(rows)
+            elif "smes" in (payer, payee):
+                total *= self.model.smes.size
+            elif payer in ARRAY_SECTORS or payee in ARRAY_SECTORS:
+                raise ValueError("a scalar payment to or from banks or guarantors needs rows")
         self._apply(payer, amount, total, payer_rows, -1.0)
         self._apply(payee, amount, total, payee_rows, +1.0)
         self.flows[flow] += total

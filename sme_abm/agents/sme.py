@@ -175,20 +175,20 @@ def produce(model: "SMEEconomy") -> None:
 
     wages = econ.wage * smes.employment
     materials = model.materials_share[sector] * sales
-    overhead = np.full(smes.size, econ.overhead_cost)
     compliance = p.p05_fair_supervision.compliance_cost_share * sales
-    fee_rate = model.config.government.admin_fee_share * np.where(
-        small_micro, 1.0 - p.p07_tax_relief.fee_exemption_share, 1.0
-    )
-    fees = fee_rate * sales
+    admin_fee_share = model.config.government.admin_fee_share
+    exemption = p.p07_tax_relief.fee_exemption_share
+    fees = admin_fee_share * sales
+    if exemption:
+        fees *= 1.0 - exemption * small_micro
     interest = smes.loan_rate / 12.0 * smes.debt
     guarantee_fees = p.p13_financing_guarantee.fee_cap / 12.0 * smes.guaranteed
-    rd = np.where(smes.innovative, model.rd_intensity * sales, 0.0)
+    rd = (model.rd_intensity * sales) * smes.innovative
     depreciation = econ.depreciation_rate / 12.0 * smes.capital
 
     ledger.pay("wages", "smes", "households", wages)
     ledger.pay("materials", "smes", "large_firms", materials)
-    ledger.pay("overhead", "smes", "large_firms", overhead)
+    ledger.pay("overhead", "smes", "large_firms", econ.overhead_cost)
     ledger.pay("compliance", "smes", "households", compliance)
     ledger.pay("admin_fees", "smes", "government", fees)
     ledger.pay("rd_spending", "smes", "households", rd)
@@ -198,26 +198,28 @@ def produce(model: "SMEEconomy") -> None:
     rd_subsidy = p.p15_innovation.rd_subsidy_rate * rd
     model.government.spend("p15_innovation", "rd_subsidy", rd_subsidy, support_rows=None)
 
-    standard_fees = model.config.government.admin_fee_share * sales
-    model.government.record_tax_expenditure("p07_tax_relief", float((standard_fees - fees).sum()))
+    # revenue forgone through lever 7 is a scalar per step: no per-firm temporaries needed
+    sales_small_micro = float(np.sum(sales, where=small_micro))
+    fees_forgone = admin_fee_share * exemption * sales_small_micro
 
-    value_added = sales - materials
     vat_sm = p.p07_tax_relief.small_micro_vat_rate
-    vat = np.where(small_micro, vat_sm * sales, model.config.government.vat_rate * np.maximum(value_added, 0.0))
-    vat_forgone = np.where(small_micro, (model.vat_levy_standard - vat_sm) * sales, 0.0)
+    vat = np.where(small_micro, vat_sm * sales, model.config.government.vat_rate * np.maximum(sales - materials, 0.0))
+    vat_forgone = (model.vat_levy_standard - vat_sm) * sales_small_micro
 
-    costs = wages + materials + overhead + compliance + fees + interest + guarantee_fees + rd + depreciation
-    pretax = sales - costs - vat + rd_subsidy - smes.receivable_writeoff
-    cit_rate = np.where(small_micro, p.p07_tax_relief.small_micro_cit_rate, model.config.government.cit_rate)
-    cit = cit_rate * np.maximum(pretax, 0.0)
-    cit_forgone = (model.config.government.cit_rate - cit_rate) * np.maximum(pretax, 0.0)
+    cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + econ.overhead_cost
+    pretax = sales - cash_costs - depreciation - vat + rd_subsidy - smes.receivable_writeoff
+    taxable = np.maximum(pretax, 0.0)
+    cit_standard = model.config.government.cit_rate
+    cit_small_micro = p.p07_tax_relief.small_micro_cit_rate
+    cit = np.where(small_micro, cit_small_micro, cit_standard) * taxable
+    cit_forgone = (cit_standard - cit_small_micro) * float(np.sum(taxable, where=small_micro))
     ledger.pay("vat", "smes", "government", vat)
     ledger.pay("corporate_income_tax", "smes", "government", cit)
-    model.government.record_tax_expenditure("p07_tax_relief", float((vat_forgone + cit_forgone).sum()))
-    model.government.tax_paid_small_micro = float((vat + cit)[small_micro].sum())
+    model.government.record_tax_expenditure("p07_tax_relief", fees_forgone + vat_forgone + cit_forgone)
+    model.government.tax_paid_small_micro = float(np.sum(vat, where=small_micro) + np.sum(cit, where=small_micro))
 
     smes.profit = pretax - cit
-    smes.costs = costs - depreciation
+    smes.costs = cash_costs
     smes.capital -= depreciation
     smes.loss_months = np.where(smes.profit < 0, smes.loss_months + 1, 0).astype(np.int16)
     model.banks.collect_principal(model)
