@@ -78,6 +78,16 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _descendants(pid: int) -> set[int]:
+    """Children, grandchildren, ... of ``pid`` (the forkserver, its workers, the resource tracker)."""
+    found, frontier = set(), {pid}
+    while frontier:
+        children = set().union(*(_children(p) for p in frontier)) - found
+        found |= children
+        frontier = children
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -154,7 +164,7 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
         process = subprocess.Popen(command + ["--workers", str(workers)], cwd=ROOT, env=_environment(),
                                    stdout=stream, stderr=subprocess.STDOUT)
     time.sleep(delay)
-    workers_seen = _children(process.pid)
+    workers_seen = _descendants(process.pid)
     ended_before = process.poll() is not None
     if not ended_before:
         process.send_signal(sig)
@@ -163,12 +173,17 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     except subprocess.TimeoutExpired:
         process.kill()
         status = process.wait()
-    time.sleep(1.5)  # orphaned workers notice a dead parent within 0.5 s
+    deadline = time.monotonic() + 15  # orphaned workers notice a dead parent within 0.5 s (slower under load)
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers_seen):
+        time.sleep(0.2)
     orphans = [pid for pid in workers_seen if _alive(pid)]
     done_at_kill, problems = intact_files(out)
     lock_at_kill = (out / ".lock").exists()
     expected_status = {signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}[sig]
-    if not ended_before and status != expected_status:
+    # Ctrl-C while Python is still importing (before the sweep has written anything) is
+    # Python's own KeyboardInterrupt: status -2 and a traceback, nothing to resume.
+    during_startup = sig == signal.SIGINT and status == -signal.SIGINT and not out.exists()
+    if not ended_before and status != expected_status and not during_startup:
         problems.append(f"killed sweep exited {status}, expected {expected_status}")
     if sig == signal.SIGINT and (out / ".lock").exists():
         problems.append("SIGINT left the lock behind")
@@ -184,7 +199,7 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     sessions = json.loads((out / "manifest.json").read_text())["sessions"] if (out / "manifest.json").exists() else []
     rerun = sessions[-1]["to_run"] if sessions else None
     return {"trial": number, "signal": sig.name, "delay_s": delay, "workers": workers,
-            "finished_before_kill": ended_before, "exit_status": status, "runs_done_at_kill": done_at_kill,
+            "finished_before_kill": ended_before, "during_startup": during_startup, "exit_status": status, "runs_done_at_kill": done_at_kill,
             "lock_left_by_kill": lock_at_kill, "resume_status": resumed.returncode,
             "runs_rerun": rerun, "sessions": len(sessions), "resume_s": round(resume_seconds, 1),
             "outcome": "pass" if not problems else "FAIL: " + "; ".join(problems)}
@@ -209,6 +224,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         shown = dict(row)
         if row["finished_before_kill"]:
             shown["exit_status"] = f"{row['exit_status']} (done before the signal)"
+        elif row["during_startup"]:
+            shown["exit_status"] = f"{row['exit_status']} (still importing; nothing written)"
         lines.append("| " + " | ".join(str(shown[c]) for c in columns) + " |")
     return "\n".join(lines)
 

@@ -93,8 +93,6 @@ def run_command(
         result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1))
     try:
         path = write_results(result, target)
-    except FileExistsError:
-        raise
     except OSError as exc:  # not writable, disk full: write_results left nothing behind
         fail(f"{target}: cannot write results ({os_reason(exc)}); nothing was written")
     if not quiet:

@@ -38,6 +38,8 @@ def sweep_command(
     except SweepLockedError as exc:
         fail(str(exc))
     except OSError as exc:  # folder not writable, disk full: the user must fix it, like a bad argument
+        if not (target / "manifest.json").exists():
+            fail(f"{target}: cannot write results ({os_reason(exc)}); no sweep was started")
         fail(f"{target}: cannot write results ({os_reason(exc)}); finished runs are kept; "
              f"fix it and resume with: sme-abm sweep {experiment} --out {target} --resume")
     except KeyboardInterrupt:
