@@ -168,9 +168,11 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     ended_before = process.poll() is not None
     if not ended_before:
         process.send_signal(sig)
+    hung = False
     try:
         status = process.wait(timeout=120)
     except subprocess.TimeoutExpired:
+        hung = True  # still running 120 s after the signal: kill it, report it
         process.kill()
         status = process.wait()
     deadline = time.monotonic() + 15  # orphaned workers notice a dead parent within 0.5 s (slower under load)
@@ -183,7 +185,9 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     # Ctrl-C while Python is still importing (before the sweep has written anything) is
     # Python's own KeyboardInterrupt: status -2 and a traceback, nothing to resume.
     during_startup = sig == signal.SIGINT and status == -signal.SIGINT and not out.exists()
-    if not ended_before and status != expected_status and not during_startup:
+    if hung:
+        problems.append(f"still running 120 s after {sig.name} (hung); SIGKILLed; log {log}")
+    elif not ended_before and status != expected_status and not during_startup:
         problems.append(f"killed sweep exited {status}, expected {expected_status}")
     if sig == signal.SIGINT and (out / ".lock").exists():
         problems.append("SIGINT left the lock behind")
