@@ -31,6 +31,14 @@ def fail(message: str, status: int = 2) -> None:
     raise typer.Exit(status)
 
 
+def os_reason(exc: OSError) -> str:
+    """One line saying what went wrong with a file operation, e.g. ``No space left on device: /x``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename and str(exc.filename) not in reason:
+        reason = f"{reason}: {exc.filename}"
+    return " ".join(reason.split())
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     import functools
 
@@ -43,7 +51,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
             fail(str(exc))
         except OSError as exc:
-            fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+            fail(os_reason(exc))
 
     return wrapper
 
@@ -83,7 +91,10 @@ def run_command(
                   TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
         task = bar.add_task(f"{resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=total)
         result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1))
-    path = write_results(result, target)
+    try:
+        path = write_results(result, target)
+    except OSError as exc:  # not writable, disk full: write_results left nothing behind
+        fail(f"{target}: cannot write results ({os_reason(exc)}); nothing was written")
     if not quiet:
         console.print(summary_table(result.summary, resolved.name))
     console.print(f"results written to {path}/")

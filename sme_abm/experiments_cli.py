@@ -2,7 +2,9 @@
 
 Exit status: 0 when every run is ok (or reproduces), 1 when any run failed or
 was lost (or does not reproduce), 2 on a user error (bad experiment file,
-locked or occupied results folder), 130 when interrupted.
+locked or occupied results folder) or when the results cannot be written (folder
+not writable, disk full: finished runs are kept for ``--resume``), 130 when
+interrupted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .cli import console, fail, handle_errors
+from .cli import console, fail, handle_errors, os_reason
 
 
 def sweep_command(
@@ -35,6 +37,11 @@ def sweep_command(
                       progress=not quiet)
     except SweepLockedError as exc:
         fail(str(exc))
+    except OSError as exc:  # folder not writable, disk full: the user must fix it, like a bad argument
+        if not (target / "manifest.json").exists():
+            fail(f"{target}: cannot write results ({os_reason(exc)}); no sweep was started")
+        fail(f"{target}: cannot write results ({os_reason(exc)}); finished runs are kept; "
+             f"fix it and resume with: sme-abm sweep {experiment} --out {target} --resume")
     except KeyboardInterrupt:
         console.print(f"interrupted; finished runs are kept. Resume with: sme-abm sweep {experiment} --out {target} --resume")
         raise typer.Exit(130)

@@ -130,3 +130,197 @@ def test_configs_are_data_never_code():
     with pytest.raises(Exception) as info:
         Config.model_validate(data)
     assert "n_smes" in str(info.value)
+
+
+# -- experiment files: every bad file exits 2 with one line and writes nothing ----------------
+
+from sme_abm.sweep.experiment import DesignSpec, ExperimentFile, ParameterSpec  # noqa: E402
+
+SMOKE_EXPERIMENT = CONFIGS / "experiments" / "smoke.toml"
+SWEPT = "levers.p13_financing_guarantee.fee_cap"
+
+
+def smoke_data() -> dict:
+    data = tomllib.loads(SMOKE_EXPERIMENT.read_text())
+    data["base"] = str(CONFIGS / "baseline.toml")
+    return data
+
+
+def fresh_name(taken: set[str]) -> st.SearchStrategy[str]:
+    return st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(lambda k: k not in taken)
+
+
+non_finite = st.sampled_from([math.nan, math.inf, -math.inf])
+huge_ints = st.one_of(st.integers(min_value=10**18, max_value=10**40), st.integers(min_value=-(10**40), max_value=-(10**18)))
+out_of_range_fee = st.one_of(st.floats(min_value=1.01, max_value=1e300), st.floats(min_value=-1e300, max_value=-1e-9),
+                             non_finite, huge_ints)
+not_an_int = st.one_of(st.text(alphabet="abcxyz -", max_size=5), st.floats(allow_nan=True).filter(lambda x: not float(x).is_integer()),
+                       st.lists(st.integers(), max_size=2))
+
+
+@st.composite
+def invalid_experiment(draw) -> tuple[str, str]:
+    """Text of a mutation of smoke.toml that must be refused, and a fragment of the key the error must name."""
+    data = smoke_data()
+    kind = draw(st.sampled_from(["unknown_key", "wrong_type", "out_of_range", "non_finite", "huge", "missing",
+                                 "malformed", "empty"]))
+    if kind == "unknown_key":
+        where = draw(st.sampled_from(["top", "design", "parameter", "overrides"]))
+        if where == "top":
+            name = draw(fresh_name(set(ExperimentFile.model_fields)))
+            data[name] = draw(scalars)
+            return tomli_w.dumps(data), name
+        if where == "design":
+            name = draw(fresh_name(set(DesignSpec.model_fields)))
+            data["design"][name] = draw(scalars)
+            return tomli_w.dumps(data), f"design.{name}"
+        if where == "parameter":
+            name = draw(fresh_name(set(ParameterSpec.model_fields)))
+            data["design"]["parameters"][SWEPT][name] = 1
+            return tomli_w.dumps(data), f"{SWEPT}.{name}"
+        name = draw(fresh_name(set(VALID_KEYS)))
+        data["overrides"][name] = 1
+        return tomli_w.dumps(data), f"overrides.{name}"
+    if kind == "wrong_type":
+        field_name, value = draw(st.sampled_from([
+            ("replicates", not_an_int), ("entropy", not_an_int), ("name", st.one_of(st.integers(), st.lists(st.integers()))),
+            ("design.kind", st.text(max_size=10).filter(lambda k: k not in ("grid", "random", "lhs", "sobol", "morris"))),
+            ("design.seed", not_an_int), ("outputs", st.integers()), ("overrides", st.integers()),
+            ("values", st.one_of(st.text(max_size=5), st.integers(), st.just([]))),
+        ]))
+        value = draw(value)
+        if field_name == "values":
+            data["design"]["parameters"][SWEPT]["values"] = value
+            return tomli_w.dumps(data), SWEPT
+        if field_name.startswith("design."):
+            data["design"][field_name.split(".")[1]] = value
+        else:
+            data[field_name] = value
+        return tomli_w.dumps(data), field_name
+    if kind == "out_of_range":
+        target = draw(st.sampled_from(["replicates", "design.seed", "entropy", "fee_cap", "n_smes", "steps"]))
+        if target == "replicates":
+            data["replicates"] = draw(st.one_of(st.integers(max_value=0), st.integers(min_value=10_001)))
+        elif target == "design.seed":
+            data["design"]["seed"] = draw(st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32)))
+        elif target == "entropy":
+            data["entropy"] = draw(st.integers(max_value=-1))
+        elif target == "fee_cap":
+            data["design"]["parameters"][SWEPT]["values"] = [0.01, draw(out_of_range_fee)]
+            return tomli_w.dumps(data), SWEPT
+        elif target == "n_smes":
+            data["overrides"]["simulation.n_smes"] = draw(st.one_of(st.integers(max_value=9), st.integers(min_value=200_000_001)))
+            return tomli_w.dumps(data), "overrides.simulation.n_smes"
+        else:
+            data["overrides"]["simulation.steps"] = draw(st.one_of(st.integers(max_value=0), st.integers(min_value=12_001)))
+            return tomli_w.dumps(data), "overrides.simulation.steps"
+        return tomli_w.dumps(data), target
+    if kind == "non_finite":
+        target = draw(st.sampled_from(["values", "range", "wage", "n_smes", "replicates"]))
+        bad = draw(non_finite)
+        if target == "values":
+            data["design"]["parameters"][SWEPT]["values"] = [bad]
+            return tomli_w.dumps(data), SWEPT
+        if target == "range":
+            data["design"]["parameters"][SWEPT] = {"range": [0.0, bad] if bad > 0 else [bad, 0.05], "levels": 2}
+            return tomli_w.dumps(data), SWEPT
+        if target == "replicates":
+            data["replicates"] = bad
+            return tomli_w.dumps(data), "replicates"
+        key = {"wage": "economy.wage", "n_smes": "simulation.n_smes"}[target]
+        data["overrides"][key] = bad
+        return tomli_w.dumps(data), f"overrides.{key}"
+    if kind == "huge":
+        target = draw(st.sampled_from(["replicates", "n_smes", "name", "description", "samples"]))
+        if target == "name":
+            data["name"] = "x" * draw(st.integers(65, 100_000))
+        elif target == "description":
+            data["description"] = "y" * draw(st.integers(4001, 200_000))
+        elif target == "samples":
+            data["design"] = {**data["design"], "kind": "lhs", "samples": draw(st.integers(min_value=1_000_001)),
+                              "parameters": {SWEPT: {"range": [0.0, 0.05]}}}
+            return tomli_w.dumps(data), "design.samples"
+        elif target == "n_smes":
+            data["overrides"]["simulation.n_smes"] = draw(huge_ints)
+            return tomli_w.dumps(data), "overrides.simulation.n_smes"
+        else:
+            data["replicates"] = draw(huge_ints)
+        return tomli_w.dumps(data), target
+    if kind == "missing":
+        target = draw(st.sampled_from(["name", "design", "design.kind"]))
+        if target == "design.kind":
+            del data["design"]["kind"]
+        else:
+            del data[target]
+        return tomli_w.dumps(data), target
+    if kind == "malformed":
+        lines = SMOKE_EXPERIMENT.read_text().replace('"../baseline.toml"', f'"{CONFIGS / "baseline.toml"}"').splitlines()
+        garbage = draw(st.sampled_from(['"unterminated = 1', "[design", "x = = 1", "= 3", "[[",
+                                        "replicates = 2 3", "key = [1, 2", "a.b = {c = }"]))
+        lines.insert(draw(st.integers(0, len(lines))), garbage)
+        return "\n".join(lines) + "\n", "malformed TOML"
+    text = draw(st.sampled_from(["", " ", "\n\n\t\n", "\ufeff"]))
+    return text, "empty" if not text.strip() else ""  # a lone BOM is malformed TOML
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(case=invalid_experiment())
+def test_fuzzed_experiment_files_exit_2_with_one_line_and_no_results(tmp_path_factory, case):
+    text, key = case
+    tmp_path = tmp_path_factory.mktemp("experiment")
+    path = tmp_path / "fuzzed-experiment.toml"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--workers", "1", "--quiet"])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(path) in lines[0] and key in lines[0], (key, lines[0])
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+# -- nothing read from a file is ever executed or unpickled ----------------------------------
+
+PACKAGE = Path(__file__).resolve().parent.parent / "sme_abm"
+UNSAFE = {
+    r"\bpickle\.loads?\(": "unpickles data",
+    r"\b(cloudpickle|dill|joblib)\.loads?\(": "unpickles data",
+    r"(?<![\w.])eval\(": "evaluates text as code",
+    r"(?<![\w.])exec\(": "executes text as code",
+    r"\bpd\.read_pickle\(|\bread_pickle\(": "unpickles a file",
+    r"allow_pickle\s*=\s*True": "lets numpy unpickle a file",
+    r"\bmarshal\.loads?\(": "unmarshals code",
+    r"\bshelve\.open\(": "unpickles a file",
+}
+
+
+def test_package_never_executes_or_unpickles_what_it_reads():
+    import re
+
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for pattern, why in UNSAFE.items():
+                if re.search(pattern, code):
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {why}: {line.strip()}")
+            if re.search(r"\byaml\.load\(", code) and "SafeLoader" not in code:
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: yaml.load without SafeLoader")
+            if re.search(r"\bnp\.load\(", code) and "allow_pickle=False" not in code.replace(" ", ""):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: np.load without allow_pickle=False")
+    assert not found, "\n".join(found)
+    assert len(list(PACKAGE.rglob("*.py"))) > 20  # the scan did look at the package
+
+
+def test_unsafe_pattern_scan_catches_each_pattern(tmp_path):
+    import re
+
+    samples = ["pickle.load(f)", "data = pickle.loads(b)", "eval(text)", "exec(code)", "pd.read_pickle(p)",
+               "np.load(p, allow_pickle=True)", "marshal.loads(b)"]
+    for sample in samples:
+        assert any(re.search(p, sample) for p in UNSAFE), sample
+    for harmless in ["model.eval_metrics()", "executor.submit(f)", "literal_eval_x = 1", "self.exec_time = 2"]:
+        assert not any(re.search(p, harmless) for p in UNSAFE), harmless

@@ -22,6 +22,15 @@ from .store import SweepStore
 
 MANIFEST_FORMAT = 1
 
+MAX_ATTEMPTS = 3
+"""Times a run whose worker dies is started (the last time on its own) before it is recorded as failed."""
+
+
+def _lost_record(spec: RunSpec, error: str, attempts: int) -> dict[str, Any]:
+    """The record of a run whose worker died on every attempt (resume tries it again)."""
+    return {**spec.to_dict(), "status": "failed", "summary": {}, "duration": None, "worker_pid": None,
+            "error": f"worker died on each of {attempts} attempts; last: {error}"}
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
@@ -159,20 +168,44 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
         bar.update(task, failed=counts["failed"])
 
     outcome = None
+    all_lost: dict[str, str] = {}
     try:
         with bar:
-            if todo:
+            pending, losses, restarts, suspects = list(todo), {run.run_id: 0 for run in todo}, 0, []
+            while pending:
                 with open_executor(backend, workers, scheduler) as executor:
-                    outcome = execute(todo, executor, manifest["base_config"], save,
+                    outcome = execute(pending, executor, manifest["base_config"], save,
                                       window=window or 4 * workers, on_lost=lost)
+                all_lost.update(outcome.lost)
+                if not outcome.lost and not outcome.unsubmitted:
+                    break
+                # A worker died (killed, out of memory) or a Dask worker was lost: every run in
+                # flight is lost with it. Start a fresh executor and rerun them; a run lost
+                # MAX_ATTEMPTS - 1 times is set aside and tried once more on its own.
+                restarts += 1
+                pending = []
+                for spec in [run for run in todo if run.run_id in outcome.lost] + outcome.unsubmitted:
+                    if spec.run_id in outcome.lost:
+                        losses[spec.run_id] += 1
+                    (suspects if losses[spec.run_id] >= MAX_ATTEMPTS - 1 else pending).append(spec)
+            # Alone, a run that kills its worker takes no other run with it: it is recorded
+            # as failed (resume tries it again), the runs lost beside it finish.
+            for spec in suspects:
+                restarts += 1
+                with open_executor(backend, 1, scheduler) as executor:
+                    outcome = execute([spec], executor, manifest["base_config"], save, window=1, on_lost=lost)
+                all_lost.update(outcome.lost)
+                if spec.run_id in outcome.lost:
+                    save(_lost_record(spec, outcome.lost[spec.run_id], MAX_ATTEMPTS), None)
+            session["executor_restarts"] = restarts
     except KeyboardInterrupt:
         session["interrupted"] = True
         raise
     finally:
-        session.update(ok=counts["ok"], failed=counts["failed"], lost=len(outcome.lost) if outcome else 0,
-                       finished=_now())
-        if outcome and outcome.lost:
-            session["lost_runs"] = outcome.lost
+        still_lost = {k: v for k, v in all_lost.items() if store.read_record(k) is None}
+        session.update(ok=counts["ok"], failed=counts["failed"], lost=len(still_lost), finished=_now())
+        if all_lost:
+            session["lost_runs"] = all_lost
         manifest["finished"] = _now()
         store.write_manifest(manifest)
     table = store.build_runs_table(manifest["runs"])

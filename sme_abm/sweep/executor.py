@@ -28,6 +28,27 @@ from .design import RunSpec
 FAIL_RUNS_ENV = "SME_ABM_SWEEP_FAIL_RUNS"
 """Test hook: comma-separated run ids that raise instead of running (inherited by workers)."""
 
+KILL_RUNS_ENV = "SME_ABM_SWEEP_KILL_RUNS"
+"""Test hook: comma-separated run ids whose worker process kills itself (SIGKILL) mid-run."""
+
+KILL_MARKERS_ENV = "SME_ABM_SWEEP_KILL_MARKERS"
+"""Test hook: a folder; when set, a run of :data:`KILL_RUNS_ENV` kills its worker only on its first
+attempt (a marker file ``kill-<run_id>`` records the attempt). When unset, it kills it every time."""
+
+
+def _maybe_kill_worker(run_id: str) -> None:
+    """The :data:`KILL_RUNS_ENV` test hook: die like a worker hit by the OOM killer."""
+    if run_id not in os.environ.get(KILL_RUNS_ENV, "").split(","):
+        return
+    markers = os.environ.get(KILL_MARKERS_ENV)
+    if markers:
+        marker = os.path.join(markers, f"kill-{run_id}")
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return  # already killed once: run normally this time
+    os.kill(os.getpid(), signal.SIGKILL)
+
 
 def simulate(base_config: dict[str, Any], values: dict[str, Any], seed: int) -> tuple[dict[str, Any], Any]:
     """Run the model once; returns its summary and time series.
@@ -55,6 +76,7 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
     record: dict[str, Any] = {**spec, "status": "ok", "error": None, "summary": {}}
     blob: bytes | None = None
     try:
+        _maybe_kill_worker(spec["run_id"])
         if spec["run_id"] in os.environ.get(FAIL_RUNS_ENV, "").split(","):
             raise RuntimeError(f"injected failure for run {spec['run_id']} ({FAIL_RUNS_ENV})")
         summary, timeseries = simulate(base_config, spec["values"], spec["seed"])
@@ -139,10 +161,14 @@ class ExecutionOutcome:
     Attributes:
         finished: Records of runs that ended (ok or failed), in completion order of ids only.
         lost: Run id -> error of runs whose worker or executor failed (not recorded; resume reruns them).
+        unsubmitted: Runs never submitted because the process pool broke first.
+        broken: True when the process pool broke (a worker died); the executor is then unusable.
     """
 
     finished: list[str] = field(default_factory=list)
     lost: dict[str, str] = field(default_factory=dict)
+    unsubmitted: list[RunSpec] = field(default_factory=list)
+    broken: bool = False
 
 
 def execute(
@@ -194,4 +220,6 @@ def execute(
     finally:
         for future in in_flight:
             future.cancel()
+    outcome.broken = broken
+    outcome.unsubmitted = list(queue)
     return outcome

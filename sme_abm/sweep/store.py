@@ -22,12 +22,17 @@ import json
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
 from ..errors import SmeAbmError
+
+
+TORN_LOCK_SECONDS = 2.0
+"""A lock file that stays empty or unreadable this long was torn by a kill while it was written."""
 
 
 class SweepLockedError(SmeAbmError):
@@ -91,17 +96,27 @@ class SweepStore:
     def acquire_lock(self) -> None:
         """Take the folder's lock, or raise :class:`SweepLockedError` if a live sweep holds it.
 
-        A lock left by a dead process on this host is taken over.
+        A lock left by a dead process on this host is taken over, and so is a lock
+        file left empty or unreadable (for over :data:`TORN_LOCK_SECONDS`) by a
+        sweep killed while it was writing it.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "hostname": socket.gethostname()}
-        for _attempt in range(3):
+        for _attempt in range(100):
             try:
                 handle = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._read_lock()
-                if holder is None:
-                    continue  # being written or vanished: look again
+                if holder is None:  # vanished, being written, or torn by a kill while it was written
+                    try:
+                        age = time.time() - self.lock_path.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if age > TORN_LOCK_SECONDS:
+                        self.lock_path.unlink(missing_ok=True)
+                    else:
+                        time.sleep(0.05)
+                    continue
                 if holder.get("hostname") != me["hostname"]:
                     raise SweepLockedError(
                         f"{self.root}: locked by a sweep on host {holder.get('hostname')} (pid {holder.get('pid')}); "
@@ -122,9 +137,10 @@ class SweepStore:
 
     def _read_lock(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.lock_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            holder = json.loads(self.lock_path.read_text())
+        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
             return None
+        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
 
     def release_lock(self) -> None:
         if self._locked:

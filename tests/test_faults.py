@@ -1,0 +1,239 @@
+"""Faults: a worker killed mid-run, the sweep killed at random moments, results that cannot be
+written (folder not writable, disk full), torn and foreign locks. See docs/reliability.md."""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sme_abm.cli import app
+from sme_abm.sweep.store import SweepStore
+
+from conftest import CONFIGS, ROOT
+from test_sweep import SMOKE, assert_complete, run_cli_env
+
+runner = CliRunner()
+
+
+def load_fault_trials():
+    spec = importlib.util.spec_from_file_location("fault_trials", ROOT / "benchmarks" / "fault_trials.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def assert_finished_files_intact(out: Path) -> int:
+    """Every run file written so far parses; every time series reads; no temporaries."""
+    records = sorted((out / "runs").glob("*.json"))
+    for path in records:
+        record = json.loads(path.read_text())
+        if record["status"] == "ok":
+            assert len(pd.read_parquet(out / "timeseries" / f"{path.stem}.parquet")) == 24
+    assert not list(out.rglob(".*.tmp"))
+    return len(records)
+
+
+# -- a worker process killed in the middle of a run -------------------------------------------
+
+
+def test_worker_killed_mid_run_is_rerun_and_sweep_completes(tmp_path: Path) -> None:
+    out, markers = tmp_path / "out", tmp_path / "markers"
+    markers.mkdir()
+    done = run_cli_env(["sweep", str(SMOKE), "--out", str(out), "--workers", "2", "--quiet"],
+                       {"SME_ABM_SWEEP_KILL_RUNS": "000002", "SME_ABM_SWEEP_KILL_MARKERS": str(markers)})
+    assert done.returncode == 0, done.stderr
+    assert (markers / "kill-000002").exists()  # the worker really was killed once
+    assert_complete(out, 8)
+    session = json.loads((out / "manifest.json").read_text())["sessions"][0]
+    assert session["executor_restarts"] >= 1 and "000002" in session["lost_runs"]
+    assert "BrokenProcessPool" in session["lost_runs"]["000002"]
+    assert session["ok"] == 8 and session["lost"] == 0
+
+
+def test_run_that_always_kills_its_worker_is_recorded_failed_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = run_cli_env(["sweep", str(SMOKE), "--out", str(out), "--workers", "2", "--quiet"],
+                       {"SME_ABM_SWEEP_KILL_RUNS": "000005"})
+    assert done.returncode == 1, done.stderr
+    table = pd.read_parquet(out / "runs.parquet")
+    failed = table[table["status"] != "ok"]
+    assert list(failed["run_id"]) == ["000005"]  # the runs lost beside it were rerun and finished
+    assert "worker died on each of 3 attempts" in failed["error"].iloc[0]
+    done = run_cli_env(["sweep", str(SMOKE), "--out", str(out), "--resume", "--quiet"], {})
+    assert done.returncode == 0, done.stderr
+    assert_complete(out, 8)
+
+
+# -- the sweep itself killed at random moments ------------------------------------------------
+
+
+def test_random_kills_then_resume_three_trials(tmp_path: Path) -> None:
+    trials = load_fault_trials()
+    rows = trials.run_trials(3, seed=11, runs=8, max_delay=3.5, workdir=tmp_path)
+    assert [row["outcome"] for row in rows] == ["pass"] * 3, trials.markdown_table(rows)
+
+
+# -- results that cannot be written ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_disk_full_mid_sweep_one_line_exit_2_finished_runs_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                code: int) -> None:
+    out = tmp_path / "out"
+    real_replace = os.replace
+    written: list[str] = []
+
+    def replace(source, target, *args, **kwargs):
+        if Path(target).is_relative_to(out):
+            if len(written) >= 3:  # after 3 run records the disk is full, for every file
+                raise OSError(code, os.strerror(code), str(source))
+            if Path(target).parent.name == "runs":
+                written.append(Path(target).stem)
+        return real_replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert str(out) in line and os.strerror(code) in line and "--resume" in line
+    assert assert_finished_files_intact(out) == 3
+    assert not (out / ".lock").exists()
+    monkeypatch.setattr(os, "replace", real_replace)  # space freed: resume finishes the sweep
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert_complete(out, 8)
+
+
+def test_out_under_a_file_one_line_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "results"):
+        result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet"])
+        assert result.exit_code == 2, result.output
+        assert str(blocker) in one_line(result.stderr)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_out_not_writable_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "readonly"
+    out.mkdir()
+    out.chmod(0o555)
+    if os.geteuid() == 0:  # root ignores the mode bits: refuse writes under out as the kernel would
+        real_open, real_mkstemp = os.open, __import__("tempfile").mkstemp
+
+        def deny_open(path, *args, **kwargs):
+            if Path(path).is_relative_to(out):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", deny_open)
+    try:
+        result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet"])
+    finally:
+        out.chmod(0o755)
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert str(out) in line and "Permission denied" in line
+    assert list(out.iterdir()) == []
+
+
+def test_run_command_disk_full_or_not_writable_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["run", str(CONFIGS / "baseline.toml"), "--smes", "30", "--steps", "2", "--quiet"]
+    # disk full while the files are written
+    out = tmp_path / "full" / "run"
+    real_to_parquet = pd.DataFrame.to_parquet
+    calls = []
+
+    def full_disk(self, *a, **k):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_to_parquet(self, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real_to_parquet)
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert str(out) in line and "No space left on device" in line and "nothing was written" in line
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no .partial staging folder either
+    # disk full at the final rename
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert result.exit_code == 2 and "No space left on device" in one_line(result.stderr)
+    assert not out.exists() and list(out.parent.iterdir()) == []
+    # out below a file
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = runner.invoke(app, [*args, "--out", str(blocker / "run")])
+    assert result.exit_code == 2 and str(blocker) in one_line(result.stderr)
+    assert blocker.read_text() == "x"
+
+
+# -- two sweeps into one folder: locks ----------------------------------------------------
+
+
+def test_lock_of_another_host_is_refused_with_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lock").write_text(json.dumps({"pid": 1, "hostname": "elsewhere.example"}))
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert "elsewhere.example" in line and "delete" in line
+    assert json.loads((out / ".lock").read_text())["hostname"] == "elsewhere.example"  # left alone
+
+
+def test_live_lock_is_refused_and_release_lets_the_next_sweep_in(tmp_path: Path) -> None:
+    first, second = SweepStore(tmp_path / "out"), SweepStore(tmp_path / "out")
+    first.acquire_lock()
+    holder = json.loads(first.lock_path.read_text())
+    assert holder == {"pid": os.getpid(), "hostname": socket.gethostname()}
+    # a live process (here: a sleeping child) holding the lock refuses the second sweep
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        first.lock_path.write_text(json.dumps({"pid": child.pid, "hostname": socket.gethostname()}))
+        with pytest.raises(Exception, match=f"pid {child.pid}"):
+            second.acquire_lock()
+    finally:
+        child.kill()
+        child.wait()
+    second.acquire_lock()  # its holder died: stale, taken over
+    assert json.loads(second.lock_path.read_text())["pid"] == os.getpid()
+    second.release_lock()
+    assert not second.lock_path.exists()
+
+
+@pytest.mark.parametrize("content", ["", "{", "5", "\x00\x00", '{"hostname": "h"}'])
+def test_torn_lock_file_is_taken_over_once_old(tmp_path: Path, content: str) -> None:
+    store = SweepStore(tmp_path / "out")
+    store.root.mkdir()
+    store.lock_path.write_text(content)  # a sweep killed between creating the lock and writing it
+    old = time.time() - 60
+    os.utime(store.lock_path, (old, old))
+    started = time.monotonic()
+    store.acquire_lock()
+    assert time.monotonic() - started < 1
+    assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
+    store.release_lock()
