@@ -111,6 +111,19 @@ def _init_local_worker(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watch-sweep").start()
 
 
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool without waiting on it: after Ctrl-C or an error a clean shutdown can
+    block (for example on a worker that was still starting), so its workers are terminated."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+
+
 @contextlib.contextmanager
 def open_executor(backend: str = "local", workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
     """An executor for the backend; shut down on exit.
@@ -131,7 +144,10 @@ def open_executor(backend: str = "local", workers: int | None = None, scheduler:
             max_workers=workers, mp_context=context, initializer=_init_local_worker, initargs=(os.getpid(),))
         try:
             yield pool
-        finally:
+        except BaseException:
+            _abandon(pool)
+            raise
+        else:
             pool.shutdown(wait=True, cancel_futures=True)
     elif backend == "dask":
         try:
