@@ -271,7 +271,7 @@ def write_report(out: Path, config: Config, results: list[TargetResult], runs: l
                      f"{'yes' if r.passed else '**no**'} | {r.source} |")
     lines += ["", "## Figures", "", "![size distribution](size_distribution.png)", "",
               "![exit rate](exit_rate.png)", "", "![loan rates](loan_rates.png)", "",
-              f"Regenerate: `sme-abm validate {config.name}.toml --replicates {len(runs)}` "
+              f"Regenerate: `sme-abm validate configs/{config.name}.toml --replicates {len(runs)}` "
               f"(config hash {config.digest()[:12]}).", ""]
     (out / "report.md").write_text("\n".join(lines))
 
