@@ -161,8 +161,11 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     command = [sys.executable, "-m", "sme_abm", "sweep", str(experiment), "--out", str(out), "--quiet"]
     log = workdir / f"trial-{number:02d}.log"
     with open(log, "w") as stream:
+        # a shell's background jobs inherit an ignored SIGINT; give the sweep the default
+        # so that Ctrl-C reaches it as it would from a terminal
         process = subprocess.Popen(command + ["--workers", str(workers)], cwd=ROOT, env=_environment(),
-                                   stdout=stream, stderr=subprocess.STDOUT)
+                                   stdout=stream, stderr=subprocess.STDOUT,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     workers_seen = _descendants(process.pid)
     ended_before = process.poll() is not None

@@ -54,8 +54,10 @@ def start_sweep(*args: str, log: Path) -> subprocess.Popen:
     """Start ``sme-abm sweep`` in the background; output goes to ``log`` (not a pipe a stray child could hold)."""
     environment = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     with open(log, "w") as stream:
+        # SIGINT as from a terminal, even when the test runner itself was started in the background
         return subprocess.Popen([sys.executable, "-m", "sme_abm", "sweep", *args, "--quiet"], cwd=ROOT,
-                                env=environment, stdout=stream, stderr=subprocess.STDOUT)
+                                env=environment, stdout=stream, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_runs(folder: Path, count: int, process: subprocess.Popen, timeout: float = 60) -> None:
