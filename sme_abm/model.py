@@ -6,6 +6,7 @@ phase, each phase a function in the module of its agent or market.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, cast
@@ -196,9 +197,28 @@ class SMEEconomy(mesa.Model):
 
     def remove_smes(self, leaving: np.ndarray) -> None:
         if self.use_mesa_agents:
-            for firm_id in self.smes.firm_id[leaving].tolist():
-                self._sme_agents.pop(firm_id).remove()
+            self._deregister_smes([self._sme_agents.pop(firm_id) for firm_id in self.smes.firm_id[leaving].tolist()])
         self.smes.remove_firms(leaving)
+
+    def _deregister_smes(self, agents: list[SME]) -> None:
+        """Remove SME agents from Mesa's registry: what ``Agent.remove`` does, in one
+        pass over Mesa 3.3's registry structures (about 1% of firms leave every month,
+        and one ``remove()`` call each was the largest cost of a step). Falls back to
+        ``Agent.remove`` when the registry is not laid out as expected."""
+        registry = getattr(self, "_agents", None)
+        by_type = getattr(self, "_agents_by_type", {}).get(SME)
+        everyone = getattr(self, "_all_agents", None)
+        type_refs = getattr(getattr(by_type, "_agents", None), "data", None)
+        all_refs = getattr(getattr(everyone, "_agents", None), "data", None)
+        if not (isinstance(registry, dict) and isinstance(type_refs, dict) and isinstance(all_refs, dict)):
+            for agent in agents:
+                agent.remove()
+            return
+        for agent in agents:
+            key = weakref.ref(agent)
+            del registry[agent]
+            del type_refs[key]
+            del all_refs[key]
 
     def sme_agent(self, firm_id: int) -> SME:
         """The Mesa agent of a live SME."""

@@ -25,7 +25,7 @@ class Recorder:
         self.model = model
         self.rows: list[dict[str, float]] = []
         self.panel: list[pd.DataFrame] = []
-        self.exit_rows: list[pd.DataFrame] = []
+        self.exit_rows: list[dict[str, np.ndarray]] = []
         self.started = time.time()
         self.lever_keys = model.registry.keys
 
@@ -149,15 +149,16 @@ class Recorder:
         if rows.size == 0:
             return
         smes = self.model.smes
-        self.exit_rows.append(pd.DataFrame({
+        # plain arrays now, one DataFrame when asked (building frames every step is slow)
+        self.exit_rows.append({
             "step": np.full(rows.size, self.model.month, dtype=np.int32),
             "firm_id": smes.firm_id[rows],
             "age": smes.age[rows],
             "size": smes.employment[rows],
             "size_class": smes.size_class[rows],
             "output": smes.sales[rows],
-            "reason": pd.Categorical(reasons, categories=["default", "voluntary", "listing"]),
-        }))
+            "reason": np.asarray(reasons),
+        })
 
     # -- results ---------------------------------------------------------
     def timeseries(self) -> pd.DataFrame:
@@ -174,7 +175,9 @@ class Recorder:
                                  "age": pd.Series(dtype=np.int32), "size": pd.Series(dtype=float),
                                  "size_class": pd.Series(dtype=np.int8), "output": pd.Series(dtype=float),
                                  "reason": pd.Categorical([], categories=["default", "voluntary", "listing"])})
-        return pd.concat(self.exit_rows, ignore_index=True)
+        columns = {name: np.concatenate([part[name] for part in self.exit_rows]) for name in self.exit_rows[0]}
+        columns["reason"] = pd.Categorical(columns["reason"], categories=["default", "voluntary", "listing"])
+        return pd.DataFrame(columns)
 
     def summary(self) -> dict[str, Any]:
         """Headline figures of the run so far."""

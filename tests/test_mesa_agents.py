@@ -15,6 +15,7 @@ def test_agents_by_type_and_rows_stay_in_step_through_entry_and_exit():
     assert model.recorder.timeseries()["exits"].sum() > 0  # rows were compacted
     ids = np.array(smes.get("firm_id"))
     assert set(ids.tolist()) == set(model.smes.firm_id.tolist())
+    assert len(model.agents) == model.smes.size + model.banks.size + model.guarantors.size + 2
     assert len(model.agents_by_type[Bank]) == model.banks.size
     assert len(model.agents_by_type[Guarantor]) == model.guarantors.size
     assert len(model.agents_by_type[Government]) == 1 and len(model.agents_by_type[CentralBank]) == 1
