@@ -171,7 +171,8 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
     all_lost: dict[str, str] = {}
     try:
         with bar:
-            pending, losses, restarts, suspects = list(todo), {run.run_id: 0 for run in todo}, 0, []
+            pending, losses, restarts = list(todo), {run.run_id: 0 for run in todo}, 0
+            suspects: list[Any] = []
             while pending:
                 with open_executor(backend, workers, scheduler) as executor:
                     outcome = execute(pending, executor, manifest["base_config"], save,
