@@ -7,7 +7,9 @@ line on stderr naming the file and key, and exit status 2.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -87,14 +89,20 @@ def run_command(
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ConfigError("--out", str(target), "already exists and is not an empty folder")
     total = resolved.simulation.steps
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
-                  TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
-        task = bar.add_task(f"{resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=total)
-        result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1))
+    # the firm panel streams to a scratch file during the run (memory does not grow with it)
+    scratch = Path(tempfile.mkdtemp(prefix=".sme-abm-panel-"))
     try:
-        path = write_results(result, target)
-    except OSError as exc:  # not writable, disk full: write_results left nothing behind
-        fail(f"{target}: cannot write results ({os_reason(exc)}); nothing was written")
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
+                      TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
+            task = bar.add_task(f"{resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=total)
+            result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1),
+                         panel_file=scratch / "firm_panel.parquet")
+        try:
+            path = write_results(result, target)
+        except OSError as exc:  # not writable, disk full: write_results left nothing behind
+            fail(f"{target}: cannot write results ({os_reason(exc)}); nothing was written")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if not quiet:
         console.print(summary_table(result.summary, resolved.name))
     console.print(f"results written to {path}/")

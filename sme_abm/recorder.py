@@ -4,6 +4,7 @@ step), plus the firm panel every K steps and one row per exit."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -28,6 +29,23 @@ class Recorder:
         self.exit_rows: list[dict[str, np.ndarray]] = []
         self.started = time.time()
         self.lever_keys = model.registry.keys
+        self.panel_file: Path | None = None
+        self._panel_writer: Any = None
+
+    def stream_panel(self, path: str | Path) -> None:
+        """Write firm-panel snapshots to a Parquet file as they are taken instead of
+        keeping them in memory (a million firms x 10 snapshots is half a gigabyte)."""
+        self.panel_file = Path(path)
+
+    def close_panel(self) -> None:
+        """Finish the streamed panel file (an empty panel if no snapshot was taken)."""
+        if self.panel_file is None:
+            return
+        if self._panel_writer is None:
+            self.firm_panel().to_parquet(self.panel_file, index=False)
+        else:
+            self._panel_writer.close()
+            self._panel_writer = None
 
     def model_reporters(self) -> dict[str, Callable[[Any], Any]]:
         """Reporters for Mesa's DataCollector: the latest value of each headline output."""
@@ -136,7 +154,17 @@ class Recorder:
         self.rows.append(row)
         every = m.config.simulation.panel_every
         if m.month % every == every - 1:
-            self.panel.append(self._snapshot())
+            snapshot = self._snapshot()
+            if self.panel_file is None:
+                self.panel.append(snapshot)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(snapshot, preserve_index=False)
+                if self._panel_writer is None:
+                    self._panel_writer = pq.ParquetWriter(self.panel_file, table.schema)
+                self._panel_writer.write_table(table)
 
     def _snapshot(self) -> pd.DataFrame:
         smes = self.model.smes

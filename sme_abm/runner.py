@@ -34,7 +34,8 @@ class RunResult:
         config: The resolved config that produced it.
         timeseries: Model-level outputs, one row per step.
         summary: Headline figures.
-        firm_panel: Firm snapshots every ``simulation.panel_every`` steps.
+        firm_panel: Firm snapshots every ``simulation.panel_every`` steps (None when
+            the run streamed them to ``panel_file``).
         exits: One row per exit.
         manifest: Config hash, seed, versions, git commit, times.
         model: The model object at the end of the run (not written to disk).
@@ -43,10 +44,11 @@ class RunResult:
     config: Config
     timeseries: pd.DataFrame
     summary: dict[str, Any]
-    firm_panel: pd.DataFrame
+    firm_panel: pd.DataFrame | None
     exits: pd.DataFrame
     manifest: dict[str, Any]
     model: SMEEconomy | None = field(default=None, repr=False)
+    panel_file: Path | None = None
 
     def write(self, out: str | Path) -> Path:
         """Write the result files into ``out`` atomically; returns the folder."""
@@ -85,6 +87,7 @@ def run(
     overrides: Mapping[str, Any] | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    panel_file: str | Path | None = None,
     **keyword_overrides: Any,
 ) -> RunResult:
     """Build the model from a config and run it to the end.
@@ -125,7 +128,10 @@ def run(
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     model = SMEEconomy(resolved)
+    if panel_file is not None:
+        model.recorder.stream_panel(panel_file)
     model.run(progress=progress)
+    model.recorder.close_panel()
     elapsed = time.perf_counter() - clock
     summary = model.summary()
     summary["run_seconds"] = round(elapsed, 3)
@@ -142,7 +148,9 @@ def run(
         "run_seconds": round(elapsed, 3),
         "command": " ".join(sys.argv),
     }
-    return RunResult(resolved, model.timeseries(), summary, model.firm_panel(), model.exits(), manifest, model)
+    panel = None if panel_file is not None else model.firm_panel()
+    return RunResult(resolved, model.timeseries(), summary, panel, model.exits(), manifest, model,
+                     Path(panel_file) if panel_file is not None else None)
 
 
 def write_results(result: RunResult, out: Path) -> Path:
@@ -158,7 +166,10 @@ def write_results(result: RunResult, out: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         result.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
-        result.firm_panel.to_parquet(staging / "firm_panel.parquet", index=False)
+        if result.firm_panel is not None:
+            result.firm_panel.to_parquet(staging / "firm_panel.parquet", index=False)
+        elif result.panel_file is not None:
+            shutil.copyfile(result.panel_file, staging / "firm_panel.parquet")
         result.exits.to_parquet(staging / "exits.parquet", index=False)
         (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
         (staging / "config.toml").write_text(result.config.to_toml())
