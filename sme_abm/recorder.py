@@ -95,6 +95,8 @@ class Recorder:
             "credit_granted_small_micro": s.get("credit_granted_small_micro", 0.0),
             "creditworthy_refused_share": s.get("creditworthy_refused", 0) / max(s.get("creditworthy_applicants", 0), 1),
             "creditworthy_misjudged_share": s.get("creditworthy_misjudged", 0) / max(s.get("creditworthy_applicants", 0), 1),
+            "collateral_per_applicant": s.get("collateral_per_applicant", 0.0),
+            "credit_granted_nondeposit": s.get("credit_granted_nondeposit", 0.0),
             "collateral_constrained_share": s.get("collateral_constrained", 0) / max(s.get("credit_applications", 0), 1),
             "approval_rate_small_micro": s.get("approved_small_micro", 0) / max(s.get("applications_small_micro", 0), 1),
             "unguaranteed_approval_rate_small_micro": s.get("approved_small_micro_unguaranteed", 0)

