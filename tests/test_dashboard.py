@@ -284,3 +284,22 @@ def test_dashboard_command_binds_to_loopback_by_default():
     assert command[command.index("--host") + 1] == "127.0.0.1" and command[command.index("--port") + 1] == "8765"
     assert command[4].endswith("app.py") and "--no-check-version" in command
     assert server.environment()["SOLARA_ASSETS_PROXY"] == "True"
+
+
+def test_results_browser_reads_a_real_morris_sweep(tmp_path):
+    """The results browser reads what `sme-abm sweep` writes, sensitivity tables included."""
+    import sme_abm
+    from sme_abm.dashboard.results import load_results
+
+    keys = ["levers.p13_financing_guarantee.fee_cap", "levers.p07_tax_relief.small_micro_cit_rate"]
+    experiment = {"name": "m", "replicates": 1, "entropy": 1,
+                  "overrides": {"simulation.n_smes": 200, "simulation.steps": 4},
+                  "design": {"kind": "morris", "samples": 2,
+                             "parameters": {keys[0]: {"range": [0.0, 0.03]}, keys[1]: {"range": [0.0, 0.25]}}}}
+    sme_abm.sweep(experiment, workers=1, out=tmp_path / "morris", progress=False)
+    results = load_results(tmp_path / "morris")
+    assert results.warnings == []
+    assert sorted(results.parameters) == sorted(keys)
+    sensitivity = results.sensitivity
+    assert sensitivity is not None and {"parameter", "mu_star", "outcome"} <= set(sensitivity)
+    assert set(sensitivity["parameter"]) == set(keys)

@@ -158,7 +158,18 @@ def _load_sensitivity(folder: Path, runs: pd.DataFrame, warnings: list[str]) -> 
             warnings.append(f"{name}: no parameter names with S1/ST/mu_star indices found")
             continue
         return frame
-    return None
+    # what `sme-abm sweep` writes: figures/sensitivity_<metric>.csv, one table per outcome
+    parts = []
+    for path in sorted((folder / "figures").glob("sensitivity_*.csv")):
+        try:
+            frame = _sensitivity_frame(_read_table(path).to_dict(orient="records"),
+                                       outcome=path.stem[len("sensitivity_"):])
+        except (OSError, ValueError, TypeError) as exc:
+            warnings.append(f"figures/{path.name}: cannot be read ({exc})")
+            continue
+        if frame is not None:
+            parts.append(frame)
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def load_results(folder: str | Path) -> SweepResults:
