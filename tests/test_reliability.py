@@ -324,3 +324,16 @@ def test_unsafe_pattern_scan_catches_each_pattern(tmp_path):
         assert any(re.search(p, sample) for p in UNSAFE), sample
     for harmless in ["model.eval_metrics()", "executor.submit(f)", "literal_eval_x = 1", "self.exec_time = 2"]:
         assert not any(re.search(p, harmless) for p in UNSAFE), harmless
+
+
+def test_hostile_policy_collapse_is_allowed_but_bounded():
+    """Found by hypothesis in CI: most demand diverted plus 20% compliance costs make firms exit
+    together after their ninth loss month. That is the model's answer; the invariants hold."""
+    levers = {"p02_fair_competition": {"large_firm_demand_bias": 0.9, "entry_barrier": 0.95},
+              "p05_fair_supervision": {"compliance_cost_share": 0.2, "shutdown_probability": 0.1},
+              "p24_organisation": {"implementation_lag_months": 0.0}}
+    model = SMEEconomy({"levers": levers}, n_smes=300, rng=0)
+    for _ in range(12):
+        model.step()
+        assert not check_invariants(model)
+    assert model.smes.size < 100  # the collapse happened
