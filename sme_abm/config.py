@@ -31,8 +31,6 @@ SectorName = Literal["manufacturing", "construction", "trade", "services"]
 SECTORS: tuple[SectorName, ...] = ("manufacturing", "construction", "trade", "services")
 N_SECTORS = len(SECTORS)
 
-Share = Field(ge=0.0, le=1.0)
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)

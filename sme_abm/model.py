@@ -360,7 +360,6 @@ class SMEEconomy(mesa.Model):
         equity = np.where(deposit_taking, equity, nondeposit_capital / max(b.n_nondeposit, 1))
         equity = np.maximum(equity, banks.loans * 0.05)
         banks.cash = banks.deposits + equity - banks.loans
-        banks.base_capital = equity
         for row in range(n_banks):
             Bank(self, row)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .agents.sme import LARGE, MEDIUM, MICRO, SMALL
+from .demography import EXIT_REASONS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
@@ -204,9 +205,9 @@ class Recorder:
             return pd.DataFrame({"step": pd.Series(dtype=np.int32), "firm_id": pd.Series(dtype=np.int64),
                                  "age": pd.Series(dtype=np.int32), "size": pd.Series(dtype=float),
                                  "size_class": pd.Series(dtype=np.int8), "output": pd.Series(dtype=float),
-                                 "reason": pd.Categorical([], categories=["default", "voluntary", "listing"])})
+                                 "reason": pd.Categorical([], categories=list(EXIT_REASONS))})
         columns = {name: np.concatenate([part[name] for part in self.exit_rows]) for name in self.exit_rows[0]}
-        columns["reason"] = pd.Categorical(columns["reason"], categories=["default", "voluntary", "listing"])
+        columns["reason"] = pd.Categorical(columns["reason"], categories=list(EXIT_REASONS))
         return pd.DataFrame(columns)
 
     def summary(self) -> dict[str, Any]:

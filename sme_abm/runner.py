@@ -23,7 +23,6 @@ from .config import Config, load_config
 from .model import SMEEconomy
 
 DEPENDENCIES = ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "typer", "rich", "tomli_w")
-RESULT_FILES = ("timeseries.parquet", "summary.json", "config.toml", "manifest.json", "firm_panel.parquet", "exits.parquet")
 
 
 @dataclass

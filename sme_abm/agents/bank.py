@@ -30,7 +30,6 @@ BANK_SCHEMA: dict[str, object] = {
     "risk_weighted_assets": np.float64,
     "income": np.float64,
     "writeoffs": np.float64,
-    "base_capital": np.float64,
 }
 
 

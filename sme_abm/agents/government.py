@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..levers import load_registry
 from .sme import SMALL, SUPPORT_BITS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,6 +209,3 @@ def evaluate_policies(model: "SMEEconomy") -> None:
     smes.sales_at_evaluation = smes.sales.copy()
     government.fiscal_cost_since_evaluation = defaultdict(float)
 
-
-def all_lever_keys() -> list[str]:
-    return load_registry().keys
