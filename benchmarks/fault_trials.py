@@ -188,9 +188,14 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     # Ctrl-C while Python is still importing (before the sweep has written anything) is
     # Python's own KeyboardInterrupt: status -2 and a traceback, nothing to resume.
     during_startup = sig == signal.SIGINT and status == -signal.SIGINT and not out.exists()
+    # Ctrl-C after the sweep has printed its summary lands in Python's own shutdown (half a
+    # second of freeing modules, with the default SIGINT action restored): the process dies by
+    # SIGINT, which a shell reports as 130 too. Everything was written; resume has nothing to do.
+    during_shutdown = (sig == signal.SIGINT and status == -signal.SIGINT
+                       and " runs: " in log.read_text() and "results in" in log.read_text())
     if hung:
         problems.append(f"still running 120 s after {sig.name} (hung); SIGKILLed; log {log}")
-    elif not ended_before and status != expected_status and not during_startup:
+    elif not ended_before and status != expected_status and not (during_startup or during_shutdown):
         problems.append(f"killed sweep exited {status}, expected {expected_status}")
     if sig == signal.SIGINT and (out / ".lock").exists():
         problems.append("SIGINT left the lock behind")
@@ -206,7 +211,7 @@ def trial(number: int, rng: random.Random, workdir: Path, experiment: Path, runs
     sessions = json.loads((out / "manifest.json").read_text())["sessions"] if (out / "manifest.json").exists() else []
     rerun = sessions[-1]["to_run"] if sessions else None
     return {"trial": number, "signal": sig.name, "delay_s": delay, "workers": workers,
-            "finished_before_kill": ended_before, "during_startup": during_startup, "exit_status": status, "runs_done_at_kill": done_at_kill,
+            "finished_before_kill": ended_before, "during_startup": during_startup, "during_shutdown": during_shutdown, "exit_status": status, "runs_done_at_kill": done_at_kill,
             "lock_left_by_kill": lock_at_kill, "resume_status": resumed.returncode,
             "runs_rerun": rerun, "sessions": len(sessions), "resume_s": round(resume_seconds, 1),
             "outcome": "pass" if not problems else "FAIL: " + "; ".join(problems)}
@@ -233,6 +238,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             shown["exit_status"] = f"{row['exit_status']} (done before the signal)"
         elif row["during_startup"]:
             shown["exit_status"] = f"{row['exit_status']} (still importing; nothing written)"
+        elif row.get("during_shutdown"):
+            shown["exit_status"] = f"{row['exit_status']} (sweep done; Python shutting down)"
         lines.append("| " + " | ".join(str(shown[c]) for c in columns) + " |")
     return "\n".join(lines)
 
