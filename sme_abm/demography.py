@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT, VOLUNTARY, LISTING = "default", "voluntary", "listing"
 EXIT_REASONS = (DEFAULT, VOLUNTARY, LISTING)
+EXIT_CODES = {reason: code for code, reason in enumerate(EXIT_REASONS)}
 VOLUNTARY_SALE_PRICE = 0.8  # share of book value a closing firm gets for its capital
 OVERDRAFT_MONTHS_TO_DEFAULT = 3
 SUDDEN_DEFAULT_SCALE = 1.0  # share of the annual default probability realised as sudden failure
@@ -41,7 +42,7 @@ def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
     model.step_stats.update(exits_default=int(default.sum()), exits_voluntary=int(voluntary.sum()),
                             exits_listing=int(listing.sum()))
     if not leaving.any():
-        model.record_exits(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object))
+        model.record_exits(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
         return
 
     _liquidate(model, np.flatnonzero(default), capital_price=model.policy.p01_legal_system.loan_recovery_rate,
@@ -51,7 +52,9 @@ def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
     _list_firms(model, np.flatnonzero(listing))
 
     rows = np.flatnonzero(leaving)
-    reasons = np.where(default[rows], DEFAULT, np.where(listing[rows], LISTING, VOLUNTARY))
+    # codes into EXIT_REASONS: one byte per exit instead of a string
+    reasons = np.where(default[rows], EXIT_CODES[DEFAULT],
+                       np.where(listing[rows], EXIT_CODES[LISTING], EXIT_CODES[VOLUNTARY])).astype(np.int8)
     model.record_exits(rows, reasons)
     model.remove_smes(leaving)
 

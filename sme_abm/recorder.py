@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
 
 TAX_FLOWS = ("vat", "corporate_income_tax", "admin_fees", "income_tax", "large_firm_taxes")
+#: Rows per Parquet row group of a streamed panel: the writer encodes a whole group in memory.
+PANEL_ROW_GROUP = 131_072
 PANEL_COLUMNS = ("firm_id", "sector", "size_class", "employment", "sales", "capital", "debt", "age")
 
 
@@ -157,17 +159,31 @@ class Recorder:
         self.rows.append(row)
         every = m.config.simulation.panel_every
         if m.month % every == every - 1:
-            snapshot = self._snapshot()
             if self.panel_file is None:
-                self.panel.append(snapshot)
+                self.panel.append(self._snapshot())
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                table = pa.Table.from_pandas(snapshot, preserve_index=False)
+                table = self._snapshot_table()
                 if self._panel_writer is None:
                     self._panel_writer = pq.ParquetWriter(self.panel_file, table.schema)
-                self._panel_writer.write_table(table)
+                self._panel_writer.write_table(table, row_group_size=PANEL_ROW_GROUP)
+                # Arrow's allocator keeps the pages of each snapshot (~70 bytes per SME) for reuse;
+                # a snapshot comes once in `panel_every` months, so give them back.
+                del table
+                pa.default_memory_pool().release_unused()
+
+    def _snapshot_table(self) -> Any:
+        """The snapshot as an Arrow table over the live columns (no copy; written at once)."""
+        import pyarrow as pa
+
+        smes = self.model.smes
+        columns = {name: smes.column(name) for name in PANEL_COLUMNS}
+        columns["output"] = columns.pop("sales")
+        columns["step"] = np.full(smes.size, self.model.month, dtype=np.int32)
+        order = ["firm_id", "step"] + [name if name != "sales" else "output" for name in PANEL_COLUMNS[1:]]
+        return pa.table({name: columns[name] for name in order})
 
     def _snapshot(self) -> pd.DataFrame:
         smes = self.model.smes
@@ -188,7 +204,7 @@ class Recorder:
             "size": smes.employment[rows],
             "size_class": smes.size_class[rows],
             "output": smes.sales[rows],
-            "reason": np.asarray(reasons),
+            "reason": np.asarray(reasons, dtype=np.int8),  # codes into EXIT_REASONS
         })
 
     # -- results ---------------------------------------------------------
@@ -207,7 +223,7 @@ class Recorder:
                                  "size_class": pd.Series(dtype=np.int8), "output": pd.Series(dtype=float),
                                  "reason": pd.Categorical([], categories=list(EXIT_REASONS))})
         columns = {name: np.concatenate([part[name] for part in self.exit_rows]) for name in self.exit_rows[0]}
-        columns["reason"] = pd.Categorical(columns["reason"], categories=list(EXIT_REASONS))
+        columns["reason"] = pd.Categorical.from_codes(columns["reason"], categories=list(EXIT_REASONS))
         return pd.DataFrame(columns)
 
     def summary(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sme_abm import SME, Bank, CentralBank, Government, Guarantor, SMEEconomy
 
@@ -15,6 +16,12 @@ def test_agents_by_type_and_rows_stay_in_step_through_entry_and_exit():
     assert model.recorder.timeseries()["exits"].sum() > 0  # rows were compacted
     ids = np.array(smes.get("firm_id"))
     assert set(ids.tolist()) == set(model.smes.firm_id.tolist())
+    # each row's agent moved with its row, and rows vacated by exits hold no agent
+    assert [agent.firm_id for agent in model.smes.agent] == model.smes.firm_id.tolist()
+    assert all(agent is None for agent in model.smes._buffers["agent"][model.smes.size:])
+    exited = int(model.exits()["firm_id"].iloc[0])
+    with pytest.raises(LookupError):
+        model.sme_agent(exited)
     assert len(model.agents) == model.smes.size + model.banks.size + model.guarantors.size + 2
     assert len(model.agents_by_type[Bank]) == model.banks.size
     assert len(model.agents_by_type[Guarantor]) == model.guarantors.size
@@ -47,4 +54,27 @@ def test_arrays_only_mode_has_no_sme_agents_and_same_results():
     with_agents.run(12)
     arrays_only.run(12)
     assert len(arrays_only.agents_by_type.get(SME, [])) == 0
+    with pytest.raises(LookupError):
+        arrays_only.sme_agent(int(arrays_only.smes.firm_id[0]))
     assert with_agents.timeseries().equals(arrays_only.timeseries())
+
+
+def test_registry_compaction_keeps_agents_order_and_results(monkeypatch):
+    import sme_abm.model as model_module
+
+    reference = SMEEconomy(n_smes=1_500, rng=5)
+    reference.run(24)
+    monkeypatch.setattr(model_module, "REGISTRY_COMPACTION_CHURN", 0.005)  # compact almost every month
+    compacted = SMEEconomy(n_smes=1_500, rng=5)
+    compactions = []
+    original = compacted._compact_registry
+    monkeypatch.setattr(compacted, "_compact_registry", lambda: (compactions.append(1), original()))
+    compacted.run(24)
+    assert len(compactions) >= 12
+    assert compacted.timeseries().equals(reference.timeseries())
+    smes = compacted.agents_by_type[SME]
+    assert len(smes) == compacted.smes.size == len(compacted.agents) - compacted.banks.size - compacted.guarantors.size - 2
+    assert smes.get("firm_id") == reference.agents_by_type[SME].get("firm_id")  # same agents, same order
+    gone = compacted.smes.agent[0]
+    compacted.remove_smes(np.arange(compacted.smes.size) == 0)  # removal still works on the rebuilt tables
+    assert gone not in compacted.agents and gone not in compacted.agents_by_type[SME]

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-GROWTH = 1.25  # capacity multiplier when a buffer is full
+GROWTH = 1.1  # capacity multiplier when a buffer is full: little spare memory, copies stay amortised O(1)
 
 
 class ColumnStore:
@@ -91,6 +91,8 @@ class ColumnStore:
         movers = remaining + np.flatnonzero(~leaving[remaining:])
         for buffer in self._buffers.values():
             buffer[holes] = buffer[movers]
+            if buffer.dtype == object:  # drop the references the vacated rows still hold
+                buffer[remaining:self.size] = None
         object.__setattr__(self, "size", remaining)
         return holes, movers
 

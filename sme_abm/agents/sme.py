@@ -73,9 +73,13 @@ class SMEPopulation(ColumnStore):
     ``row_of_id`` maps each firm id to its current row (-1 once it has exited).
     """
 
-    def __init__(self, size: int = 0) -> None:
+    def __init__(self, size: int = 0, with_agents: bool = False) -> None:
         super().__init__(SME_SCHEMA, size)
-        self.row_of_id = np.full(0, -1, dtype=np.int64)
+        if with_agents:
+            # Each row's Mesa agent, moved with its row on exit; outside the schema, so
+            # tables and panels never see it. 8 bytes a row instead of a dict entry per firm.
+            self._buffers["agent"] = np.full(self.allocated_rows(), None, dtype=object)
+        self.row_of_id = np.full(0, -1, dtype=np.int32)  # rows fit in 32 bits; one entry per firm ever
         self.next_id = 0
 
     def add_firms(self, values: dict, count: int) -> np.ndarray:
@@ -85,7 +89,7 @@ class SMEPopulation(ColumnStore):
         rows = self.append({**values, "firm_id": ids}, count)
         grow = self.next_id - self.row_of_id.size
         if grow > 0:
-            self.row_of_id = np.concatenate([self.row_of_id, np.full(max(grow, self.row_of_id.size // 2), -1)])
+            self.row_of_id = np.concatenate([self.row_of_id, np.full(max(grow, self.row_of_id.size // 2), -1, dtype=np.int32)])
         self.row_of_id[ids] = rows
         return rows
 
@@ -129,7 +133,11 @@ class SME(mesa.Agent):
     def __init__(self, model: "SMEEconomy", firm_id: int) -> None:
         super().__init__(model)
         self.firm_id = int(firm_id)
-        self._store = model.smes
+
+    @property
+    def _store(self) -> SMEPopulation:
+        # read through the model rather than kept per agent: a million SMEs, one pointer fewer each
+        return self.model.smes
 
     @property
     def row(self) -> int:
