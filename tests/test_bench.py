@@ -36,3 +36,18 @@ def test_cli_bench_json(monkeypatch):
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout[out.stdout.index("{"):])
     assert set(data["sme_steps_per_s"]) == {"150", "300"}
+
+
+def test_million_run_benchmark_reports_the_user_command_at_small_size():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "million_run.py"
+    spec = importlib.util.spec_from_file_location("million_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(20_000, steps=6)
+    assert result["n_smes"] == 20_000 and result["mesa_agents"] is True
+    # 20,000 Mesa agents alone take ~9 MB above the 100-SME reference run
+    assert result["peak_rss_bytes"] > result["base_rss_bytes"] + 5_000_000
+    assert 250 < result["bytes_per_sme"] < 5_000 and result["wall_s"] > 0
