@@ -69,15 +69,16 @@ class GuarantorBook(ColumnStore):
         return np.maximum(room, 0.0)
 
     def receive_fees(self, guarantor_of_sme: np.ndarray, fees: np.ndarray) -> None:
-        covered = guarantor_of_sme >= 0
-        rows = guarantor_of_sme[covered]
-        amounts = fees[covered]
+        # integer indices: much faster than boolean-mask indexing, same elements in the same order
+        payers = np.flatnonzero(guarantor_of_sme >= 0)
+        rows = guarantor_of_sme[payers]
+        amounts = fees[payers]
         self.model.ledger.pay("guarantee_fees", "smes", "guarantors", amounts,
-                              payer_rows=np.flatnonzero(covered), payee_rows=rows)
+                              payer_rows=payers, payee_rows=rows)
         self.fee_income += np.bincount(rows, weights=amounts, minlength=self.size)
 
     def release(self, guarantor_rows: np.ndarray, amounts: np.ndarray) -> None:
-        covered = guarantor_rows >= 0
+        covered = np.flatnonzero(guarantor_rows >= 0)
         self.outstanding -= np.bincount(guarantor_rows[covered], weights=amounts[covered], minlength=self.size)
 
 
