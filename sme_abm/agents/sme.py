@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ..kernels import maximum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,6 +160,77 @@ def monthly_capacity(model: "SMEEconomy") -> np.ndarray:
     return 1.2 * smes.capital / (12.0 * kappa)
 
 
+_PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "guarantee_fees", "rd", "rd_subsidy",
+                    "vat", "cash_costs", "pretax", "taxable", "cit")
+
+
+@njit
+def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_share, loan_rate, debt, guaranteed,
+                    innovative, receivable_writeoff, capital, loss_months, employment, size_class,
+                    wage, compliance_share, admin_fee_share, exemption, guarantee_fee_rate, rd_intensity,
+                    depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
+                    overhead, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
+                    cash_costs, pretax, taxable, cit, profit, costs):  # pragma: no cover - compiled
+    """Every SME's production accounts in one pass, with the same operations in the
+    same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
+    ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overhead``,
+    ``pretax = sales - cash_costs - depreciation - vat + rd_subsidy - receivable_writeoff``.
+
+    Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
+    profit, costs, depreciated capital and months of losses; fills the flow arrays.
+    """
+    for i in range(sales.size):
+        s = sales[i]
+        k = sector[i]
+        # employment = where(sales > 0, 12 * sales / (revenue_per_worker[sector] * productivity), 0)
+        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i]) if s > 0 else 0.0
+        employment[i] = emp
+        annual = 12.0 * s
+        size = SMALL
+        if emp < 20 or annual < 3.0:
+            size = MICRO
+        if emp >= 300 and annual >= 20.0:
+            size = MEDIUM
+        if emp >= 1000 or annual >= 400.0:
+            size = LARGE
+        size_class[i] = size
+        small_micro = size <= SMALL
+        w = wage * emp
+        m = materials_share[k] * s
+        c = compliance_share * s
+        f = admin_fee_share * s
+        if exemption:
+            f *= 1.0 - exemption * (1.0 if small_micro else 0.0)
+        r = loan_rate[i] / 12.0 * debt[i]
+        g = guarantee_fee_rate * guaranteed[i]
+        d = (rd_intensity * s) * (1.0 if innovative[i] else 0.0)
+        dep = depreciation_rate * capital[i]
+        sub = rd_subsidy_rate * d
+        v = vat_small_micro * s if small_micro else vat_rate * maximum(s - m, 0.0)
+        cc = w + m + c + f + r + g + d + overhead
+        pt = s - cc - dep - v + sub - receivable_writeoff[i]
+        tx = maximum(pt, 0.0)
+        ct = (cit_small_micro if small_micro else cit_standard) * tx
+        wages[i] = w
+        materials[i] = m
+        compliance[i] = c
+        fees[i] = f
+        interest[i] = r
+        guarantee_fees[i] = g
+        rd[i] = d
+        rd_subsidy[i] = sub
+        vat[i] = v
+        cash_costs[i] = cc
+        pretax[i] = pt
+        taxable[i] = tx
+        cit[i] = ct
+        pr = pt - ct
+        profit[i] = pr
+        costs[i] = cc
+        capital[i] -= dep
+        loss_months[i] = loss_months[i] + 1 if pr < 0 else 0
+
+
 def produce(model: "SMEEconomy") -> None:
     """Serve demand up to capacity, hire, pay wages, inputs, interest, fees and taxes.
 
@@ -166,25 +238,30 @@ def produce(model: "SMEEconomy") -> None:
     """
     smes, ledger, p = model.smes, model.ledger, model.policy
     econ = model.config.economy
+    gov = model.config.government
     sales = smes.sales
-    sector = smes.sector
-    revenue_per_worker = model.revenue_per_worker[sector] * smes.productivity
-    smes.employment = np.where(sales > 0, 12.0 * sales / revenue_per_worker, 0.0)
-    smes.classify_size()
-    small_micro = smes.small_or_micro()
-
-    wages = econ.wage * smes.employment
-    materials = model.materials_share[sector] * sales
-    compliance = p.p05_fair_supervision.compliance_cost_share * sales
-    admin_fee_share = model.config.government.admin_fee_share
+    n = smes.size
+    admin_fee_share = gov.admin_fee_share
     exemption = p.p07_tax_relief.fee_exemption_share
-    fees = admin_fee_share * sales
-    if exemption:
-        fees *= 1.0 - exemption * small_micro
-    interest = smes.loan_rate / 12.0 * smes.debt
-    guarantee_fees = p.p13_financing_guarantee.fee_cap / 12.0 * smes.guaranteed
-    rd = (model.rd_intensity * sales) * smes.innovative
-    depreciation = econ.depreciation_rate / 12.0 * smes.capital
+    vat_sm = p.p07_tax_relief.small_micro_vat_rate
+    cit_standard = gov.cit_rate
+    cit_small_micro = p.p07_tax_relief.small_micro_cit_rate
+    out = {name: np.empty(n) for name in _PRODUCE_OUTPUTS}
+    wages, materials, compliance, fees = out["wages"], out["materials"], out["compliance"], out["fees"]
+    interest, guarantee_fees, rd, rd_subsidy = out["interest"], out["guarantee_fees"], out["rd"], out["rd_subsidy"]
+    vat, cash_costs, pretax, taxable, cit = out["vat"], out["cash_costs"], out["pretax"], out["taxable"], out["cit"]
+    _produce_kernel(
+        sales, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
+        np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed, smes.innovative,
+        smes.receivable_writeoff, smes.capital, smes.loss_months, smes.employment, smes.size_class,
+        float(econ.wage), float(p.p05_fair_supervision.compliance_cost_share), float(admin_fee_share),
+        float(exemption), float(p.p13_financing_guarantee.fee_cap / 12.0), float(model.rd_intensity),
+        float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
+        float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
+        wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, cash_costs, pretax,
+        taxable, cit, smes.profit, smes.costs,
+    )
+    small_micro = smes.small_or_micro()
 
     ledger.pay("wages", "smes", "households", wages)
     ledger.pay("materials", "smes", "large_firms", materials)
@@ -195,33 +272,20 @@ def produce(model: "SMEEconomy") -> None:
     model.banks.receive_interest("loan_interest", smes.bank, interest)
     model.guarantors.receive_fees(smes.guarantor, guarantee_fees)
 
-    rd_subsidy = p.p15_innovation.rd_subsidy_rate * rd
     model.government.spend("p15_innovation", "rd_subsidy", rd_subsidy, support_rows=None)
 
     # revenue forgone through lever 7 is a scalar per step: no per-firm temporaries needed
     sales_small_micro = float(np.sum(sales, where=small_micro))
     fees_forgone = admin_fee_share * exemption * sales_small_micro
 
-    vat_sm = p.p07_tax_relief.small_micro_vat_rate
-    vat = np.where(small_micro, vat_sm * sales, model.config.government.vat_rate * np.maximum(sales - materials, 0.0))
     vat_forgone = (model.vat_levy_standard - vat_sm) * sales_small_micro
 
-    cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + econ.overhead_cost
-    pretax = sales - cash_costs - depreciation - vat + rd_subsidy - smes.receivable_writeoff
-    taxable = np.maximum(pretax, 0.0)
-    cit_standard = model.config.government.cit_rate
-    cit_small_micro = p.p07_tax_relief.small_micro_cit_rate
-    cit = np.where(small_micro, cit_small_micro, cit_standard) * taxable
     cit_forgone = (cit_standard - cit_small_micro) * float(np.sum(taxable, where=small_micro))
     ledger.pay("vat", "smes", "government", vat)
     ledger.pay("corporate_income_tax", "smes", "government", cit)
     model.government.record_tax_expenditure("p07_tax_relief", fees_forgone + vat_forgone + cit_forgone)
     model.government.tax_paid_small_micro = float(np.sum(vat, where=small_micro) + np.sum(cit, where=small_micro))
 
-    smes.profit = pretax - cit
-    smes.costs = cash_costs
-    smes.capital -= depreciation
-    smes.loss_months = np.where(smes.profit < 0, smes.loss_months + 1, 0).astype(np.int16)
     model.banks.collect_principal(model)
     model.banks.grant_overdrafts(model)
 

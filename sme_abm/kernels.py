@@ -1,0 +1,80 @@
+"""Numba helpers shared by the compiled kernels of the hot phases.
+
+The kernels (next to the phases that use them: ``produce`` in
+:mod:`sme_abm.agents.sme`, ``default_log_odds`` in :mod:`sme_abm.markets.credit`,
+risk-weighted assets in :mod:`sme_abm.agents.bank`) fuse chains of
+element-wise numpy operations into one pass over the SMEs, so no temporary
+arrays are made and no boolean mask is read twice. They must give the same
+bits as the numpy code they replace, so:
+
+* they are compiled without ``fastmath`` (IEEE semantics, no reassociation),
+  and every expression keeps numpy's order of operations;
+* they contain only ``+ - * /`` and comparisons, which are correctly rounded
+  in both; no ``exp``/``log`` (numpy's SIMD versions may differ from libm's in
+  the last bit);
+* sums over all SMEs (``np.sum``, ``mean``) stay in numpy, whose pairwise
+  summation differs from a sequential loop; per-group sums in the order of
+  the rows (what ``np.bincount`` does) may be done in a kernel;
+* :func:`maximum`, :func:`minimum` and :func:`clip` reproduce numpy's
+  treatment of NaN and of signed zeros.
+
+``cache=True`` writes the compiled code next to the module (``__pycache__``),
+so later processes, and the workers of a sweep, load it instead of compiling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+try:
+    from numba import njit as _njit
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps the pure-Python path usable
+    _njit = None
+
+
+def njit(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``numba.njit(cache=True)`` (no fastmath); the plain function without numba."""
+    if _njit is None:  # pragma: no cover
+        return func
+    return _njit(cache=True)(func)
+
+
+def inline(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A helper inlined into the kernels that call it."""
+    if _njit is None:  # pragma: no cover
+        return func
+    return _njit(inline="always", cache=True)(func)
+
+
+@inline
+def maximum(a: float, b: float) -> float:
+    """``np.maximum(a, b)``: NaN if either is NaN, else ``a`` if ``a > b`` else ``b``
+    (so ``maximum(-0.0, 0.0)`` is ``0.0``, as in numpy)."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a > b else b
+
+
+@inline
+def minimum(a: float, b: float) -> float:
+    """``np.minimum(a, b)``: NaN if either is NaN, else ``a`` if ``a < b`` else ``b``."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a < b else b
+
+
+@inline
+def clip(x: float, low: float, high: float) -> float:
+    """``np.clip(x, low, high)`` for scalar bounds: NaN stays NaN, and ``x`` is kept
+    when equal to a bound (``clip(-0.0, 0.0, 1.0)`` is ``-0.0``, as in numpy)."""
+    if x != x:
+        return x
+    if x < low:
+        return low
+    if x > high:
+        return high
+    return x
