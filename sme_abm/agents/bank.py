@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ..kernels import minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,8 +143,24 @@ class BankBook(ColumnStore):
 
     def update_risk_weighted_assets(self, model: "SMEEconomy") -> None:
         smes = model.smes
-        weights = risk_weights(model, smes.size_class, smes.debt, smes.guaranteed)
-        self.risk_weighted_assets = np.bincount(smes.bank, weights=smes.debt * weights, minlength=self.size)
+        rwa = np.zeros(self.size)
+        _risk_weighted_assets_kernel(smes.bank, smes.size_class, smes.debt, smes.guaranteed,
+                                     float(model.policy.p11_differentiated_supervision.small_micro_risk_weight), rwa)
+        self.risk_weighted_assets = rwa
+
+
+@njit
+def _risk_weighted_assets_kernel(bank, size_class, debt, guaranteed, small_micro_weight, out):  # pragma: no cover
+    """``out = np.bincount(bank, weights=debt * risk_weights(size_class, debt, guaranteed))`` in one pass.
+
+    ``np.bincount`` adds the weights to their bins in row order, as this loop does,
+    so the sums are the same bits (see :mod:`sme_abm.kernels`).
+    """
+    for i in range(bank.size):
+        d = debt[i]
+        base = small_micro_weight if size_class[i] <= 1 else 1.0
+        covered = guaranteed[i] / d if d > 0 else 0.0
+        out[bank[i]] += d * (base * (1.0 - 0.5 * minimum(covered, 1.0)))
 
 
 def risk_weights(model: "SMEEconomy", size_class: np.ndarray, amount: np.ndarray, guaranteed: np.ndarray) -> np.ndarray:

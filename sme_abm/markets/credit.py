@@ -27,6 +27,7 @@ import numpy as np
 
 from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
 from ..agents.sme import cash_buffer, desired_investment
+from ..kernels import clip, minimum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -39,23 +40,50 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def default_log_odds(model: "SMEEconomy") -> np.ndarray:
-    """True annual default log-odds of every SME (what banks try to estimate)."""
+def default_log_odds(model: "SMEEconomy", rows: np.ndarray | None = None) -> np.ndarray:
+    """True annual default log-odds of SMEs ``rows`` (all SMEs when None): what banks try to estimate.
+
+    In numpy terms (the kernel does exactly these operations, element by element)::
+
+        leverage = debt / (cash + capital + receivables)   (1 where assets <= 0)
+        margin = profit / sales                            (-1 where sales <= 0)
+        cover = cash / costs                               (1 where costs <= 0)
+        log_odds = (pd_base + pd_leverage * minimum(leverage, 3) + pd_margin * clip(-margin, 0, 1)
+                    + pd_liquidity * clip(1 - cover, 0, 1) - 1.0 * (log_a - mean(log_a))
+                    + risk_type - 0.3 * trained)
+
+    where ``log_a`` is log productivity and its mean is over all SMEs.
+    """
     smes, b = model.smes, model.config.banks
-    assets = smes.cash + smes.capital + smes.receivables
-    leverage = np.divide(smes.debt, assets, out=np.ones(smes.size), where=assets > 0)
-    margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
-    cover = np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0)
     log_a = np.log(smes.productivity)
-    return (
-        b.pd_base
-        + b.pd_leverage * np.minimum(leverage, 3.0)
-        + b.pd_margin * np.clip(-margin, 0.0, 1.0)
-        + b.pd_liquidity * np.clip(1.0 - cover, 0.0, 1.0)
-        - 1.0 * (log_a - log_a.mean())
-        + smes.risk_type
-        - 0.3 * smes.trained
-    )
+    mean_log_a = float(log_a.mean())
+    if rows is None:
+        rows = np.arange(smes.size)
+    out = np.empty(rows.size)
+    _default_log_odds_kernel(rows, smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
+                             smes.costs, log_a, smes.risk_type, smes.trained, mean_log_a, float(b.pd_base),
+                             float(b.pd_leverage), float(b.pd_margin), float(b.pd_liquidity), out)
+    return out
+
+
+@njit
+def _default_log_odds_kernel(rows, cash, capital, receivables, debt, profit, sales, costs, log_a, risk_type, trained,
+                             mean_log_a, pd_base, pd_leverage, pd_margin, pd_liquidity, out):  # pragma: no cover
+    """:func:`default_log_odds` for ``rows`` in one pass (numpy's operations and order;
+    see :mod:`sme_abm.kernels`)."""
+    for j in range(rows.size):
+        i = rows[j]
+        assets = cash[i] + capital[i] + receivables[i]
+        leverage = debt[i] / assets if assets > 0 else 1.0
+        margin = profit[i] / sales[i] if sales[i] > 0 else -1.0
+        cover = cash[i] / costs[i] if costs[i] > 0 else 1.0
+        out[j] = (pd_base
+                  + pd_leverage * minimum(leverage, 3.0)
+                  + pd_margin * clip(-margin, 0.0, 1.0)
+                  + pd_liquidity * clip(1.0 - cover, 0.0, 1.0)
+                  - 1.0 * (log_a[i] - mean_log_a)
+                  + np.float64(risk_type[i])
+                  - 0.3 * (1.0 if trained[i] else 0.0))
 
 
 def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
@@ -144,7 +172,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     rows = np.flatnonzero(applies)
     amount = need[rows]
 
-    true_log_odds = default_log_odds(model)[rows]
+    true_log_odds = default_log_odds(model, rows)
     noise = p.p04_credit_information.signal_noise
     estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
     small_micro = smes.size_class[rows] <= 1
