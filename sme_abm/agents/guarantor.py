@@ -45,14 +45,18 @@ class GuarantorBook(ColumnStore):
     def net_assets(self) -> np.ndarray:
         return self.cash
 
-    def assign(self, firm_ids: np.ndarray, small_micro: np.ndarray) -> np.ndarray:
-        """Each firm's guarantor: small/micro firms among the guarantors focused on them,
-        others among the rest (a stable choice by firm id)."""
+    def assignment_pools(self) -> tuple[np.ndarray, np.ndarray]:
+        """The guarantors small/micro firms are assigned among, and those other firms are
+        (each pool is all direct guarantors when it would be empty)."""
         direct = np.arange(self.n_direct)
         focused = direct[self.small_micro_focus[: self.n_direct]]
         general = direct[~self.small_micro_focus[: self.n_direct]]
-        focused = focused if focused.size else direct
-        general = general if general.size else direct
+        return (focused if focused.size else direct), (general if general.size else direct)
+
+    def assign(self, firm_ids: np.ndarray, small_micro: np.ndarray) -> np.ndarray:
+        """Each firm's guarantor: small/micro firms among the guarantors focused on them,
+        others among the rest (a stable choice by firm id)."""
+        focused, general = self.assignment_pools()
         return np.where(small_micro, focused[firm_ids % focused.size], general[firm_ids % general.size]).astype(np.int16)
 
     def leverage_limit(self) -> np.ndarray:

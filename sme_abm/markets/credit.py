@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
-from ..agents.sme import cash_buffer, desired_investment
-from ..kernels import clip, minimum, njit
+from ..kernels import clip, maximum, minimum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -98,6 +97,81 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
     return np.where(first_loan, collateral / max(1.0 - finance.first_loan_collateral_relief, 0.05), collateral)
 
 
+@njit
+def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, costs, cash, sales, draws,
+                         investment_speed, cash_buffer_months, debt_to_capital, application_rate,
+                         rows, amount):  # pragma: no cover - compiled
+    """Who applies for credit, and for how much; returns the number of applicants.
+
+    The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
+
+        target_debt = debt_to_capital * capital
+        refinance = 0.1 * maximum(target_debt - debt, 0)
+        need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
+        wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
+        rows = flatnonzero(wants & (draws < application_rate)); amount = need[rows]
+
+    with :func:`~sme_abm.agents.sme.desired_investment` and
+    :func:`~sme_abm.agents.sme.cash_buffer` written out.
+    """
+    count = 0
+    for i in range(sales.size):
+        target_debt = debt_to_capital * capital[i]
+        refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
+        target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
+        investment = investment_speed * maximum(target - capital[i], 0.0)
+        need = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
+        if need > maximum(MIN_LOAN, 0.02 * sales[i]) and sales[i] > 0 and draws[i] < application_rate:
+            rows[count] = i
+            amount[count] = need
+            count += 1
+    return count
+
+
+@njit
+def _screen_kernel(rows, amount, estimated_pd, size_class, little_giant, capital, receivables, ip_stock, has_borrowed,
+                   debt, firm_id, guarantor, guaranteed, focused, general, max_default_probability, npl_bonus,
+                   loan_to_value, receivables_ratio, ip_ratio, first_loan_divisor, guarantor_max_pd, bank_share,
+                   small_micro, bank_limit, collateral, room, direct, candidates, guarantor_of):  # pragma: no cover
+    """Screening of the applicants ``rows``, element by element as the numpy it replaced::
+
+        small_micro = size_class <= 1
+        bank_limit = max_default_probability + small_micro * npl_bonus + little_giant * LITTLE_GIANT_PRIORITY
+        collateral = collateral_value(model, rows)
+        room = maximum(collateral - debt, 0)
+        direct = (estimated_pd <= bank_limit) & (amount <= room)
+        guarantor_of = where((guarantor >= 0) & (guaranteed > 0), guarantor,
+                             GuarantorBook.assign(firm_id, small_micro))
+        candidates = (~direct & (estimated_pd <= guarantor_max_pd)
+                      & (estimated_pd * bank_share <= bank_limit) & (amount * bank_share <= room))
+    """
+    for j in range(rows.size):
+        i = rows[j]
+        sm = size_class[i] <= 1
+        limit = (max_default_probability + (1.0 if sm else 0.0) * npl_bonus
+                 + (1.0 if little_giant[i] else 0.0) * LITTLE_GIANT_PRIORITY)
+        value = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
+        if not has_borrowed[i]:
+            value = value / first_loan_divisor
+        free = maximum(value - debt[i], 0.0)
+        pd = estimated_pd[j]
+        a = amount[j]
+        is_direct = pd <= limit and a <= free
+        if guarantor[i] >= 0 and guaranteed[i] > 0:
+            guarantor_of[j] = guarantor[i]
+        elif sm:
+            guarantor_of[j] = focused[firm_id[i] % focused.size]
+        else:
+            guarantor_of[j] = general[firm_id[i] % general.size]
+        small_micro[j] = sm
+        bank_limit[j] = limit
+        collateral[j] = value
+        room[j] = free
+        direct[j] = is_direct
+        candidates[j] = (not is_direct and pd <= guarantor_max_pd and pd * bank_share <= limit
+                         and a * bank_share <= free)
+
+
 def queue_order(groups: np.ndarray, priority: np.ndarray) -> np.ndarray:
     """Requests sorted by group, then priority (ties keep their order): ``np.lexsort((priority, groups))``.
 
@@ -164,36 +238,41 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     # firms finance investment and their cash buffer, and keep their debt near
     # a target leverage by refinancing part of the gap each month
-    target_debt = cfg.initial_debt_to_capital * smes.capital
-    refinance = 0.1 * np.maximum(target_debt - smes.debt, 0.0)
-    need = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
-    wants = (need > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
-    applies = wants & (rng.random(n) < p.p18_service_platforms.credit_application_rate)
-    rows = np.flatnonzero(applies)
-    amount = need[rows]
+    econ = model.config.economy
+    draws = rng.random(n)
+    rows = np.empty(n, dtype=np.int64)
+    amount = np.empty(n)
+    count = _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand,
+                                 smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
+                                 float(econ.investment_speed), float(econ.cash_buffer_months),
+                                 float(cfg.initial_debt_to_capital),
+                                 float(p.p18_service_platforms.credit_application_rate), rows, amount)
+    rows, amount = rows[:count], amount[:count]
 
     true_log_odds = default_log_odds(model, rows)
     noise = p.p04_credit_information.signal_noise
     estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
-    small_micro = smes.size_class[rows] <= 1
-    bank_limit = (cfg.max_default_probability
-                  + small_micro * p.p11_differentiated_supervision.npl_tolerance_bonus
-                  + smes.little_giant[rows] * LITTLE_GIANT_PRIORITY)
 
-    collateral = collateral_value(model, rows)
-    room = np.maximum(collateral - smes.debt[rows], 0.0)
-    direct = (estimated_pd <= bank_limit) & (amount <= room)
-
-    # guarantees for those the bank would not take alone (lever 13)
     g = p.p13_financing_guarantee
     bank_share = min(max(g.bank_share, 0.05), 1.0)
-    # small and micro firms go to the guarantors that mainly serve them (when there are any)
-    # a firm that already has guaranteed debt stays with its guarantor
-    guarantor_of = guarantors.assign(smes.firm_id[rows], small_micro)
-    current = smes.guarantor[rows]
-    guarantor_of = np.where((current >= 0) & (smes.guaranteed[rows] > 0), current, guarantor_of).astype(np.int16)
-    candidates = (~direct & (estimated_pd <= model.config.guarantors.max_default_probability)
-                  & (estimated_pd * bank_share <= bank_limit) & (amount * bank_share <= room))
+    finance = p.p10_multilevel_finance
+    small_micro = np.empty(count, dtype=bool)
+    bank_limit, collateral, room = np.empty(count), np.empty(count), np.empty(count)
+    direct, candidates = np.empty(count, dtype=bool), np.empty(count, dtype=bool)
+    guarantor_of = np.empty(count, dtype=np.int16)
+    focused, general = guarantors.assignment_pools()
+    _screen_kernel(rows, amount, estimated_pd, smes.size_class, smes.little_giant, smes.capital, smes.receivables,
+                   smes.ip_stock, smes.has_borrowed, smes.debt, smes.firm_id, smes.guarantor, smes.guaranteed,
+                   focused, general, float(cfg.max_default_probability),
+                   float(p.p11_differentiated_supervision.npl_tolerance_bonus), float(cfg.loan_to_value),
+                   float(finance.receivables_collateral_ratio), float(p.p22_ip_protection.ip_collateral_ratio),
+                   float(max(1.0 - finance.first_loan_collateral_relief, 0.05)),
+                   float(model.config.guarantors.max_default_probability), float(bank_share),
+                   small_micro, bank_limit, collateral, room, direct, candidates, guarantor_of)
+
+    # guarantees for those the bank would not take alone (lever 13): small and micro
+    # firms go to the guarantors that mainly serve them (when there are any), and a
+    # firm that already has guaranteed debt stays with its guarantor (see _screen_kernel)
     cand = np.flatnonzero(candidates)
     guaranteed = np.zeros(rows.size, dtype=bool)
     guaranteed[cand] = ration(guarantor_of[cand], estimated_pd[cand], amount[cand], guarantors.capacity())
