@@ -183,30 +183,28 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         s = sales[i]
         k = sector[i]
         # employment = where(sales > 0, 12 * sales / (revenue_per_worker[sector] * productivity), 0)
-        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i]) if s > 0 else 0.0
+        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i])
+        emp = emp if s > 0 else 0.0
         employment[i] = emp
         annual = 12.0 * s
-        size = SMALL
-        if emp < 20 or annual < 3.0:
-            size = MICRO
-        if emp >= 300 and annual >= 20.0:
-            size = MEDIUM
-        if emp >= 1000 or annual >= 400.0:
-            size = LARGE
+        size = MICRO if (emp < 20) | (annual < 3.0) else SMALL
+        size = MEDIUM if (emp >= 300) & (annual >= 20.0) else size
+        size = LARGE if (emp >= 1000) | (annual >= 400.0) else size
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
         m = materials_share[k] * s
         c = compliance_share * s
         f = admin_fee_share * s
-        if exemption:
-            f *= 1.0 - exemption * (1.0 if small_micro else 0.0)
+        f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
         r = loan_rate[i] / 12.0 * debt[i]
         g = guarantee_fee_rate * guaranteed[i]
         d = (rd_intensity * s) * (1.0 if innovative[i] else 0.0)
         dep = depreciation_rate * capital[i]
         sub = rd_subsidy_rate * d
-        v = vat_small_micro * s if small_micro else vat_rate * maximum(s - m, 0.0)
+        v_small = vat_small_micro * s
+        v_other = vat_rate * maximum(s - m, 0.0)
+        v = v_small if small_micro else v_other
         cc = w + m + c + f + r + g + d + overhead
         pt = s - cc - dep - v + sub - receivable_writeoff[i]
         tx = maximum(pt, 0.0)
@@ -228,7 +226,7 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         profit[i] = pr
         costs[i] = cc
         capital[i] -= dep
-        loss_months[i] = loss_months[i] + 1 if pr < 0 else 0
+        loss_months[i] = loss_months[i] + 1 if pr < 0 else 0  # wraps like numpy's int16
 
 
 def produce(model: "SMEEconomy") -> None:

@@ -39,8 +39,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def default_log_odds(model: "SMEEconomy", rows: np.ndarray | None = None) -> np.ndarray:
-    """True annual default log-odds of SMEs ``rows`` (all SMEs when None): what banks try to estimate.
+def default_log_odds(model: "SMEEconomy") -> np.ndarray:
+    """True annual default log-odds of every SME (what banks try to estimate).
 
     In numpy terms (the kernel does exactly these operations, element by element)::
 
@@ -51,32 +51,30 @@ def default_log_odds(model: "SMEEconomy", rows: np.ndarray | None = None) -> np.
                     + pd_liquidity * clip(1 - cover, 0, 1) - 1.0 * (log_a - mean(log_a))
                     + risk_type - 0.3 * trained)
 
-    where ``log_a`` is log productivity and its mean is over all SMEs.
+    where ``log_a`` is log productivity.
     """
     smes, b = model.smes, model.config.banks
     log_a = np.log(smes.productivity)
-    mean_log_a = float(log_a.mean())
-    if rows is None:
-        rows = np.arange(smes.size)
-    out = np.empty(rows.size)
-    _default_log_odds_kernel(rows, smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
-                             smes.costs, log_a, smes.risk_type, smes.trained, mean_log_a, float(b.pd_base),
+    out = np.empty(smes.size)
+    _default_log_odds_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
+                             smes.costs, log_a, smes.risk_type, smes.trained, float(log_a.mean()), float(b.pd_base),
                              float(b.pd_leverage), float(b.pd_margin), float(b.pd_liquidity), out)
     return out
 
 
 @njit
-def _default_log_odds_kernel(rows, cash, capital, receivables, debt, profit, sales, costs, log_a, risk_type, trained,
+def _default_log_odds_kernel(cash, capital, receivables, debt, profit, sales, costs, log_a, risk_type, trained,
                              mean_log_a, pd_base, pd_leverage, pd_margin, pd_liquidity, out):  # pragma: no cover
-    """:func:`default_log_odds` for ``rows`` in one pass (numpy's operations and order;
-    see :mod:`sme_abm.kernels`)."""
-    for j in range(rows.size):
-        i = rows[j]
+    """:func:`default_log_odds` in one pass (numpy's operations and order; see :mod:`sme_abm.kernels`)."""
+    for i in range(cash.size):
         assets = cash[i] + capital[i] + receivables[i]
-        leverage = debt[i] / assets if assets > 0 else 1.0
-        margin = profit[i] / sales[i] if sales[i] > 0 else -1.0
-        cover = cash[i] / costs[i] if costs[i] > 0 else 1.0
-        out[j] = (pd_base
+        leverage = debt[i] / assets
+        leverage = leverage if assets > 0 else 1.0
+        margin = profit[i] / sales[i]
+        margin = margin if sales[i] > 0 else -1.0
+        cover = cash[i] / costs[i]
+        cover = cover if costs[i] > 0 else 1.0
+        out[i] = (pd_base
                   + pd_leverage * minimum(leverage, 3.0)
                   + pd_margin * clip(-margin, 0.0, 1.0)
                   + pd_liquidity * clip(1.0 - cover, 0.0, 1.0)
@@ -100,8 +98,8 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 @njit
 def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, costs, cash, sales, draws,
                          investment_speed, cash_buffer_months, debt_to_capital, application_rate,
-                         rows, amount):  # pragma: no cover - compiled
-    """Who applies for credit, and for how much; returns the number of applicants.
+                         need, applies):  # pragma: no cover - compiled
+    """Every SME's financing need, and whether it applies for credit.
 
     The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
 
@@ -109,23 +107,19 @@ def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, co
         refinance = 0.1 * maximum(target_debt - debt, 0)
         need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
-        rows = flatnonzero(wants & (draws < application_rate)); amount = need[rows]
+        applies = wants & (draws < application_rate)
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
     :func:`~sme_abm.agents.sme.cash_buffer` written out.
     """
-    count = 0
     for i in range(sales.size):
         target_debt = debt_to_capital * capital[i]
         refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
         target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
         investment = investment_speed * maximum(target - capital[i], 0.0)
-        need = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
-        if need > maximum(MIN_LOAN, 0.02 * sales[i]) and sales[i] > 0 and draws[i] < application_rate:
-            rows[count] = i
-            amount[count] = need
-            count += 1
-    return count
+        amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
+        need[i] = amount
+        applies[i] = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0) & (draws[i] < application_rate)
 
 
 @njit
@@ -151,25 +145,23 @@ def _screen_kernel(rows, amount, estimated_pd, size_class, little_giant, capital
         limit = (max_default_probability + (1.0 if sm else 0.0) * npl_bonus
                  + (1.0 if little_giant[i] else 0.0) * LITTLE_GIANT_PRIORITY)
         value = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
-        if not has_borrowed[i]:
-            value = value / first_loan_divisor
+        relieved = value / first_loan_divisor
+        value = value if has_borrowed[i] else relieved
         free = maximum(value - debt[i], 0.0)
         pd = estimated_pd[j]
         a = amount[j]
-        is_direct = pd <= limit and a <= free
-        if guarantor[i] >= 0 and guaranteed[i] > 0:
-            guarantor_of[j] = guarantor[i]
-        elif sm:
-            guarantor_of[j] = focused[firm_id[i] % focused.size]
-        else:
-            guarantor_of[j] = general[firm_id[i] % general.size]
+        is_direct = (pd <= limit) & (a <= free)
+        current = guarantor[i]
+        fid = firm_id[i]
+        assigned = focused[fid % focused.size] if sm else general[fid % general.size]
+        guarantor_of[j] = current if (current >= 0) & (guaranteed[i] > 0) else assigned
         small_micro[j] = sm
         bank_limit[j] = limit
         collateral[j] = value
         room[j] = free
         direct[j] = is_direct
-        candidates[j] = (not is_direct and pd <= guarantor_max_pd and pd * bank_share <= limit
-                         and a * bank_share <= free)
+        candidates[j] = ((not is_direct) & (pd <= guarantor_max_pd) & (pd * bank_share <= limit)
+                         & (a * bank_share <= free))
 
 
 def queue_order(groups: np.ndarray, priority: np.ndarray) -> np.ndarray:
@@ -240,16 +232,17 @@ def run_credit_market(model: "SMEEconomy") -> None:
     # a target leverage by refinancing part of the gap each month
     econ = model.config.economy
     draws = rng.random(n)
-    rows = np.empty(n, dtype=np.int64)
-    amount = np.empty(n)
-    count = _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand,
-                                 smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
-                                 float(econ.investment_speed), float(econ.cash_buffer_months),
-                                 float(cfg.initial_debt_to_capital),
-                                 float(p.p18_service_platforms.credit_application_rate), rows, amount)
-    rows, amount = rows[:count], amount[:count]
+    need, applies = np.empty(n), np.empty(n, dtype=bool)
+    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand,
+                         smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
+                         float(econ.investment_speed), float(econ.cash_buffer_months),
+                         float(cfg.initial_debt_to_capital),
+                         float(p.p18_service_platforms.credit_application_rate), need, applies)
+    rows = np.flatnonzero(applies)
+    amount = need[rows]
+    count = rows.size
 
-    true_log_odds = default_log_odds(model, rows)
+    true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
     estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
 
