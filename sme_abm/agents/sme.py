@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import maximum, njit
+from ..kernels import maximum, minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -317,48 +317,98 @@ def invest(model: "SMEEconomy") -> None:
 
 
 def innovate(model: "SMEEconomy") -> None:
-    """R&D outcomes, digital adoption and management training."""
+    """R&D outcomes, digital adoption and management training.
+
+    The draws are made up front, in the order and sizes the steps below use
+    them; the per-firm arithmetic is done by :func:`_innovation_kernel` and
+    :func:`_productivity_kernel` (the numpy they replaced is in their docstrings).
+    """
     smes, p, rng, econ = model.smes, model.policy, model.rng, model.config.economy
     n = smes.size
+    n_sectors = len(model.sector_names)
+    rd_draws, adoption_draws, training_draws = rng.random(n), rng.random(n), rng.random(n)
+    noise = rng.standard_normal(n)
     log_a = np.log(smes.productivity)
 
-    # R&D: success raises productivity; imitators capture the unappropriated part
+    # R&D: success raises productivity; imitators capture the unappropriated part.
+    # Digital adoption: a subsidy lowers its cost and so raises the adoption rate.
+    # Management training is paid by government.
     success_p = econ.rd_success_probability * (1.0 + p.p15_innovation.rd_success_boost)
-    success = smes.innovative & (rng.random(n) < success_p) & (smes.sales > 0)
-    keep = p.p22_ip_protection.appropriability
-    jump = econ.rd_productivity_jump
-    log_a[success] += np.log1p(jump * keep)
-    leaked = np.bincount(smes.sector[success], minlength=len(model.sector_names)) * np.log1p(jump * (1 - keep))
-    per_firm = leaked / np.maximum(np.bincount(smes.sector, minlength=len(model.sector_names)), 1)
-    log_a += per_firm[smes.sector]
-    smes.ip_stock = 0.99 * smes.ip_stock + np.where(smes.innovative, model.rd_intensity * smes.sales, 0.0)
-    model.step_innovations = int(success.sum())
-
-    # Digital adoption: a subsidy lowers its cost and so raises the adoption rate
     subsidy = p.p17_digital_adoption.adoption_subsidy_share
     adopt_p = econ.digital_adoption_probability * (1.0 + 3.0 * subsidy)
-    adopt = ~smes.digital & (rng.random(n) < adopt_p) & (smes.cash > econ.digital_adoption_cost)
-    rows = np.flatnonzero(adopt)
     cost = econ.digital_adoption_cost
+    train_p = p.p19_management_training.training_probability
+    success, adopt, trained = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    successes, firms = np.zeros(n_sectors, dtype=np.int64), np.zeros(n_sectors, dtype=np.int64)
+    _innovation_kernel(smes.sector, smes.innovative, smes.sales, smes.digital, smes.cash, smes.trained, rd_draws,
+                       adoption_draws, training_draws, float(success_p), float(adopt_p), float(cost),
+                       float(train_p), float(model.rd_intensity), smes.ip_stock, success, adopt, trained,
+                       successes, firms)
+    keep = p.p22_ip_protection.appropriability
+    jump = econ.rd_productivity_jump
+    leaked = successes * np.log1p(jump * (1 - keep))
+    per_firm = leaked / np.maximum(firms, 1)
+    model.step_innovations = int(np.count_nonzero(success))
+
+    rows = np.flatnonzero(adopt)
     model.ledger.pay("digital_adoption", "smes", "large_firms", np.full(rows.size, cost * (1 - subsidy)), payer_rows=rows)
     model.government.spend("p17_digital_adoption", "adoption_subsidy", np.full(rows.size, cost * subsidy),
                            support_rows=rows, payee="large_firms")
     smes.digital[rows] = True
-    log_a[rows] += np.log1p(p.p17_digital_adoption.digital_productivity_uplift)
 
-    # Management training, paid by government
-    train_p = p.p19_management_training.training_probability
-    trained = ~smes.trained & (rng.random(n) < train_p)
     rows = np.flatnonzero(trained)
     model.government.spend("p19_management_training", "training",
                            np.full(rows.size, p.p19_management_training.training_cost),
                            support_rows=rows, payee="households")
     smes.trained[rows] = True
-    log_a[rows] += np.log1p(p.p19_management_training.training_productivity_gain)
 
     # idiosyncratic productivity noise keeps dispersion from collapsing
-    log_a += 0.01 * rng.standard_normal(n)
+    _productivity_kernel(log_a, smes.sector, success, adopt, trained, per_firm, noise,
+                         float(np.log1p(jump * keep)),
+                         float(np.log1p(p.p17_digital_adoption.digital_productivity_uplift)),
+                         float(np.log1p(p.p19_management_training.training_productivity_gain)))
     smes.productivity = np.exp(log_a)
+
+
+@njit
+def _innovation_kernel(sector, innovative, sales, digital, cash, trained, rd_draws, adoption_draws, training_draws,
+                       success_p, adopt_p, adoption_cost, train_p, rd_intensity, ip_stock, success, adopt,
+                       newly_trained, successes, firms):  # pragma: no cover - compiled
+    """Who innovates, adopts digital tools and is trained; IP stocks. The numpy it replaced::
+
+        success = innovative & (rd_draws < success_p) & (sales > 0)
+        successes = bincount(sector[success]); firms = bincount(sector)
+        ip_stock = 0.99 * ip_stock + where(innovative, rd_intensity * sales, 0.0)
+        adopt = ~digital & (adoption_draws < adopt_p) & (cash > adoption_cost)
+        newly_trained = ~trained & (training_draws < train_p)
+    """
+    for i in range(sector.size):
+        ok = innovative[i] & (rd_draws[i] < success_p) & (sales[i] > 0)
+        success[i] = ok
+        successes[sector[i]] += 1 if ok else 0
+        firms[sector[i]] += 1
+        ip_stock[i] = 0.99 * ip_stock[i] + (rd_intensity * sales[i] if innovative[i] else 0.0)
+        adopt[i] = (not digital[i]) & (adoption_draws[i] < adopt_p) & (cash[i] > adoption_cost)
+        newly_trained[i] = (not trained[i]) & (training_draws[i] < train_p)
+
+
+@njit
+def _productivity_kernel(log_a, sector, success, adopt, trained, per_firm, noise, rd_gain, digital_gain,
+                         training_gain):  # pragma: no cover - compiled
+    """Log productivity after R&D, spillovers, adoption, training and noise, in the
+    order of the numpy it replaced::
+
+        log_a[success] += rd_gain; log_a += per_firm[sector]
+        log_a[adopt] += digital_gain; log_a[trained] += training_gain
+        log_a += 0.01 * noise
+    """
+    for i in range(log_a.size):
+        x = log_a[i]
+        x = x + rd_gain if success[i] else x
+        x = x + per_firm[sector[i]]
+        x = x + digital_gain if adopt[i] else x
+        x = x + training_gain if trained[i] else x
+        log_a[i] = x + 0.01 * noise[i]
 
 
 def evolve_demand(model: "SMEEconomy") -> None:
@@ -375,11 +425,31 @@ def evolve_demand(model: "SMEEconomy") -> None:
         np.bincount(smes.sector, minlength=n_sectors), 1
     )
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
-    drift = model.config.economy.growth_drift + elasticity * (log_a - mean_log_a[smes.sector])
-    shock = model.config.economy.demand_volatility * rng.standard_normal(smes.size)
-    served = np.where(smes.demand > 0, np.minimum(smes.sales / np.maximum(smes.demand, 1e-12), 1.0), 1.0)
-    served = np.where(smes.shut_down, 1.0, served)
-    smes.demand_weight *= np.exp(drift + shock) * np.sqrt(served)
+    shock = rng.standard_normal(smes.size)
+    growth, root_served = np.empty(smes.size), np.empty(smes.size)
+    _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
+                          float(model.config.economy.growth_drift), float(elasticity),
+                          float(model.config.economy.demand_volatility), growth, root_served)
+    smes.demand_weight *= np.exp(growth) * root_served
+
+
+@njit
+def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_down, growth_drift, elasticity,
+                          volatility, growth, root_served):  # pragma: no cover - compiled
+    """The numpy it replaced (``sqrt`` is correctly rounded in both)::
+
+        drift = growth_drift + elasticity * (log_a - mean_log_a[sector])
+        growth = drift + volatility * shock
+        served = where(demand > 0, minimum(sales / maximum(demand, 1e-12), 1.0), 1.0)
+        root_served = sqrt(where(shut_down, 1.0, served))
+    """
+    for i in range(log_a.size):
+        drift = growth_drift + elasticity * (log_a[i] - mean_log_a[sector[i]])
+        growth[i] = drift + volatility * shock[i]
+        served = minimum(sales[i] / maximum(demand[i], 1e-12), 1.0)
+        served = served if demand[i] > 0 else 1.0
+        served = 1.0 if shut_down[i] else served
+        root_served[i] = np.sqrt(served)
 
 
 def pay_dividends(model: "SMEEconomy") -> None:
