@@ -101,16 +101,12 @@ class BankBook(ColumnStore):
         model.guarantors.release(smes.guarantor[held], released)
 
     def lend(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray, rate: np.ndarray) -> None:
-        """Book new loans to SMEs ``rows`` at annual ``rate`` (blended into their rate)."""
+        """Book new loans to SMEs ``rows`` (distinct) at annual ``rate`` (blended into their rate)."""
         smes = model.smes
         model.ledger.pay("new_loans", "banks", "smes", amount, payer_rows=smes.bank[rows], payee_rows=rows)
-        old = smes.debt[rows]
-        new_total = old + amount
-        smes.loan_rate[rows] = np.divide(
-            smes.loan_rate[rows] * old + rate * amount, new_total, out=rate.copy(), where=new_total > 0
-        )
-        smes.debt[rows] = new_total
-        self.loans += np.bincount(smes.bank[rows], weights=amount, minlength=self.size)
+        added = np.zeros(self.size)
+        _book_loans_kernel(rows, amount, rate, smes.bank, smes.debt, smes.loan_rate, added)
+        self.loans += added
 
     def grant_overdrafts(self, model: "SMEEconomy") -> None:
         """Cover negative cash with an overdraft at a penalty rate; count overdraft months."""
@@ -147,6 +143,28 @@ class BankBook(ColumnStore):
         _risk_weighted_assets_kernel(smes.bank, smes.size_class, smes.debt, smes.guaranteed,
                                      float(model.policy.p11_differentiated_supervision.small_micro_risk_weight), rwa)
         self.risk_weighted_assets = rwa
+
+
+@njit
+def _book_loans_kernel(rows, amount, rate, bank, debt, loan_rate, added):  # pragma: no cover - compiled
+    """New loans to the distinct SMEs ``rows``; ``added`` gets each bank's new lending.
+    The numpy it replaced (see :mod:`sme_abm.kernels`)::
+
+        old = debt[rows]; new_total = old + amount
+        loan_rate[rows] = divide(loan_rate[rows] * old + rate * amount, new_total, out=rate.copy(),
+                                 where=new_total > 0)
+        debt[rows] = new_total
+        added = bincount(bank[rows], weights=amount)   (summed in row order, as bincount does)
+    """
+    for j in range(rows.size):
+        i = rows[j]
+        a = amount[j]
+        old = debt[i]
+        total = old + a
+        blended = (loan_rate[i] * old + rate[j] * a) / total
+        loan_rate[i] = blended if total > 0 else rate[j]
+        debt[i] = total
+        added[bank[i]] += a
 
 
 @njit
