@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import minimum, njit
+from ..kernels import maximum, minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,24 +81,12 @@ class BankBook(ColumnStore):
         model.guarantors.release(smes.guarantor[rows], released)
 
     def _reduce_all_debt(self, model: "SMEEconomy", amount: np.ndarray) -> None:
-        """:meth:`reduce_debt` for every SME, with the same numbers and less work.
-
-        Only firms with guaranteed debt release a guarantee (elsewhere the
-        release is ``0 * share``, and adding zeros changes neither the
-        guarantees nor the guarantors' bincount sums), so the release is
-        computed on those rows alone; the debt is updated in place.
-        """
-        smes = model.smes
-        held = np.flatnonzero(smes.guaranteed != 0)  # same rows as flatnonzero(guaranteed), faster
-        debt = smes.debt
-        held_debt = debt[held]
-        share = np.divide(amount[held], held_debt, out=np.zeros_like(held_debt), where=held_debt > 0)
-        released = smes.guaranteed[held] * np.minimum(share, 1.0)
-        np.subtract(debt, amount, out=debt)
-        np.maximum(debt, 0.0, out=debt)
-        smes.guaranteed[held] -= released
-        self.loans -= np.bincount(smes.bank, weights=amount, minlength=self.size)
-        model.guarantors.release(smes.guarantor[held], released)
+        """:meth:`reduce_debt` for every SME, in one pass (:func:`_reduce_all_debt_kernel`)."""
+        smes, guarantors = model.smes, model.guarantors
+        repaid, released = np.zeros(self.size), np.zeros(guarantors.size)
+        _reduce_all_debt_kernel(amount, smes.debt, smes.guaranteed, smes.bank, smes.guarantor, repaid, released)
+        self.loans -= repaid
+        guarantors.outstanding -= released
 
     def lend(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray, rate: np.ndarray) -> None:
         """Book new loans to SMEs ``rows`` (distinct) at annual ``rate`` (blended into their rate)."""
@@ -143,6 +131,34 @@ class BankBook(ColumnStore):
         _risk_weighted_assets_kernel(smes.bank, smes.size_class, smes.debt, smes.guaranteed,
                                      float(model.policy.p11_differentiated_supervision.small_micro_risk_weight), rwa)
         self.risk_weighted_assets = rwa
+
+
+@njit
+def _reduce_all_debt_kernel(amount, debt, guaranteed, bank, guarantor, repaid, released):  # pragma: no cover
+    """Every SME repays ``amount``; the numpy of :meth:`BankBook.reduce_debt` it replaced::
+
+        share = divide(amount, debt, out=zeros, where=debt > 0)
+        release = guaranteed * minimum(share, 1.0)
+        debt = maximum(debt - amount, 0.0); guaranteed -= release
+        repaid = bincount(bank, weights=amount)
+        released = bincount(guarantor[covered], weights=release[covered])   (covered: guarantor >= 0)
+
+    Only firms with guaranteed debt release anything (elsewhere the release is
+    ``0 * share``, and adding zeros changes neither the guarantees nor the sums);
+    the per-bank and per-guarantor sums are made in row order, as ``bincount`` does.
+    """
+    for i in range(amount.size):
+        a = amount[i]
+        d = debt[i]
+        g = guaranteed[i]
+        if g != 0:
+            share = a / d if d > 0 else 0.0
+            release = g * minimum(share, 1.0)
+            guaranteed[i] = g - release
+            if guarantor[i] >= 0:
+                released[guarantor[i]] += release
+        debt[i] = maximum(d - a, 0.0)
+        repaid[bank[i]] += a
 
 
 @njit
