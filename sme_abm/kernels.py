@@ -34,24 +34,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-try:
-    from numba import njit as _njit
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps the pure-Python path usable
-    _njit = None
+import numpy as np
+from numba import njit as _numba_njit
 
 
 def njit(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``numba.njit(cache=True)`` (no fastmath); the plain function without numba."""
-    if _njit is None:  # pragma: no cover
-        return func
-    return _njit(cache=True, error_model="numpy")(func)
+    """``numba.njit(cache=True, error_model="numpy")``, without fastmath."""
+    return _numba_njit(cache=True, error_model="numpy")(func)
 
 
 def inline(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A helper inlined into the kernels that call it."""
-    if _njit is None:  # pragma: no cover
-        return func
-    return _njit(inline="always", cache=True, error_model="numpy")(func)
+    """Like :func:`njit`, for a helper inlined into the kernels that call it."""
+    return _numba_njit(inline="always", cache=True, error_model="numpy")(func)
 
 
 @inline
@@ -76,3 +70,14 @@ def clip(x: float, low: float, high: float) -> float:
     ``x`` is kept when equal to a bound (``clip(-0.0, 0.0, 1.0)`` is ``-0.0``, as in numpy)."""
     y = low if x < low else x
     return high if x > high else y
+
+
+@njit
+def group_sums(groups: np.ndarray, values: np.ndarray, sums: np.ndarray,
+               counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``sums += np.bincount(groups, weights=values)`` and ``counts += np.bincount(groups)``
+    in one pass, adding in row order as ``bincount`` does (so the same bits), without
+    converting small-integer group codes to ``intp`` first."""
+    for i in range(groups.size):
+        sums[groups[i]] += values[i]
+        counts[groups[i]] += 1

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import clip, minimum, njit
+from ..kernels import clip, group_sums, minimum, njit
 from .sme import SMALL, SUPPORT_BITS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,8 +156,9 @@ def pay_support(model: "SMEEconomy") -> None:
     if n_grants:
         n_sectors = len(model.sector_names)
         log_a = np.log(smes.productivity)
-        sector_mean = np.bincount(smes.sector, weights=log_a, minlength=n_sectors) / np.maximum(
-            np.bincount(smes.sector, minlength=n_sectors), 1)
+        sums, counts = np.zeros(n_sectors), np.zeros(n_sectors, dtype=np.int64)
+        group_sums(smes.sector, log_a, sums, counts)
+        sector_mean = sums / np.maximum(counts, 1)
         viable = log_a >= sector_mean[smes.sector]
         rows = _top(distress, viable, n_grants)
         truly_neediest = _top(truth, viable, n_grants)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import maximum, minimum, njit
+from ..kernels import group_sums, maximum, minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -421,9 +421,9 @@ def evolve_demand(model: "SMEEconomy") -> None:
     smes, rng = model.smes, model.rng
     log_a = np.log(smes.productivity)
     n_sectors = len(model.sector_names)
-    mean_log_a = np.bincount(smes.sector, weights=log_a, minlength=n_sectors) / np.maximum(
-        np.bincount(smes.sector, minlength=n_sectors), 1
-    )
+    sums, counts = np.zeros(n_sectors), np.zeros(n_sectors, dtype=np.int64)
+    group_sums(smes.sector, log_a, sums, counts)
+    mean_log_a = sums / np.maximum(counts, 1)
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
     shock = rng.standard_normal(smes.size)
     growth, root_served = np.empty(smes.size), np.empty(smes.size)
