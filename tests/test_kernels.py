@@ -75,3 +75,19 @@ def test_risk_weighted_assets_match_numpy():
     expected = np.bincount(smes.bank, weights=smes.debt * weights, minlength=model.banks.size)
     model.banks.update_risk_weighted_assets(model)
     assert model.banks.risk_weighted_assets.tobytes() == expected.tobytes()
+
+
+def test_quantiles_match_numpy_bit_for_bit():
+    from sme_abm.markets.capital import quantiles
+
+    rng = np.random.default_rng(2)
+    for trial in range(3_000):
+        n = int(rng.integers(1, 60)) if trial % 10 else int(rng.integers(1, 5_000))
+        x = [rng.random(n), rng.integers(0, 5, n).astype(float), np.exp(3 * rng.standard_normal(n))][trial % 3]
+        if trial % 7 == 0:
+            x[rng.random(n) < 0.1] = np.inf
+        for q in [(0.5, 0.75), (0.0, 1.0), (0.1, 0.9, 0.5), (0.3,)]:
+            with np.errstate(invalid="ignore"):  # inf - inf, in both
+                assert quantiles(x, q).tobytes() == np.quantile(x, q).tobytes(), (n, q)
+    with_nan = np.array([1.0, np.nan, 2.0])
+    assert np.isnan(quantiles(with_nan, (0.5,))).all()
