@@ -308,12 +308,29 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
 
 def invest(model: "SMEEconomy") -> None:
     """Buy capital from large firms with cash above a minimal buffer."""
-    smes = model.smes
-    spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
-    investment = np.minimum(desired_investment(model), spendable)
+    smes, econ = model.smes, model.config.economy
+    investment = np.empty(smes.size)
+    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.capital,
+                       smes.cash, smes.costs, float(econ.investment_speed), float(econ.cash_buffer_months),
+                       investment)
     model.ledger.pay("investment", "smes", "large_firms", investment)
     smes.capital += investment
     model.step_investment = float(investment.sum())
+
+
+@njit
+def _investment_kernel(sector, capital_output_ratio, demand, capital, cash, costs, investment_speed,
+                       cash_buffer_months, investment):  # pragma: no cover - compiled
+    """The numpy it replaced (:func:`desired_investment` and :func:`cash_buffer` written out)::
+
+        spendable = maximum(cash - 0.5 * (cash_buffer_months * costs), 0.0)
+        investment = minimum(desired_investment, spendable)
+    """
+    for i in range(sector.size):
+        target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
+        desired = investment_speed * maximum(target - capital[i], 0.0)
+        spendable = maximum(cash[i] - 0.5 * (cash_buffer_months * costs[i]), 0.0)
+        investment[i] = minimum(desired, spendable)
 
 
 def innovate(model: "SMEEconomy") -> None:
@@ -454,7 +471,20 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
 
 def pay_dividends(model: "SMEEconomy") -> None:
     """Owners take out part of the cash above the buffer when the firm is profitable."""
-    smes = model.smes
-    excess = np.maximum(smes.cash - cash_buffer(model), 0.0)
-    dividends = np.where(smes.profit > 0, model.config.economy.dividend_payout * excess, 0.0)
+    smes, econ = model.smes, model.config.economy
+    dividends = np.empty(smes.size)
+    _dividend_kernel(smes.cash, smes.costs, smes.profit, float(econ.cash_buffer_months),
+                     float(econ.dividend_payout), dividends)
     model.ledger.pay("sme_dividends", "smes", "households", dividends)
+
+
+@njit
+def _dividend_kernel(cash, costs, profit, cash_buffer_months, payout, dividends):  # pragma: no cover - compiled
+    """The numpy it replaced::
+
+        excess = maximum(cash - cash_buffer_months * costs, 0.0)
+        dividends = where(profit > 0, payout * excess, 0.0)
+    """
+    for i in range(cash.size):
+        excess = maximum(cash[i] - cash_buffer_months * costs[i], 0.0)
+        dividends[i] = payout * excess if profit[i] > 0 else 0.0
