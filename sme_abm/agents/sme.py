@@ -161,7 +161,7 @@ def monthly_capacity(model: "SMEEconomy") -> np.ndarray:
 
 
 _PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "guarantee_fees", "rd", "rd_subsidy",
-                    "vat", "cash_costs", "pretax", "taxable", "cit")
+                    "vat", "taxable", "cit")
 
 
 @njit
@@ -170,7 +170,7 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
                     wage, compliance_share, admin_fee_share, exemption, guarantee_fee_rate, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
                     overhead, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
-                    cash_costs, pretax, taxable, cit, profit, costs):  # pragma: no cover - compiled
+                    taxable, cit, profit, costs):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
     ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overhead``,
@@ -218,8 +218,6 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         rd[i] = d
         rd_subsidy[i] = sub
         vat[i] = v
-        cash_costs[i] = cc
-        pretax[i] = pt
         taxable[i] = tx
         cit[i] = ct
         pr = pt - ct
@@ -247,7 +245,7 @@ def produce(model: "SMEEconomy") -> None:
     out = {name: np.empty(n) for name in _PRODUCE_OUTPUTS}
     wages, materials, compliance, fees = out["wages"], out["materials"], out["compliance"], out["fees"]
     interest, guarantee_fees, rd, rd_subsidy = out["interest"], out["guarantee_fees"], out["rd"], out["rd_subsidy"]
-    vat, cash_costs, pretax, taxable, cit = out["vat"], out["cash_costs"], out["pretax"], out["taxable"], out["cit"]
+    vat, taxable, cit = out["vat"], out["taxable"], out["cit"]
     _produce_kernel(
         sales, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
         np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed, smes.innovative,
@@ -256,8 +254,8 @@ def produce(model: "SMEEconomy") -> None:
         float(exemption), float(p.p13_financing_guarantee.fee_cap / 12.0), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
-        wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, cash_costs, pretax,
-        taxable, cit, smes.profit, smes.costs,
+        wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
+        smes.profit, smes.costs,
     )
     small_micro = smes.small_or_micro()
 
