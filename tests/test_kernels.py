@@ -91,3 +91,30 @@ def test_quantiles_match_numpy_bit_for_bit():
                 assert quantiles(x, q).tobytes() == np.quantile(x, q).tobytes(), (n, q)
     with_nan = np.array([1.0, np.nan, 2.0])
     assert np.isnan(quantiles(with_nan, (0.5,))).all()
+
+
+def test_investment_and_credit_need_match_their_numpy_definitions():
+    from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
+    from sme_abm.markets.credit import MIN_LOAN, _applications_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=8)
+    model.run(3)
+    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
+    kappa = np.asarray(model.capital_output_ratio, dtype=float)
+
+    investment = np.empty(smes.size)
+    _investment_kernel(smes.sector, kappa, smes.demand, smes.capital, smes.cash, smes.costs,
+                       float(econ.investment_speed), float(econ.cash_buffer_months), investment)
+    spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
+    assert investment.tobytes() == np.minimum(desired_investment(model), spendable).tobytes()
+
+    draws = np.random.default_rng(0).random(smes.size)
+    need, applies = np.empty(smes.size), np.empty(smes.size, dtype=bool)
+    _applications_kernel(smes.sector, kappa, smes.demand, smes.capital, smes.debt, smes.costs, smes.cash, smes.sales,
+                         draws, float(econ.investment_speed), float(econ.cash_buffer_months),
+                         float(cfg.initial_debt_to_capital), 0.6, need, applies)
+    refinance = 0.1 * np.maximum(cfg.initial_debt_to_capital * smes.capital - smes.debt, 0.0)
+    expected = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
+    assert need.tobytes() == expected.tobytes()
+    wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
+    assert np.array_equal(applies, wants & (draws < 0.6))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
+from ..agents.bank import NONDEPOSIT_LENDER
 from ..kernels import clip, maximum, minimum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
