@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .kernels import njit
 from .markets.credit import default_log_odds, sigmoid
 from .markets.goods import settle_receivables
 
@@ -32,10 +33,10 @@ def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
     """Resolve defaults, voluntary exits and listings; remove the leavers."""
     smes, rng = model.smes, model.rng
     n = smes.size
-    equity = smes.cash + smes.capital + smes.receivables - smes.debt
     pd = sigmoid(default_log_odds(model))
-    hazard = SUDDEN_DEFAULT_SCALE * pd / 12.0 * np.where(smes.trained, 0.7, 1.0)
-    default = (smes.overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (rng.random(n) < hazard)
+    default = np.empty(n, dtype=bool)
+    _default_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, pd, smes.trained, smes.overdraft_months,
+                    rng.random(n), default)
     listing = listing & ~default
     voluntary = ~default & ~listing & (smes.loss_months >= model.config.economy.loss_months_to_exit)
     leaving = default | voluntary | listing
@@ -57,6 +58,21 @@ def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
                        np.where(listing[rows], EXIT_CODES[LISTING], EXIT_CODES[VOLUNTARY])).astype(np.int8)
     model.record_exits(rows, reasons)
     model.remove_smes(leaving)
+
+
+@njit
+def _default_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months, draws,
+                    default):  # pragma: no cover - compiled
+    """Who defaults this month; the numpy it replaced (see :mod:`sme_abm.kernels`)::
+
+        equity = cash + capital + receivables - debt
+        hazard = SUDDEN_DEFAULT_SCALE * pd / 12.0 * where(trained, 0.7, 1.0)
+        default = (overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws < hazard)
+    """
+    for i in range(cash.size):
+        equity = cash[i] + capital[i] + receivables[i] - debt[i]
+        hazard = SUDDEN_DEFAULT_SCALE * pd[i] / 12.0 * (0.7 if trained[i] else 1.0)
+        default[i] = (overdraft_months[i] >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws[i] < hazard)
 
 
 def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, receivable_recovery: float) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ..kernels import maximum, minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +59,9 @@ class BankBook(ColumnStore):
         smes = model.smes
         maturity = model.config.banks.loan_maturity_months
         deferral = model.policy.p23_emergency_relief.principal_deferral
-        due = smes.debt / maturity * np.where(smes.shock_hit, 1.0 - deferral, 1.0)
+        due = smes.debt / maturity
+        if smes.shock_hit.any():  # x * 1.0 == x, so the factor only matters when someone is hit
+            due *= np.where(smes.shock_hit, 1.0 - deferral, 1.0)
         model.ledger.pay("loan_principal", "smes", "banks", due, payee_rows=smes.bank)
         self.reduce_debt(model, slice(None), due)
 
@@ -66,6 +69,9 @@ class BankBook(ColumnStore):
         """Take ``amount`` off the debt of SMEs ``rows`` (an index array, or a
         slice for all firms) and release the matching share of their guarantees."""
         smes = model.smes
+        if isinstance(rows, slice) and rows == slice(None):
+            self._reduce_all_debt(model, amount)
+            return
         debt = smes.debt[rows]
         share = np.divide(amount, debt, out=np.zeros_like(debt), where=debt > 0)
         released = smes.guaranteed[rows] * np.minimum(share, 1.0)
@@ -74,17 +80,21 @@ class BankBook(ColumnStore):
         self.loans -= np.bincount(smes.bank[rows], weights=amount, minlength=self.size)
         model.guarantors.release(smes.guarantor[rows], released)
 
+    def _reduce_all_debt(self, model: "SMEEconomy", amount: np.ndarray) -> None:
+        """:meth:`reduce_debt` for every SME, in one pass (:func:`_reduce_all_debt_kernel`)."""
+        smes, guarantors = model.smes, model.guarantors
+        repaid, released = np.zeros(self.size), np.zeros(guarantors.size)
+        _reduce_all_debt_kernel(amount, smes.debt, smes.guaranteed, smes.bank, smes.guarantor, repaid, released)
+        self.loans -= repaid
+        guarantors.outstanding -= released
+
     def lend(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray, rate: np.ndarray) -> None:
-        """Book new loans to SMEs ``rows`` at annual ``rate`` (blended into their rate)."""
+        """Book new loans to SMEs ``rows`` (distinct) at annual ``rate`` (blended into their rate)."""
         smes = model.smes
         model.ledger.pay("new_loans", "banks", "smes", amount, payer_rows=smes.bank[rows], payee_rows=rows)
-        old = smes.debt[rows]
-        new_total = old + amount
-        smes.loan_rate[rows] = np.divide(
-            smes.loan_rate[rows] * old + rate * amount, new_total, out=rate.copy(), where=new_total > 0
-        )
-        smes.debt[rows] = new_total
-        self.loans += np.bincount(smes.bank[rows], weights=amount, minlength=self.size)
+        added = np.zeros(self.size)
+        _book_loans_kernel(rows, amount, rate, smes.bank, smes.debt, smes.loan_rate, added)
+        self.loans += added
 
     def grant_overdrafts(self, model: "SMEEconomy") -> None:
         """Cover negative cash with an overdraft at a penalty rate; count overdraft months."""
@@ -117,8 +127,74 @@ class BankBook(ColumnStore):
 
     def update_risk_weighted_assets(self, model: "SMEEconomy") -> None:
         smes = model.smes
-        weights = risk_weights(model, smes.size_class, smes.debt, smes.guaranteed)
-        self.risk_weighted_assets = np.bincount(smes.bank, weights=smes.debt * weights, minlength=self.size)
+        rwa = np.zeros(self.size)
+        _risk_weighted_assets_kernel(smes.bank, smes.size_class, smes.debt, smes.guaranteed,
+                                     float(model.policy.p11_differentiated_supervision.small_micro_risk_weight), rwa)
+        self.risk_weighted_assets = rwa
+
+
+@njit
+def _reduce_all_debt_kernel(amount, debt, guaranteed, bank, guarantor, repaid, released):  # pragma: no cover
+    """Every SME repays ``amount``; the numpy of :meth:`BankBook.reduce_debt` it replaced::
+
+        share = divide(amount, debt, out=zeros, where=debt > 0)
+        release = guaranteed * minimum(share, 1.0)
+        debt = maximum(debt - amount, 0.0); guaranteed -= release
+        repaid = bincount(bank, weights=amount)
+        released = bincount(guarantor[covered], weights=release[covered])   (covered: guarantor >= 0)
+
+    Only firms with guaranteed debt release anything (elsewhere the release is
+    ``0 * share``, and adding zeros changes neither the guarantees nor the sums);
+    the per-bank and per-guarantor sums are made in row order, as ``bincount`` does.
+    """
+    for i in range(amount.size):
+        a = amount[i]
+        d = debt[i]
+        g = guaranteed[i]
+        if g != 0:
+            share = a / d if d > 0 else 0.0
+            release = g * minimum(share, 1.0)
+            guaranteed[i] = g - release
+            if guarantor[i] >= 0:
+                released[guarantor[i]] += release
+        debt[i] = maximum(d - a, 0.0)
+        repaid[bank[i]] += a
+
+
+@njit
+def _book_loans_kernel(rows, amount, rate, bank, debt, loan_rate, added):  # pragma: no cover - compiled
+    """New loans to the distinct SMEs ``rows``; ``added`` gets each bank's new lending.
+    The numpy it replaced (see :mod:`sme_abm.kernels`)::
+
+        old = debt[rows]; new_total = old + amount
+        loan_rate[rows] = divide(loan_rate[rows] * old + rate * amount, new_total, out=rate.copy(),
+                                 where=new_total > 0)
+        debt[rows] = new_total
+        added = bincount(bank[rows], weights=amount)   (summed in row order, as bincount does)
+    """
+    for j in range(rows.size):
+        i = rows[j]
+        a = amount[j]
+        old = debt[i]
+        total = old + a
+        blended = (loan_rate[i] * old + rate[j] * a) / total
+        loan_rate[i] = blended if total > 0 else rate[j]
+        debt[i] = total
+        added[bank[i]] += a
+
+
+@njit
+def _risk_weighted_assets_kernel(bank, size_class, debt, guaranteed, small_micro_weight, out):  # pragma: no cover
+    """``out = np.bincount(bank, weights=debt * risk_weights(size_class, debt, guaranteed))`` in one pass.
+
+    ``np.bincount`` adds the weights to their bins in row order, as this loop does,
+    so the sums are the same bits (see :mod:`sme_abm.kernels`).
+    """
+    for i in range(bank.size):
+        d = debt[i]
+        base = small_micro_weight if size_class[i] <= 1 else 1.0
+        covered = guaranteed[i] / d if d > 0 else 0.0
+        out[bank[i]] += d * (base * (1.0 - 0.5 * minimum(covered, 1.0)))
 
 
 def risk_weights(model: "SMEEconomy", size_class: np.ndarray, amount: np.ndarray, guaranteed: np.ndarray) -> np.ndarray:

@@ -45,14 +45,18 @@ class GuarantorBook(ColumnStore):
     def net_assets(self) -> np.ndarray:
         return self.cash
 
-    def assign(self, firm_ids: np.ndarray, small_micro: np.ndarray) -> np.ndarray:
-        """Each firm's guarantor: small/micro firms among the guarantors focused on them,
-        others among the rest (a stable choice by firm id)."""
+    def assignment_pools(self) -> tuple[np.ndarray, np.ndarray]:
+        """The guarantors small/micro firms are assigned among, and those other firms are
+        (each pool is all direct guarantors when it would be empty)."""
         direct = np.arange(self.n_direct)
         focused = direct[self.small_micro_focus[: self.n_direct]]
         general = direct[~self.small_micro_focus[: self.n_direct]]
-        focused = focused if focused.size else direct
-        general = general if general.size else direct
+        return (focused if focused.size else direct), (general if general.size else direct)
+
+    def assign(self, firm_ids: np.ndarray, small_micro: np.ndarray) -> np.ndarray:
+        """Each firm's guarantor: small/micro firms among the guarantors focused on them,
+        others among the rest (a stable choice by firm id)."""
+        focused, general = self.assignment_pools()
         return np.where(small_micro, focused[firm_ids % focused.size], general[firm_ids % general.size]).astype(np.int16)
 
     def leverage_limit(self) -> np.ndarray:
@@ -69,15 +73,16 @@ class GuarantorBook(ColumnStore):
         return np.maximum(room, 0.0)
 
     def receive_fees(self, guarantor_of_sme: np.ndarray, fees: np.ndarray) -> None:
-        covered = guarantor_of_sme >= 0
-        rows = guarantor_of_sme[covered]
-        amounts = fees[covered]
+        # integer indices: much faster than boolean-mask indexing, same elements in the same order
+        payers = np.flatnonzero(guarantor_of_sme >= 0)
+        rows = guarantor_of_sme[payers]
+        amounts = fees[payers]
         self.model.ledger.pay("guarantee_fees", "smes", "guarantors", amounts,
-                              payer_rows=np.flatnonzero(covered), payee_rows=rows)
+                              payer_rows=payers, payee_rows=rows)
         self.fee_income += np.bincount(rows, weights=amounts, minlength=self.size)
 
     def release(self, guarantor_rows: np.ndarray, amounts: np.ndarray) -> None:
-        covered = guarantor_rows >= 0
+        covered = np.flatnonzero(guarantor_rows >= 0)
         self.outstanding -= np.bincount(guarantor_rows[covered], weights=amounts[covered], minlength=self.size)
 
 

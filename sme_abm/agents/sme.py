@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ..kernels import group_sums, maximum, minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,6 +168,73 @@ def monthly_capacity(model: "SMEEconomy") -> np.ndarray:
     return 1.2 * smes.capital / (12.0 * kappa)
 
 
+_PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "guarantee_fees", "rd", "rd_subsidy",
+                    "vat", "taxable", "cit")
+
+
+@njit
+def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_share, loan_rate, debt, guaranteed,
+                    innovative, receivable_writeoff, capital, loss_months, employment, size_class,
+                    wage, compliance_share, admin_fee_share, exemption, guarantee_fee_rate, rd_intensity,
+                    depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
+                    overhead, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
+                    taxable, cit, profit, costs):  # pragma: no cover - compiled
+    """Every SME's production accounts in one pass, with the same operations in the
+    same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
+    ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overhead``,
+    ``pretax = sales - cash_costs - depreciation - vat + rd_subsidy - receivable_writeoff``.
+
+    Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
+    profit, costs, depreciated capital and months of losses; fills the flow arrays.
+    """
+    for i in range(sales.size):
+        s = sales[i]
+        k = sector[i]
+        # employment = where(sales > 0, 12 * sales / (revenue_per_worker[sector] * productivity), 0)
+        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i])
+        emp = emp if s > 0 else 0.0
+        employment[i] = emp
+        annual = 12.0 * s
+        size = MICRO if (emp < 20) | (annual < 3.0) else SMALL
+        size = MEDIUM if (emp >= 300) & (annual >= 20.0) else size
+        size = LARGE if (emp >= 1000) | (annual >= 400.0) else size
+        size_class[i] = size
+        small_micro = size <= SMALL
+        w = wage * emp
+        m = materials_share[k] * s
+        c = compliance_share * s
+        f = admin_fee_share * s
+        f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
+        r = loan_rate[i] / 12.0 * debt[i]
+        g = guarantee_fee_rate * guaranteed[i]
+        d = (rd_intensity * s) * (1.0 if innovative[i] else 0.0)
+        dep = depreciation_rate * capital[i]
+        sub = rd_subsidy_rate * d
+        v_small = vat_small_micro * s
+        v_other = vat_rate * maximum(s - m, 0.0)
+        v = v_small if small_micro else v_other
+        cc = w + m + c + f + r + g + d + overhead
+        pt = s - cc - dep - v + sub - receivable_writeoff[i]
+        tx = maximum(pt, 0.0)
+        ct = (cit_small_micro if small_micro else cit_standard) * tx
+        wages[i] = w
+        materials[i] = m
+        compliance[i] = c
+        fees[i] = f
+        interest[i] = r
+        guarantee_fees[i] = g
+        rd[i] = d
+        rd_subsidy[i] = sub
+        vat[i] = v
+        taxable[i] = tx
+        cit[i] = ct
+        pr = pt - ct
+        profit[i] = pr
+        costs[i] = cc
+        capital[i] -= dep
+        loss_months[i] = loss_months[i] + 1 if pr < 0 else 0  # wraps like numpy's int16
+
+
 def produce(model: "SMEEconomy") -> None:
     """Serve demand up to capacity, hire, pay wages, inputs, interest, fees and taxes.
 
@@ -174,25 +242,30 @@ def produce(model: "SMEEconomy") -> None:
     """
     smes, ledger, p = model.smes, model.ledger, model.policy
     econ = model.config.economy
+    gov = model.config.government
     sales = smes.sales
-    sector = smes.sector
-    revenue_per_worker = model.revenue_per_worker[sector] * smes.productivity
-    smes.employment = np.where(sales > 0, 12.0 * sales / revenue_per_worker, 0.0)
-    smes.classify_size()
-    small_micro = smes.small_or_micro()
-
-    wages = econ.wage * smes.employment
-    materials = model.materials_share[sector] * sales
-    compliance = p.p05_fair_supervision.compliance_cost_share * sales
-    admin_fee_share = model.config.government.admin_fee_share
+    n = smes.size
+    admin_fee_share = gov.admin_fee_share
     exemption = p.p07_tax_relief.fee_exemption_share
-    fees = admin_fee_share * sales
-    if exemption:
-        fees *= 1.0 - exemption * small_micro
-    interest = smes.loan_rate / 12.0 * smes.debt
-    guarantee_fees = p.p13_financing_guarantee.fee_cap / 12.0 * smes.guaranteed
-    rd = (model.rd_intensity * sales) * smes.innovative
-    depreciation = econ.depreciation_rate / 12.0 * smes.capital
+    vat_sm = p.p07_tax_relief.small_micro_vat_rate
+    cit_standard = gov.cit_rate
+    cit_small_micro = p.p07_tax_relief.small_micro_cit_rate
+    out = {name: np.empty(n) for name in _PRODUCE_OUTPUTS}
+    wages, materials, compliance, fees = out["wages"], out["materials"], out["compliance"], out["fees"]
+    interest, guarantee_fees, rd, rd_subsidy = out["interest"], out["guarantee_fees"], out["rd"], out["rd_subsidy"]
+    vat, taxable, cit = out["vat"], out["taxable"], out["cit"]
+    _produce_kernel(
+        sales, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
+        np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed, smes.innovative,
+        smes.receivable_writeoff, smes.capital, smes.loss_months, smes.employment, smes.size_class,
+        float(econ.wage), float(p.p05_fair_supervision.compliance_cost_share), float(admin_fee_share),
+        float(exemption), float(p.p13_financing_guarantee.fee_cap / 12.0), float(model.rd_intensity),
+        float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
+        float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
+        wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
+        smes.profit, smes.costs,
+    )
+    small_micro = smes.small_or_micro()
 
     ledger.pay("wages", "smes", "households", wages)
     ledger.pay("materials", "smes", "large_firms", materials)
@@ -203,33 +276,20 @@ def produce(model: "SMEEconomy") -> None:
     model.banks.receive_interest("loan_interest", smes.bank, interest)
     model.guarantors.receive_fees(smes.guarantor, guarantee_fees)
 
-    rd_subsidy = p.p15_innovation.rd_subsidy_rate * rd
     model.government.spend("p15_innovation", "rd_subsidy", rd_subsidy, support_rows=None)
 
     # revenue forgone through lever 7 is a scalar per step: no per-firm temporaries needed
     sales_small_micro = float(np.sum(sales, where=small_micro))
     fees_forgone = admin_fee_share * exemption * sales_small_micro
 
-    vat_sm = p.p07_tax_relief.small_micro_vat_rate
-    vat = np.where(small_micro, vat_sm * sales, model.config.government.vat_rate * np.maximum(sales - materials, 0.0))
     vat_forgone = (model.vat_levy_standard - vat_sm) * sales_small_micro
 
-    cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + econ.overhead_cost
-    pretax = sales - cash_costs - depreciation - vat + rd_subsidy - smes.receivable_writeoff
-    taxable = np.maximum(pretax, 0.0)
-    cit_standard = model.config.government.cit_rate
-    cit_small_micro = p.p07_tax_relief.small_micro_cit_rate
-    cit = np.where(small_micro, cit_small_micro, cit_standard) * taxable
     cit_forgone = (cit_standard - cit_small_micro) * float(np.sum(taxable, where=small_micro))
     ledger.pay("vat", "smes", "government", vat)
     ledger.pay("corporate_income_tax", "smes", "government", cit)
     model.government.record_tax_expenditure("p07_tax_relief", fees_forgone + vat_forgone + cit_forgone)
     model.government.tax_paid_small_micro = float(np.sum(vat, where=small_micro) + np.sum(cit, where=small_micro))
 
-    smes.profit = pretax - cit
-    smes.costs = cash_costs
-    smes.capital -= depreciation
-    smes.loss_months = np.where(smes.profit < 0, smes.loss_months + 1, 0).astype(np.int16)
     model.banks.collect_principal(model)
     model.banks.grant_overdrafts(model)
 
@@ -254,57 +314,124 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
 
 def invest(model: "SMEEconomy") -> None:
     """Buy capital from large firms with cash above a minimal buffer."""
-    smes = model.smes
-    spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
-    investment = np.minimum(desired_investment(model), spendable)
+    smes, econ = model.smes, model.config.economy
+    investment = np.empty(smes.size)
+    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.capital,
+                       smes.cash, smes.costs, float(econ.investment_speed), float(econ.cash_buffer_months),
+                       investment)
     model.ledger.pay("investment", "smes", "large_firms", investment)
     smes.capital += investment
     model.step_investment = float(investment.sum())
 
 
+@njit
+def _investment_kernel(sector, capital_output_ratio, demand, capital, cash, costs, investment_speed,
+                       cash_buffer_months, investment):  # pragma: no cover - compiled
+    """The numpy it replaced (:func:`desired_investment` and :func:`cash_buffer` written out)::
+
+        spendable = maximum(cash - 0.5 * (cash_buffer_months * costs), 0.0)
+        investment = minimum(desired_investment, spendable)
+    """
+    for i in range(sector.size):
+        target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
+        desired = investment_speed * maximum(target - capital[i], 0.0)
+        spendable = maximum(cash[i] - 0.5 * (cash_buffer_months * costs[i]), 0.0)
+        investment[i] = minimum(desired, spendable)
+
+
 def innovate(model: "SMEEconomy") -> None:
-    """R&D outcomes, digital adoption and management training."""
+    """R&D outcomes, digital adoption and management training.
+
+    The draws are made up front, in the order and sizes the steps below use
+    them; the per-firm arithmetic is done by :func:`_innovation_kernel` and
+    :func:`_productivity_kernel` (the numpy they replaced is in their docstrings).
+    """
     smes, p, rng, econ = model.smes, model.policy, model.rng, model.config.economy
     n = smes.size
+    n_sectors = len(model.sector_names)
+    rd_draws, adoption_draws, training_draws = rng.random(n), rng.random(n), rng.random(n)
+    noise = rng.standard_normal(n)
     log_a = np.log(smes.productivity)
 
-    # R&D: success raises productivity; imitators capture the unappropriated part
+    # R&D: success raises productivity; imitators capture the unappropriated part.
+    # Digital adoption: a subsidy lowers its cost and so raises the adoption rate.
+    # Management training is paid by government.
     success_p = econ.rd_success_probability * (1.0 + p.p15_innovation.rd_success_boost)
-    success = smes.innovative & (rng.random(n) < success_p) & (smes.sales > 0)
-    keep = p.p22_ip_protection.appropriability
-    jump = econ.rd_productivity_jump
-    log_a[success] += np.log1p(jump * keep)
-    leaked = np.bincount(smes.sector[success], minlength=len(model.sector_names)) * np.log1p(jump * (1 - keep))
-    per_firm = leaked / np.maximum(np.bincount(smes.sector, minlength=len(model.sector_names)), 1)
-    log_a += per_firm[smes.sector]
-    smes.ip_stock = 0.99 * smes.ip_stock + np.where(smes.innovative, model.rd_intensity * smes.sales, 0.0)
-    model.step_innovations = int(success.sum())
-
-    # Digital adoption: a subsidy lowers its cost and so raises the adoption rate
     subsidy = p.p17_digital_adoption.adoption_subsidy_share
     adopt_p = econ.digital_adoption_probability * (1.0 + 3.0 * subsidy)
-    adopt = ~smes.digital & (rng.random(n) < adopt_p) & (smes.cash > econ.digital_adoption_cost)
-    rows = np.flatnonzero(adopt)
     cost = econ.digital_adoption_cost
+    train_p = p.p19_management_training.training_probability
+    success, adopt, trained = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    successes, firms = np.zeros(n_sectors, dtype=np.int64), np.zeros(n_sectors, dtype=np.int64)
+    _innovation_kernel(smes.sector, smes.innovative, smes.sales, smes.digital, smes.cash, smes.trained, rd_draws,
+                       adoption_draws, training_draws, float(success_p), float(adopt_p), float(cost),
+                       float(train_p), float(model.rd_intensity), smes.ip_stock, success, adopt, trained,
+                       successes, firms)
+    keep = p.p22_ip_protection.appropriability
+    jump = econ.rd_productivity_jump
+    leaked = successes * np.log1p(jump * (1 - keep))
+    per_firm = leaked / np.maximum(firms, 1)
+    model.step_innovations = int(np.count_nonzero(success))
+
+    rows = np.flatnonzero(adopt)
     model.ledger.pay("digital_adoption", "smes", "large_firms", np.full(rows.size, cost * (1 - subsidy)), payer_rows=rows)
     model.government.spend("p17_digital_adoption", "adoption_subsidy", np.full(rows.size, cost * subsidy),
                            support_rows=rows, payee="large_firms")
     smes.digital[rows] = True
-    log_a[rows] += np.log1p(p.p17_digital_adoption.digital_productivity_uplift)
 
-    # Management training, paid by government
-    train_p = p.p19_management_training.training_probability
-    trained = ~smes.trained & (rng.random(n) < train_p)
     rows = np.flatnonzero(trained)
     model.government.spend("p19_management_training", "training",
                            np.full(rows.size, p.p19_management_training.training_cost),
                            support_rows=rows, payee="households")
     smes.trained[rows] = True
-    log_a[rows] += np.log1p(p.p19_management_training.training_productivity_gain)
 
     # idiosyncratic productivity noise keeps dispersion from collapsing
-    log_a += 0.01 * rng.standard_normal(n)
+    _productivity_kernel(log_a, smes.sector, success, adopt, trained, per_firm, noise,
+                         float(np.log1p(jump * keep)),
+                         float(np.log1p(p.p17_digital_adoption.digital_productivity_uplift)),
+                         float(np.log1p(p.p19_management_training.training_productivity_gain)))
     smes.productivity = np.exp(log_a)
+
+
+@njit
+def _innovation_kernel(sector, innovative, sales, digital, cash, trained, rd_draws, adoption_draws, training_draws,
+                       success_p, adopt_p, adoption_cost, train_p, rd_intensity, ip_stock, success, adopt,
+                       newly_trained, successes, firms):  # pragma: no cover - compiled
+    """Who innovates, adopts digital tools and is trained; IP stocks. The numpy it replaced::
+
+        success = innovative & (rd_draws < success_p) & (sales > 0)
+        successes = bincount(sector[success]); firms = bincount(sector)
+        ip_stock = 0.99 * ip_stock + where(innovative, rd_intensity * sales, 0.0)
+        adopt = ~digital & (adoption_draws < adopt_p) & (cash > adoption_cost)
+        newly_trained = ~trained & (training_draws < train_p)
+    """
+    for i in range(sector.size):
+        ok = innovative[i] & (rd_draws[i] < success_p) & (sales[i] > 0)
+        success[i] = ok
+        successes[sector[i]] += 1 if ok else 0
+        firms[sector[i]] += 1
+        ip_stock[i] = 0.99 * ip_stock[i] + (rd_intensity * sales[i] if innovative[i] else 0.0)
+        adopt[i] = (not digital[i]) & (adoption_draws[i] < adopt_p) & (cash[i] > adoption_cost)
+        newly_trained[i] = (not trained[i]) & (training_draws[i] < train_p)
+
+
+@njit
+def _productivity_kernel(log_a, sector, success, adopt, trained, per_firm, noise, rd_gain, digital_gain,
+                         training_gain):  # pragma: no cover - compiled
+    """Log productivity after R&D, spillovers, adoption, training and noise, in the
+    order of the numpy it replaced::
+
+        log_a[success] += rd_gain; log_a += per_firm[sector]
+        log_a[adopt] += digital_gain; log_a[trained] += training_gain
+        log_a += 0.01 * noise
+    """
+    for i in range(log_a.size):
+        x = log_a[i]
+        x = x + rd_gain if success[i] else x
+        x = x + per_firm[sector[i]]
+        x = x + digital_gain if adopt[i] else x
+        x = x + training_gain if trained[i] else x
+        log_a[i] = x + 0.01 * noise[i]
 
 
 def evolve_demand(model: "SMEEconomy") -> None:
@@ -317,20 +444,53 @@ def evolve_demand(model: "SMEEconomy") -> None:
     smes, rng = model.smes, model.rng
     log_a = np.log(smes.productivity)
     n_sectors = len(model.sector_names)
-    mean_log_a = np.bincount(smes.sector, weights=log_a, minlength=n_sectors) / np.maximum(
-        np.bincount(smes.sector, minlength=n_sectors), 1
-    )
+    sums, counts = np.zeros(n_sectors), np.zeros(n_sectors, dtype=np.int64)
+    group_sums(smes.sector, log_a, sums, counts)
+    mean_log_a = sums / np.maximum(counts, 1)
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
-    drift = model.config.economy.growth_drift + elasticity * (log_a - mean_log_a[smes.sector])
-    shock = model.config.economy.demand_volatility * rng.standard_normal(smes.size)
-    served = np.where(smes.demand > 0, np.minimum(smes.sales / np.maximum(smes.demand, 1e-12), 1.0), 1.0)
-    served = np.where(smes.shut_down, 1.0, served)
-    smes.demand_weight *= np.exp(drift + shock) * np.sqrt(served)
+    shock = rng.standard_normal(smes.size)
+    growth, root_served = np.empty(smes.size), np.empty(smes.size)
+    _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
+                          float(model.config.economy.growth_drift), float(elasticity),
+                          float(model.config.economy.demand_volatility), growth, root_served)
+    smes.demand_weight *= np.exp(growth) * root_served
+
+
+@njit
+def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_down, growth_drift, elasticity,
+                          volatility, growth, root_served):  # pragma: no cover - compiled
+    """The numpy it replaced (``sqrt`` is correctly rounded in both)::
+
+        drift = growth_drift + elasticity * (log_a - mean_log_a[sector])
+        growth = drift + volatility * shock
+        served = where(demand > 0, minimum(sales / maximum(demand, 1e-12), 1.0), 1.0)
+        root_served = sqrt(where(shut_down, 1.0, served))
+    """
+    for i in range(log_a.size):
+        drift = growth_drift + elasticity * (log_a[i] - mean_log_a[sector[i]])
+        growth[i] = drift + volatility * shock[i]
+        served = minimum(sales[i] / maximum(demand[i], 1e-12), 1.0)
+        served = served if demand[i] > 0 else 1.0
+        served = 1.0 if shut_down[i] else served
+        root_served[i] = np.sqrt(served)
 
 
 def pay_dividends(model: "SMEEconomy") -> None:
     """Owners take out part of the cash above the buffer when the firm is profitable."""
-    smes = model.smes
-    excess = np.maximum(smes.cash - cash_buffer(model), 0.0)
-    dividends = np.where(smes.profit > 0, model.config.economy.dividend_payout * excess, 0.0)
+    smes, econ = model.smes, model.config.economy
+    dividends = np.empty(smes.size)
+    _dividend_kernel(smes.cash, smes.costs, smes.profit, float(econ.cash_buffer_months),
+                     float(econ.dividend_payout), dividends)
     model.ledger.pay("sme_dividends", "smes", "households", dividends)
+
+
+@njit
+def _dividend_kernel(cash, costs, profit, cash_buffer_months, payout, dividends):  # pragma: no cover - compiled
+    """The numpy it replaced::
+
+        excess = maximum(cash - cash_buffer_months * costs, 0.0)
+        dividends = where(profit > 0, payout * excess, 0.0)
+    """
+    for i in range(cash.size):
+        excess = maximum(cash[i] - cash_buffer_months * costs[i], 0.0)
+        dividends[i] = payout * excess if profit[i] > 0 else 0.0

@@ -17,12 +17,58 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
 
 
+def quantiles(values: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    """``np.quantile(values, q)`` (linear method) for a 1-d float array, with the same bits.
+
+    ``np.quantile`` partitions its copy at all the ranks it needs (and at the
+    first and last) in one ``np.partition`` call, which at 1e5 values takes
+    about ten times as long as one single-rank partition. Here each needed
+    order statistic comes from a single-rank partition of what lies above the
+    previous one (or, for the rank just above it, that part's minimum), and
+    the interpolation repeats numpy's (virtual index, gamma and ``_lerp`` of
+    the linear method). Arrays with NaN are left to ``np.quantile``. (Should
+    both 0.0 and -0.0 sit at a needed rank, either may be returned, as numpy's
+    partition treats them as equal; productivity is positive.)
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.size
+    if values.ndim != 1 or n == 0 or np.isnan(values).any():
+        return np.quantile(values, q)
+    qs = np.asarray(q, dtype=float)
+    virtual = (n - 1) * qs  # numpy's virtual index for the linear method
+    previous = np.floor(virtual)
+    following = previous + 1
+    above, below = virtual >= n - 1, virtual < 0
+    previous[above] = following[above] = -1  # numpy's convention; -1 is rank n - 1
+    previous[below] = following[below] = 0
+    previous_i, following_i = previous.astype(np.intp), following.astype(np.intp)
+    ranks = sorted({int(i) % n for i in np.concatenate([previous_i, following_i])})
+    found: dict[int, float] = {}
+    part, offset, k = values, 0, 0
+    while k < len(ranks):
+        rank = ranks[k]
+        part = np.partition(part, rank - offset)
+        found[rank] = part[rank - offset]
+        part, offset = part[rank - offset + 1:], rank + 1
+        if k + 1 < len(ranks) and ranks[k + 1] == rank + 1:
+            found[rank + 1] = part.min()
+            k += 1
+        k += 1
+    low = np.array([found[int(i) % n] for i in previous_i])
+    high = np.array([found[int(i) % n] for i in following_i])
+    gamma = virtual - previous_i
+    diff = high - low
+    result = np.add(low, diff * gamma)
+    np.subtract(high, diff * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
+
+
 def provide_direct_finance(model: "SMEEconomy") -> np.ndarray:
     """Venture deals this month; returns the mask of firms that list."""
     smes, rng, lever = model.smes, model.rng, model.policy.p12_direct_finance
     if smes.size == 0:
         return np.zeros(0, dtype=bool)
-    median, upper_quartile = np.quantile(smes.productivity, [0.5, 0.75])
+    median, upper_quartile = quantiles(smes.productivity, (0.5, 0.75))
     productive = smes.productivity >= upper_quartile
     venture = smes.innovative & productive & (rng.random(smes.size) < lever.vc_probability)
     rows = np.flatnonzero(venture)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
-from ..agents.sme import cash_buffer, desired_investment
+from ..agents.bank import NONDEPOSIT_LENDER
+from ..kernels import clip, maximum, minimum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -36,26 +36,55 @@ LITTLE_GIANT_PRIORITY = 0.02  # extra default probability banks accept for littl
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """``1 / (1 + exp(-x))``, computed in one buffer (same operations, no temporaries)."""
+    out = np.negative(np.asarray(x, dtype=float))
+    np.exp(out, out=out)
+    np.add(1.0, out, out=out)
+    return np.divide(1.0, out, out=out)
 
 
 def default_log_odds(model: "SMEEconomy") -> np.ndarray:
-    """True annual default log-odds of every SME (what banks try to estimate)."""
+    """True annual default log-odds of every SME (what banks try to estimate).
+
+    In numpy terms (the kernel does exactly these operations, element by element)::
+
+        leverage = debt / (cash + capital + receivables)   (1 where assets <= 0)
+        margin = profit / sales                            (-1 where sales <= 0)
+        cover = cash / costs                               (1 where costs <= 0)
+        log_odds = (pd_base + pd_leverage * minimum(leverage, 3) + pd_margin * clip(-margin, 0, 1)
+                    + pd_liquidity * clip(1 - cover, 0, 1) - 1.0 * (log_a - mean(log_a))
+                    + risk_type - 0.3 * trained)
+
+    where ``log_a`` is log productivity.
+    """
     smes, b = model.smes, model.config.banks
-    assets = smes.cash + smes.capital + smes.receivables
-    leverage = np.divide(smes.debt, assets, out=np.ones(smes.size), where=assets > 0)
-    margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
-    cover = np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0)
     log_a = np.log(smes.productivity)
-    return (
-        b.pd_base
-        + b.pd_leverage * np.minimum(leverage, 3.0)
-        + b.pd_margin * np.clip(-margin, 0.0, 1.0)
-        + b.pd_liquidity * np.clip(1.0 - cover, 0.0, 1.0)
-        - 1.0 * (log_a - log_a.mean())
-        + smes.risk_type
-        - 0.3 * smes.trained
-    )
+    out = np.empty(smes.size)
+    _default_log_odds_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
+                             smes.costs, log_a, smes.risk_type, smes.trained, float(log_a.mean()), float(b.pd_base),
+                             float(b.pd_leverage), float(b.pd_margin), float(b.pd_liquidity), out)
+    return out
+
+
+@njit
+def _default_log_odds_kernel(cash, capital, receivables, debt, profit, sales, costs, log_a, risk_type, trained,
+                             mean_log_a, pd_base, pd_leverage, pd_margin, pd_liquidity, out):  # pragma: no cover
+    """:func:`default_log_odds` in one pass (numpy's operations and order; see :mod:`sme_abm.kernels`)."""
+    for i in range(cash.size):
+        assets = cash[i] + capital[i] + receivables[i]
+        leverage = debt[i] / assets
+        leverage = leverage if assets > 0 else 1.0
+        margin = profit[i] / sales[i]
+        margin = margin if sales[i] > 0 else -1.0
+        cover = cash[i] / costs[i]
+        cover = cover if costs[i] > 0 else 1.0
+        out[i] = (pd_base
+                  + pd_leverage * minimum(leverage, 3.0)
+                  + pd_margin * clip(-margin, 0.0, 1.0)
+                  + pd_liquidity * clip(1.0 - cover, 0.0, 1.0)
+                  - 1.0 * (log_a[i] - mean_log_a)
+                  + np.float64(risk_type[i])
+                  - 0.3 * (1.0 if trained[i] else 0.0))
 
 
 def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
@@ -68,6 +97,93 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
                   + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
     first_loan = ~smes.has_borrowed[rows]
     return np.where(first_loan, collateral / max(1.0 - finance.first_loan_collateral_relief, 0.05), collateral)
+
+
+@njit
+def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, costs, cash, sales, draws,
+                         investment_speed, cash_buffer_months, debt_to_capital, application_rate,
+                         need, applies):  # pragma: no cover - compiled
+    """Every SME's financing need, and whether it applies for credit.
+
+    The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
+
+        target_debt = debt_to_capital * capital
+        refinance = 0.1 * maximum(target_debt - debt, 0)
+        need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
+        wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
+        applies = wants & (draws < application_rate)
+
+    with :func:`~sme_abm.agents.sme.desired_investment` and
+    :func:`~sme_abm.agents.sme.cash_buffer` written out.
+    """
+    for i in range(sales.size):
+        target_debt = debt_to_capital * capital[i]
+        refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
+        target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
+        investment = investment_speed * maximum(target - capital[i], 0.0)
+        amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
+        need[i] = amount
+        applies[i] = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0) & (draws[i] < application_rate)
+
+
+@njit
+def _screen_kernel(rows, amount, estimated_pd, size_class, little_giant, capital, receivables, ip_stock, has_borrowed,
+                   debt, firm_id, guarantor, guaranteed, focused, general, max_default_probability, npl_bonus,
+                   loan_to_value, receivables_ratio, ip_ratio, first_loan_divisor, guarantor_max_pd, bank_share,
+                   small_micro, bank_limit, collateral, room, direct, candidates, guarantor_of):  # pragma: no cover
+    """Screening of the applicants ``rows``, element by element as the numpy it replaced::
+
+        small_micro = size_class <= 1
+        bank_limit = max_default_probability + small_micro * npl_bonus + little_giant * LITTLE_GIANT_PRIORITY
+        collateral = collateral_value(model, rows)
+        room = maximum(collateral - debt, 0)
+        direct = (estimated_pd <= bank_limit) & (amount <= room)
+        guarantor_of = where((guarantor >= 0) & (guaranteed > 0), guarantor,
+                             GuarantorBook.assign(firm_id, small_micro))
+        candidates = (~direct & (estimated_pd <= guarantor_max_pd)
+                      & (estimated_pd * bank_share <= bank_limit) & (amount * bank_share <= room))
+    """
+    for j in range(rows.size):
+        i = rows[j]
+        sm = size_class[i] <= 1
+        limit = (max_default_probability + (1.0 if sm else 0.0) * npl_bonus
+                 + (1.0 if little_giant[i] else 0.0) * LITTLE_GIANT_PRIORITY)
+        value = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
+        relieved = value / first_loan_divisor
+        value = value if has_borrowed[i] else relieved
+        free = maximum(value - debt[i], 0.0)
+        pd = estimated_pd[j]
+        a = amount[j]
+        is_direct = (pd <= limit) & (a <= free)
+        current = guarantor[i]
+        fid = firm_id[i]
+        assigned = focused[fid % focused.size] if sm else general[fid % general.size]
+        guarantor_of[j] = current if (current >= 0) & (guaranteed[i] > 0) else assigned
+        small_micro[j] = sm
+        bank_limit[j] = limit
+        collateral[j] = value
+        room[j] = free
+        direct[j] = is_direct
+        candidates[j] = ((not is_direct) & (pd <= guarantor_max_pd) & (pd * bank_share <= limit)
+                         & (a * bank_share <= free))
+
+
+@njit
+def _capital_use_kernel(acc, rows, size_class, amount, guaranteed, small_micro_weight,
+                        capital_use):  # pragma: no cover - compiled
+    """Risk-weighted size of each accepted request ``acc`` (indices into the applicants ``rows``);
+    the numpy it replaced::
+
+        weights = risk_weights(model, size_class[rows][acc], amount[acc], where(guaranteed[acc], amount[acc], 0.0))
+        capital_use = amount[acc] * weights
+    """
+    for j in range(acc.size):
+        k = acc[j]
+        a = amount[k]
+        base = small_micro_weight if size_class[rows[k]] <= 1 else 1.0
+        covered = (a if guaranteed[k] else 0.0) / a
+        covered = covered if a > 0 else 0.0
+        capital_use[j] = a * (base * (1.0 - 0.5 * minimum(covered, 1.0)))
 
 
 def queue_order(groups: np.ndarray, priority: np.ndarray) -> np.ndarray:
@@ -136,36 +252,42 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     # firms finance investment and their cash buffer, and keep their debt near
     # a target leverage by refinancing part of the gap each month
-    target_debt = cfg.initial_debt_to_capital * smes.capital
-    refinance = 0.1 * np.maximum(target_debt - smes.debt, 0.0)
-    need = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
-    wants = (need > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
-    applies = wants & (rng.random(n) < p.p18_service_platforms.credit_application_rate)
+    econ = model.config.economy
+    draws = rng.random(n)
+    need, applies = np.empty(n), np.empty(n, dtype=bool)
+    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand,
+                         smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
+                         float(econ.investment_speed), float(econ.cash_buffer_months),
+                         float(cfg.initial_debt_to_capital),
+                         float(p.p18_service_platforms.credit_application_rate), need, applies)
     rows = np.flatnonzero(applies)
     amount = need[rows]
+    count = rows.size
 
     true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
     estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
-    small_micro = smes.size_class[rows] <= 1
-    bank_limit = (cfg.max_default_probability
-                  + small_micro * p.p11_differentiated_supervision.npl_tolerance_bonus
-                  + smes.little_giant[rows] * LITTLE_GIANT_PRIORITY)
 
-    collateral = collateral_value(model, rows)
-    room = np.maximum(collateral - smes.debt[rows], 0.0)
-    direct = (estimated_pd <= bank_limit) & (amount <= room)
-
-    # guarantees for those the bank would not take alone (lever 13)
     g = p.p13_financing_guarantee
     bank_share = min(max(g.bank_share, 0.05), 1.0)
-    # small and micro firms go to the guarantors that mainly serve them (when there are any)
-    # a firm that already has guaranteed debt stays with its guarantor
-    guarantor_of = guarantors.assign(smes.firm_id[rows], small_micro)
-    current = smes.guarantor[rows]
-    guarantor_of = np.where((current >= 0) & (smes.guaranteed[rows] > 0), current, guarantor_of).astype(np.int16)
-    candidates = (~direct & (estimated_pd <= model.config.guarantors.max_default_probability)
-                  & (estimated_pd * bank_share <= bank_limit) & (amount * bank_share <= room))
+    finance = p.p10_multilevel_finance
+    small_micro = np.empty(count, dtype=bool)
+    bank_limit, collateral, room = np.empty(count), np.empty(count), np.empty(count)
+    direct, candidates = np.empty(count, dtype=bool), np.empty(count, dtype=bool)
+    guarantor_of = np.empty(count, dtype=np.int16)
+    focused, general = guarantors.assignment_pools()
+    _screen_kernel(rows, amount, estimated_pd, smes.size_class, smes.little_giant, smes.capital, smes.receivables,
+                   smes.ip_stock, smes.has_borrowed, smes.debt, smes.firm_id, smes.guarantor, smes.guaranteed,
+                   focused, general, float(cfg.max_default_probability),
+                   float(p.p11_differentiated_supervision.npl_tolerance_bonus), float(cfg.loan_to_value),
+                   float(finance.receivables_collateral_ratio), float(p.p22_ip_protection.ip_collateral_ratio),
+                   float(max(1.0 - finance.first_loan_collateral_relief, 0.05)),
+                   float(model.config.guarantors.max_default_probability), float(bank_share),
+                   small_micro, bank_limit, collateral, room, direct, candidates, guarantor_of)
+
+    # guarantees for those the bank would not take alone (lever 13): small and micro
+    # firms go to the guarantors that mainly serve them (when there are any), and a
+    # firm that already has guaranteed debt stays with its guarantor (see _screen_kernel)
     cand = np.flatnonzero(candidates)
     guaranteed = np.zeros(rows.size, dtype=bool)
     guaranteed[cand] = ration(guarantor_of[cand], estimated_pd[cand], amount[cand], guarantors.capacity())
@@ -175,10 +297,11 @@ def run_credit_market(model: "SMEEconomy") -> None:
     acc = np.flatnonzero(accepted)
     bank_of = smes.bank[rows]
     relending_share = p.p09_monetary_transmission.relending_share
-    weights = risk_weights(model, smes.size_class[rows][acc], amount[acc], np.where(guaranteed[acc], amount[acc], 0.0))
+    capital_use = np.empty(acc.size)
+    _capital_use_kernel(acc, rows, smes.size_class, amount, guaranteed,
+                        float(p.p11_differentiated_supervision.small_micro_risk_weight), capital_use)
     expected_loss = estimated_pd * np.where(guaranteed, bank_share, 1.0)
     capital_headroom, funding_headroom = banks.capital_headroom(), banks.funding_headroom()
-    capital_use = amount[acc] * weights
     funding_use = amount[acc] * (1.0 - relending_share)
     fits_capital = ration(bank_of[acc], expected_loss[acc], capital_use, capital_headroom)
     fits_funding = ration(bank_of[acc], expected_loss[acc], funding_use, funding_headroom)
@@ -219,15 +342,15 @@ def run_credit_market(model: "SMEEconomy") -> None:
         credit_rationed=float(amount.sum() - loan_amount.sum()),
         credit_guaranteed=float(amount[with_guarantee].sum()),
         credit_granted_small_micro=float(loan_amount[small_micro[booked]].sum()),
-        creditworthy_applicants=int(creditworthy.sum()),
-        creditworthy_refused=int((creditworthy & ~granted).sum()),
-        creditworthy_misjudged=int((creditworthy & ~pd_ok).sum()),
-        collateral_constrained=int((pd_ok & (amount > room)).sum()),
+        creditworthy_applicants=int(np.count_nonzero(creditworthy)),
+        creditworthy_refused=int(np.count_nonzero(creditworthy & ~granted)),
+        creditworthy_misjudged=int(np.count_nonzero(creditworthy & ~pd_ok)),
+        collateral_constrained=int(np.count_nonzero(pd_ok & (amount > room))),
         collateral_per_applicant=float(collateral.mean()) if rows.size else 0.0,
         credit_granted_nondeposit=float(loan_amount[banks.kind[bank_of[booked]] == NONDEPOSIT_LENDER].sum()),
-        applications_small_micro=int(small_micro.sum()),
-        approved_small_micro=int((granted & small_micro).sum()),
-        approved_small_micro_unguaranteed=int((granted & small_micro & ~guaranteed).sum()),
+        applications_small_micro=int(np.count_nonzero(small_micro)),
+        approved_small_micro=int(np.count_nonzero(granted & small_micro)),
+        approved_small_micro_unguaranteed=int(np.count_nonzero(granted & small_micro & ~guaranteed)),
         new_loan_rate=float(np.average(rate[booked], weights=loan_amount)) if booked.size else float("nan"),
         new_loan_rate_small_micro=float(np.average(rate[booked][small_micro[booked]], weights=loan_amount[small_micro[booked]]))
         if small_micro[booked].any() else float("nan"),

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.sme import MEDIUM, monthly_capacity
+from ..agents.sme import MEDIUM
+from ..kernels import maximum, minimum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -33,18 +34,29 @@ def _allocate(total: float, weights: np.ndarray) -> np.ndarray:
 
 
 def allocate_demand(model: "SMEEconomy") -> None:
-    """Phase 2: set each SME's demand and sales by channel, and settle them."""
+    """Phase 2: set each SME's demand and sales by channel, and settle them.
+
+    The element-wise work is done by two numba kernels (:func:`_demand_weights_kernel`,
+    :func:`_demand_kernel`) with the operations, and order, of the numpy they
+    replaced (shown in their docstrings); the sums stay in numpy.
+    """
     smes, p, ledger = model.smes, model.policy, model.ledger
     hh, lf, gov = model.config.households, model.config.large_firms, model.config.government
     n_sectors = len(model.sector_names)
     rng = model.rng
+    n = smes.size
+    lever = p.p08_procurement
 
-    # who is open for business this month (lever 5: blanket shutdowns)
-    blanket = model.can_be_shut_down[smes.sector]
-    smes.shut_down = blanket & (rng.random(smes.size) < p.p05_fair_supervision.shutdown_probability)
-    weight = np.where(smes.shut_down, 0.0, smes.demand_weight)
+    # who is open for business this month (lever 5: blanket shutdowns); demand weights by channel
+    draws = rng.random(n)
+    weight, small_micro_weight, sme_base_weight, sme_weight, export_weight = (np.empty(n) for _ in range(5))
+    sector_weight = np.zeros(n_sectors)
+    _demand_weights_kernel(smes.sector, np.asarray(model.can_be_shut_down, dtype=bool), draws,
+                           float(p.p05_fair_supervision.shutdown_probability), smes.demand_weight, smes.size_class,
+                           smes.exporter, float(1.0 + PRICE_PREFERENCE_ELASTICITY * lever.price_preference),
+                           smes.shut_down, weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
+                           sector_weight)
     model.step_stats["shutdowns"] = int(smes.shut_down.sum())
-    is_sme = smes.size_class <= MEDIUM
 
     # households
     consumption = hh.consumption_from_income * model.household_income + hh.consumption_from_wealth * max(
@@ -52,68 +64,144 @@ def allocate_demand(model: "SMEEconomy") -> None:
     )
     imports = hh.import_share * consumption
     to_smes = consumption * hh.sme_consumption_share * (1.0 - p.p02_fair_competition.large_firm_demand_bias)
-    sector_weight = np.bincount(smes.sector, weights=weight, minlength=n_sectors)
     sector_budget = to_smes * model.sector_demand_share
-    household_demand = np.divide(sector_budget, sector_weight, out=np.zeros(n_sectors), where=sector_weight > 0)[smes.sector] * weight
+    per_weight = np.divide(sector_budget, sector_weight, out=np.zeros(n_sectors), where=sector_weight > 0)
 
     # large firms' supply-chain orders (paid after payment_days)
-    supply_chain = _allocate(lf.sme_order_share * model.large_firm_revenue, weight)
+    supply_chain = _share(lf.sme_order_share * model.large_firm_revenue, weight)
 
     # government procurement with the SME reservation and price preference (lever 8)
     budget = model.procurement_budget
-    lever = p.p08_procurement
     reserved = budget * lever.sme_reserved_share
-    small_micro = smes.size_class <= 1
-    procurement = _allocate(reserved * lever.small_micro_share_of_reserved, weight * small_micro)
-    procurement += _allocate(reserved * (1 - lever.small_micro_share_of_reserved), weight * is_sme)
+    procurement_small_micro = _share(reserved * lever.small_micro_share_of_reserved, small_micro_weight)
+    procurement_sme = _share(reserved * (1 - lever.small_micro_share_of_reserved), sme_base_weight)
     open_budget = budget - reserved
-    sme_weight = weight * is_sme * np.where(small_micro, 1.0 + PRICE_PREFERENCE_ELASTICITY * lever.price_preference, 1.0)
-    base_weight = (weight * is_sme).sum()
+    base_weight = sme_base_weight.sum()
     share = gov.open_competition_sme_share
     large_firm_weight = base_weight * (1.0 - share) / max(share, 1e-9)
     sme_open = open_budget * sme_weight.sum() / max(sme_weight.sum() + large_firm_weight, 1e-12)
-    procurement += _allocate(sme_open, sme_weight)
+    procurement_open = _share(sme_open, sme_weight)
 
     # exports (lever 20)
-    exports = _allocate(model.export_demand * (1.0 + p.p20_international.export_demand_boost), weight * smes.exporter)
+    exports = _share(model.export_demand * (1.0 + p.p20_international.export_demand_boost), export_weight)
 
     # a scheduled demand collapse: SMEs in the hit sectors lose this demand (households and
-    # government spend it on large firms' goods instead; orders and exports are not placed)
-    factor = model.shock_factor
-    household_demand *= factor
-    supply_chain *= factor
-    procurement *= factor
-    exports *= factor
-    unshocked = (household_demand + supply_chain + procurement + exports) / factor
-    demand = household_demand + supply_chain + procurement + exports
-    capacity = monthly_capacity(model)
-    served = np.divide(np.minimum(demand, capacity), demand, out=np.zeros(smes.size), where=demand > 0)
-    smes.demand = demand
-    smes.sales = demand * served
-    # what a shock costs a firm: demand it lost, and sales its destroyed capacity cannot serve
-    smes.lost_revenue = np.where(smes.shock_hit, np.maximum(unshocked - smes.sales, 0.0), 0.0)
+    # government spend it on large firms' goods instead; orders and exports are not placed);
+    # sales are capped by capacity; what a shock costs a firm is the demand it lost, and
+    # sales its destroyed capacity cannot serve
+    household_sales, export_sales, supply_chain_sales, procurement_sales = (np.empty(n) for _ in range(4))
+    factor = np.broadcast_to(np.asarray(model.shock_factor, dtype=float), (n,))
+    _demand_kernel(smes.sector, weight, per_weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
+                   *supply_chain, *procurement_small_micro, *procurement_sme, *procurement_open, *exports,
+                   factor, smes.capital, np.asarray(model.capital_output_ratio, dtype=float), smes.shock_hit,
+                   smes.demand, smes.sales, smes.lost_revenue, smes.receivables,
+                   household_sales, export_sales, supply_chain_sales, procurement_sales)
 
     # settle: cash now from households and abroad; receivables from large firms and government
-    ledger.pay("consumption_sme", "households", "smes", household_demand * served)
+    ledger.pay("consumption_sme", "households", "smes", household_sales)
     ledger.pay("imports", "households", "rest_of_world", imports)
-    ledger.pay("consumption_large_firms", "households", "large_firms", consumption - imports - float((household_demand * served).sum()))
-    ledger.pay("exports", "rest_of_world", "smes", exports * served)
-    supply_chain_sales = supply_chain * served
-    procurement_sales = procurement * served
-    smes.receivables += supply_chain_sales + procurement_sales
+    ledger.pay("consumption_large_firms", "households", "large_firms", consumption - imports - float(household_sales.sum()))
+    ledger.pay("exports", "rest_of_world", "smes", export_sales)
     model.payables["large_firms"] += float(supply_chain_sales.sum())
     model.payables["government"] += float(procurement_sales.sum())
     procurement_large_firms = budget - float(procurement_sales.sum())
     ledger.pay("procurement_large_firms", "government", "large_firms", procurement_large_firms)
 
+    small_micro = np.flatnonzero(smes.size_class <= 1)
     model.step_stats.update(
         procurement_budget=budget,
         procurement_sme=float(procurement_sales.sum()),
         procurement_small_micro=float(procurement_sales[small_micro].sum()),
         credit_sales=float((supply_chain_sales + procurement_sales).sum()),
         household_consumption=consumption,
-        export_sales=float((exports * served).sum()),
+        export_sales=float(export_sales.sum()),
     )
+
+
+def _share(total: float, weights: np.ndarray) -> tuple[float, float]:
+    """``(total, weight_sum)`` for the kernel, which computes :func:`_allocate`'s
+    ``total * (weights / weight_sum)``; ``(0, 1)`` where :func:`_allocate` gives zeros."""
+    weight_sum = weights.sum()
+    if weight_sum <= 0 or total <= 0:
+        return 0.0, 1.0
+    return float(total), float(weight_sum)
+
+
+@njit
+def _demand_weights_kernel(sector, can_be_shut_down, draws, shutdown_probability, demand_weight, size_class,
+                           exporter, price_preference, shut_down, weight, small_micro_weight, sme_base_weight,
+                           sme_weight, export_weight, sector_weight):  # pragma: no cover - compiled
+    """Demand weights by channel; the numpy it replaced::
+
+        shut_down = can_be_shut_down[sector] & (draws < shutdown_probability)
+        weight = where(shut_down, 0.0, demand_weight)
+        small_micro_weight = weight * (size_class <= 1)
+        sme_base_weight = weight * (size_class <= MEDIUM)
+        sme_weight = sme_base_weight * where(size_class <= 1, price_preference, 1.0)
+        export_weight = weight * exporter
+        sector_weight = bincount(sector, weights=weight)   (summed in row order, as bincount does)
+    """
+    for i in range(sector.size):
+        k = sector[i]
+        closed = can_be_shut_down[k] & (draws[i] < shutdown_probability)
+        shut_down[i] = closed
+        w = 0.0 if closed else demand_weight[i]
+        weight[i] = w
+        small_micro = size_class[i] <= 1
+        small_micro_weight[i] = w * (1.0 if small_micro else 0.0)
+        base = w * (1.0 if size_class[i] <= MEDIUM else 0.0)
+        sme_base_weight[i] = base
+        sme_weight[i] = base * (price_preference if small_micro else 1.0)
+        export_weight[i] = w * (1.0 if exporter[i] else 0.0)
+    for i in range(sector.size):
+        sector_weight[sector[i]] += weight[i]
+
+
+@njit
+def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
+                   supply_total, supply_sum, small_micro_total, small_micro_sum, sme_total, sme_sum, open_total,
+                   open_sum, export_total, export_sum, factor, capital, capital_output_ratio, shock_hit,
+                   demand, sales, lost_revenue, receivables, household_sales, export_sales, supply_chain_sales,
+                   procurement_sales):  # pragma: no cover - compiled
+    """Each SME's demand by channel, sales, lost revenue and new receivables; the numpy it replaced::
+
+        household = per_weight[sector] * weight * factor
+        supply_chain = supply_total * (weight / supply_sum) * factor      (likewise each _allocate)
+        procurement = (small_micro_part + sme_part + open_part) * factor
+        exports = export_total * (export_weight / export_sum) * factor
+        unshocked = (household + supply_chain + procurement + exports) / factor
+        demand = household + supply_chain + procurement + exports
+        capacity = 1.2 * capital / (12.0 * capital_output_ratio[sector])     (monthly_capacity)
+        served = divide(minimum(demand, capacity), demand, out=zeros, where=demand > 0)
+        sales = demand * served
+        lost_revenue = where(shock_hit, maximum(unshocked - sales, 0.0), 0.0)
+        receivables += supply_chain * served + procurement * served
+    """
+    for i in range(sector.size):
+        f = factor[i]
+        household = per_weight[sector[i]] * weight[i] * f
+        supply_chain = supply_total * (weight[i] / supply_sum) * f
+        procurement = small_micro_total * (small_micro_weight[i] / small_micro_sum)
+        procurement = procurement + sme_total * (sme_base_weight[i] / sme_sum)
+        procurement = (procurement + open_total * (sme_weight[i] / open_sum)) * f
+        exports = export_total * (export_weight[i] / export_sum) * f
+        unshocked = (household + supply_chain + procurement + exports) / f
+        total = household + supply_chain + procurement + exports
+        capacity = 1.2 * capital[i] / (12.0 * capital_output_ratio[sector[i]])
+        served = minimum(total, capacity) / total
+        served = served if total > 0 else 0.0
+        sold = total * served
+        demand[i] = total
+        sales[i] = sold
+        lost = maximum(unshocked - sold, 0.0)
+        lost_revenue[i] = lost if shock_hit[i] else 0.0
+        household_sales[i] = household * served
+        export_sales[i] = exports * served
+        chain_sold = supply_chain * served
+        procured = procurement * served
+        supply_chain_sales[i] = chain_sold
+        procurement_sales[i] = procured
+        receivables[i] += chain_sold + procured
 
 
 def collect_receivables(model: "SMEEconomy") -> None:

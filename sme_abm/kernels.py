@@ -1,0 +1,83 @@
+"""Numba helpers shared by the compiled kernels of the hot phases.
+
+The kernels (next to the phases that use them: ``produce`` in
+:mod:`sme_abm.agents.sme`, ``default_log_odds`` in :mod:`sme_abm.markets.credit`,
+risk-weighted assets in :mod:`sme_abm.agents.bank`) fuse chains of
+element-wise numpy operations into one pass over the SMEs, so no temporary
+arrays are made and no boolean mask is read twice. They must give the same
+bits as the numpy code they replace, so:
+
+* they are compiled without ``fastmath`` (IEEE semantics, no reassociation),
+  and every expression keeps numpy's order of operations; ``error_model="numpy"``
+  lets a division by zero give inf/NaN as in numpy instead of raising (the
+  kernels only use such results where numpy's ``where=`` would discard them);
+* they contain only ``+ - * /`` and comparisons, which are correctly rounded
+  in both; no ``exp``/``log`` (numpy's SIMD versions may differ from libm's in
+  the last bit);
+* sums over all SMEs (``np.sum``, ``mean``) stay in numpy, whose pairwise
+  summation differs from a sequential loop; per-group sums in the order of
+  the rows (what ``np.bincount`` does) may be done in a kernel;
+* :func:`maximum`, :func:`minimum` and :func:`clip` reproduce numpy's
+  treatment of NaN and of signed zeros.
+
+For speed, a kernel loops over whole contiguous columns and chooses with
+conditional expressions rather than ``if`` blocks, so LLVM can vectorise it;
+a loop that gathers through an index array, or branches on the data, is
+several times slower (mispredicted branches). Selecting rows (``flatnonzero``,
+fancy indexing) is left to numpy.
+
+``cache=True`` writes the compiled code next to the module (``__pycache__``),
+so later processes, and the workers of a sweep, load it instead of compiling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from numba import njit as _numba_njit
+
+
+def njit(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``numba.njit(cache=True, error_model="numpy")``, without fastmath."""
+    return _numba_njit(cache=True, error_model="numpy")(func)
+
+
+def inline(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Like :func:`njit`, for a helper inlined into the kernels that call it."""
+    return _numba_njit(inline="always", cache=True, error_model="numpy")(func)
+
+
+@inline
+def maximum(a: float, b: float) -> float:
+    """``np.maximum(a, b)``: NaN if either is NaN, else ``a`` if ``a > b`` else ``b``
+    (so ``maximum(-0.0, 0.0)`` is ``0.0``, as in numpy). Written as selects, not
+    branches, so that loops using it vectorise."""
+    r = a if a > b else b
+    return a if a != a else r
+
+
+@inline
+def minimum(a: float, b: float) -> float:
+    """``np.minimum(a, b)``: NaN if either is NaN, else ``a`` if ``a < b`` else ``b``."""
+    r = a if a < b else b
+    return a if a != a else r
+
+
+@inline
+def clip(x: float, low: float, high: float) -> float:
+    """``np.clip(x, low, high)`` for scalar bounds ``low <= high``: NaN stays NaN, and
+    ``x`` is kept when equal to a bound (``clip(-0.0, 0.0, 1.0)`` is ``-0.0``, as in numpy)."""
+    y = low if x < low else x
+    return high if x > high else y
+
+
+@njit
+def group_sums(groups: np.ndarray, values: np.ndarray, sums: np.ndarray,
+               counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``sums += np.bincount(groups, weights=values)`` and ``counts += np.bincount(groups)``
+    in one pass, adding in row order as ``bincount`` does (so the same bits), without
+    converting small-integer group codes to ``intp`` first."""
+    for i in range(groups.size):
+        sums[groups[i]] += values[i]
+        counts[groups[i]] += 1

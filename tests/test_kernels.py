@@ -1,0 +1,120 @@
+"""The numba kernels give the same bits as the numpy code they replaced."""
+
+import numpy as np
+import pytest
+
+from sme_abm.kernels import clip, maximum, minimum, njit
+from sme_abm.model import SMEEconomy
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 3.0, 0.5, 2.5, -2.5, 1e-300, -1e-300, np.inf, -np.inf, np.nan])
+
+
+@njit
+def _pairwise(a, b, out_max, out_min):
+    for i in range(a.size):
+        out_max[i] = maximum(a[i], b[i])
+        out_min[i] = minimum(a[i], b[i])
+
+
+@njit
+def _clipped(x, low, high, out):
+    for i in range(x.size):
+        out[i] = clip(x[i], low, high)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    # NaN payloads aside, every value (and the sign of every zero) must agree
+    return bool(np.array_equal(np.isnan(a), np.isnan(b))
+                and np.array_equal(np.nan_to_num(a), np.nan_to_num(b))
+                and np.array_equal(np.signbit(a[~np.isnan(a)]), np.signbit(b[~np.isnan(b)])))
+
+
+def test_maximum_and_minimum_match_numpy_on_special_values():
+    a, b = (grid.ravel() for grid in np.meshgrid(SPECIAL, SPECIAL))
+    # long enough that numpy takes its SIMD path
+    a, b = np.tile(a, 20), np.tile(b, 20)
+    out_max, out_min = np.empty_like(a), np.empty_like(a)
+    _pairwise(a, b, out_max, out_min)
+    assert _same_bits(out_max, np.maximum(a, b))
+    assert _same_bits(out_min, np.minimum(a, b))
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 1.0), (-1.0, 1.0)])
+def test_clip_matches_numpy_on_special_values(low, high):
+    x = np.tile(SPECIAL, 20)
+    out = np.empty_like(x)
+    _clipped(x, low, high, out)
+    assert _same_bits(out, np.clip(x, low, high))
+
+
+def test_default_log_odds_matches_the_numpy_formula():
+    model = SMEEconomy(n_smes=3_000, rng=5)
+    model.run(3)
+    smes, b = model.smes, model.config.banks
+    smes.sales[:50] = 0.0  # margin falls back to -1 where there are no sales
+    from sme_abm.markets.credit import default_log_odds
+
+    assets = smes.cash + smes.capital + smes.receivables
+    leverage = np.divide(smes.debt, assets, out=np.ones(smes.size), where=assets > 0)
+    margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
+    cover = np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0)
+    log_a = np.log(smes.productivity)
+    expected = (b.pd_base + b.pd_leverage * np.minimum(leverage, 3.0) + b.pd_margin * np.clip(-margin, 0.0, 1.0)
+                + b.pd_liquidity * np.clip(1.0 - cover, 0.0, 1.0) - 1.0 * (log_a - log_a.mean())
+                + smes.risk_type - 0.3 * smes.trained)
+    assert default_log_odds(model).tobytes() == expected.tobytes()
+
+
+def test_risk_weighted_assets_match_numpy():
+    from sme_abm.agents.bank import risk_weights
+
+    model = SMEEconomy(n_smes=3_000, rng=6)
+    model.run(3)
+    smes = model.smes
+    weights = risk_weights(model, smes.size_class, smes.debt, smes.guaranteed)
+    expected = np.bincount(smes.bank, weights=smes.debt * weights, minlength=model.banks.size)
+    model.banks.update_risk_weighted_assets(model)
+    assert model.banks.risk_weighted_assets.tobytes() == expected.tobytes()
+
+
+def test_quantiles_match_numpy_bit_for_bit():
+    from sme_abm.markets.capital import quantiles
+
+    rng = np.random.default_rng(2)
+    for trial in range(3_000):
+        n = int(rng.integers(1, 60)) if trial % 10 else int(rng.integers(1, 5_000))
+        x = [rng.random(n), rng.integers(0, 5, n).astype(float), np.exp(3 * rng.standard_normal(n))][trial % 3]
+        if trial % 7 == 0:
+            x[rng.random(n) < 0.1] = np.inf
+        for q in [(0.5, 0.75), (0.0, 1.0), (0.1, 0.9, 0.5), (0.3,)]:
+            with np.errstate(invalid="ignore"):  # inf - inf, in both
+                assert quantiles(x, q).tobytes() == np.quantile(x, q).tobytes(), (n, q)
+    with_nan = np.array([1.0, np.nan, 2.0])
+    assert np.isnan(quantiles(with_nan, (0.5,))).all()
+
+
+def test_investment_and_credit_need_match_their_numpy_definitions():
+    from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
+    from sme_abm.markets.credit import MIN_LOAN, _applications_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=8)
+    model.run(3)
+    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
+    kappa = np.asarray(model.capital_output_ratio, dtype=float)
+
+    investment = np.empty(smes.size)
+    _investment_kernel(smes.sector, kappa, smes.demand, smes.capital, smes.cash, smes.costs,
+                       float(econ.investment_speed), float(econ.cash_buffer_months), investment)
+    spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
+    assert investment.tobytes() == np.minimum(desired_investment(model), spendable).tobytes()
+
+    draws = np.random.default_rng(0).random(smes.size)
+    need, applies = np.empty(smes.size), np.empty(smes.size, dtype=bool)
+    _applications_kernel(smes.sector, kappa, smes.demand, smes.capital, smes.debt, smes.costs, smes.cash, smes.sales,
+                         draws, float(econ.investment_speed), float(econ.cash_buffer_months),
+                         float(cfg.initial_debt_to_capital), 0.6, need, applies)
+    refinance = 0.1 * np.maximum(cfg.initial_debt_to_capital * smes.capital - smes.debt, 0.0)
+    expected = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
+    assert need.tobytes() == expected.tobytes()
+    wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
+    assert np.array_equal(applies, wants & (draws < 0.6))
