@@ -12,7 +12,6 @@ Usage:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,22 +21,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The child reports its own high-water mark: wait4's ru_maxrss would include the parent's
+# memory (Linux carries the forking process's RSS high-water mark into the child).
+CHILD = """
+import atexit, sys
+from pathlib import Path
+report = Path(sys.argv.pop(1))
+def write_peak():
+    status = Path("/proc/self/status").read_text().splitlines()
+    report.write_text(next(line.split()[1] for line in status if line.startswith("VmHWM")))
+atexit.register(write_peak)
+sys.argv[0] = "sme-abm"
+from sme_abm.cli import main
+main()
+"""
+
+
 def _run(n_smes: int, steps: int, out: Path, arrays_only: bool) -> tuple[float, int]:
     """Wall seconds and peak RSS bytes of one ``sme-abm run`` child."""
-    command = [sys.executable, "-m", "sme_abm", "run", str(ROOT / "configs" / "baseline.toml"), "--smes", str(n_smes),
-               "--set", f"simulation.steps={steps}", "--quiet", "--out", str(out)]
+    report = out.with_suffix(".peak")
+    command = [sys.executable, "-c", CHILD, str(report), "run", str(ROOT / "configs" / "baseline.toml"),
+               "--smes", str(n_smes), "--set", f"simulation.steps={steps}", "--quiet", "--out", str(out)]
     if arrays_only:
         command += ["--set", "simulation.mesa_agents=false"]
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    # wait4 gives this child's own resource usage (RUSAGE_CHILDREN would mix in every
-    # earlier child of this process); ru_maxrss is in KiB on Linux
-    _, status, usage = os.wait4(child.pid, 0)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise subprocess.CalledProcessError(child.returncode, command)
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, int(report.read_text()) * 1024  # VmHWM is in KiB
 
 def main(n_smes: int = 1_000_000, steps: int = 120, arrays_only: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
