@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import AccountingError
+from .kernels import bincount_sums, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
@@ -69,12 +70,29 @@ class Ledger:
             self.balances[sector] += sign * total
             return
         cash = self._cash_array(sector)
-        if np.ndim(amount) == 0 and rows is not None:
-            amount = np.full(np.shape(rows), float(amount))  # type: ignore[arg-type]
         ufunc = np.add if sign > 0 else np.subtract
         if rows is None:
             ufunc(cash, amount, out=cash)
+            return
+        rows = np.asarray(rows)
+        if np.ndim(amount) == 0:
+            # one amount per row: a broadcast view, so no array of copies is made
+            amount = np.broadcast_to(np.float64(amount), rows.shape)  # type: ignore[arg-type]
+        amount = np.asarray(amount, dtype=np.float64)
+        if rows.ndim != 1 or amount.shape != rows.shape or rows.dtype.kind not in "iu":
+            self._apply_with_numpy(cash, amount, rows, ufunc, sector == "smes")
         elif sector == "smes":
+            if not _apply_to_rows_kernel(cash, rows, amount, sign > 0):
+                self._apply_with_numpy(cash, amount, rows, ufunc, True)
+        else:
+            ufunc(cash, bincount_sums(rows, amount, cash.size), out=cash)
+
+    @staticmethod
+    def _apply_with_numpy(cash: np.ndarray, amount: np.ndarray, rows: np.ndarray, ufunc: np.ufunc,
+                          distinct_rows: bool) -> None:
+        """What the kernels do, in numpy (for rows they do not take: out of range, not 1-d
+        integers); raises numpy's errors for bad rows."""
+        if distinct_rows:
             cash[rows] = ufunc(cash[rows], amount)
         else:
             ufunc(cash, np.bincount(rows, weights=amount, minlength=cash.size), out=cash)
@@ -144,6 +162,24 @@ class Ledger:
         self.flows = defaultdict(float)
         self.net = {name: 0.0 for name in SECTORS}
         self.gross_in = {name: 0.0 for name in SECTORS}
+
+
+@njit
+def _apply_to_rows_kernel(cash, rows, amount, add):  # pragma: no cover - compiled
+    """``cash[rows] = cash[rows] + amount`` (or ``-``) for SME rows, without the gathered and
+    computed temporaries. All new values are computed before any is stored, as in numpy, so
+    a repeated row ends with its last value, as numpy's fancy assignment leaves it. Returns
+    False, changing nothing, if a row is out of range (the caller then lets numpy raise)."""
+    n = cash.size
+    for j in range(rows.size):
+        if rows[j] < 0 or rows[j] >= n:
+            return False
+    new = np.empty(rows.size)
+    for j in range(rows.size):
+        new[j] = cash[rows[j]] + amount[j] if add else cash[rows[j]] - amount[j]
+    for j in range(rows.size):
+        cash[rows[j]] = new[j]
+    return True
 
 
 def total_assets(model: "SMEEconomy") -> float:

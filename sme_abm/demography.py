@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .kernels import njit
+from .kernels import bincount_sums, njit
 from .markets.credit import default_log_odds, sigmoid
 from .markets.goods import settle_receivables
 
@@ -117,10 +117,10 @@ def _share_losses(model: "SMEEconomy", rows: np.ndarray, debt: np.ndarray, loss:
     ledger.pay("government_guarantee_claims", "government", "guarantors", government_part, payee_rows=guarantor_rows)
     model.government.record_tax_expenditure("p13_financing_guarantee", float(government_part.sum()))
     guarantor_loss = to_bank[covered] - reguarantee - government_part
-    guarantors.losses += np.bincount(guarantor_rows, weights=guarantor_loss, minlength=guarantors.size)
+    guarantors.losses += bincount_sums(guarantor_rows, weights=guarantor_loss, minlength=guarantors.size)
     guarantors.losses[-1] += float(reguarantee.sum())
     bank_loss = loss - to_bank
-    banks.writeoffs += np.bincount(smes.bank[rows], weights=bank_loss, minlength=banks.size)
+    banks.writeoffs += bincount_sums(smes.bank[rows], weights=bank_loss, minlength=banks.size)
     for party, amount in (("bank", bank_loss.sum()), ("guarantor", guarantor_loss.sum()),
                           ("reguarantee_fund", reguarantee.sum()), ("government", government_part.sum())):
         model.step_stats[f"guarantee_loss_{party}"] = model.step_stats.get(f"guarantee_loss_{party}", 0.0) + float(amount)

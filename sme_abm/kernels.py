@@ -81,3 +81,36 @@ def group_sums(groups: np.ndarray, values: np.ndarray, sums: np.ndarray,
     for i in range(groups.size):
         sums[groups[i]] += values[i]
         counts[groups[i]] += 1
+
+
+def bincount_sums(groups: np.ndarray, weights: Any, minlength: int) -> np.ndarray:
+    """``np.bincount(groups, weights=weights, minlength=minlength)``, the same bits, faster.
+
+    Per-bank and per-guarantor totals over up to all SMEs are taken many times a
+    step; ``bincount`` first converts the small-integer group codes to ``intp``
+    and the kernel does not (it adds in row order, as ``bincount`` does). A
+    scalar ``weights`` counts once per row. Groups that are not 1-d integers, or
+    out of ``range(minlength)``, are left to ``np.bincount`` (which returns a
+    longer array, or raises, as before).
+    """
+    groups = np.asarray(groups)
+    if np.ndim(weights) == 0:
+        weights = np.broadcast_to(np.float64(weights), groups.shape)
+    weights = np.asarray(weights, dtype=np.float64)
+    if groups.ndim == 1 and groups.dtype.kind in "iu" and weights.shape == groups.shape:
+        sums = np.zeros(minlength)
+        if _bincount_sums_kernel(groups, weights, sums):
+            return sums
+    return np.bincount(groups, weights=weights, minlength=minlength)
+
+
+@_numba_njit(cache=True, error_model="numpy")
+def _bincount_sums_kernel(groups, weights, sums):  # pragma: no cover - compiled
+    """The loop of :func:`bincount_sums`; False (and ``sums`` unusable) if a group is out of range."""
+    n = sums.size
+    for j in range(groups.size):
+        g = groups[j]
+        if g < 0 or g >= n:
+            return False
+        sums[g] += weights[j]
+    return True

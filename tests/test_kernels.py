@@ -118,3 +118,52 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     assert need.tobytes() == expected.tobytes()
     wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
     assert np.array_equal(applies, wants & (draws < 0.6))
+
+
+def test_bincount_sums_match_numpy_bincount():
+    from sme_abm.kernels import bincount_sums
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.int8, np.int16, np.int64, np.intp):
+        groups = rng.integers(0, 7, 5_000).astype(dtype)
+        weights = np.exp(5 * rng.standard_normal(5_000)) * rng.choice([-1.0, 1.0], 5_000)
+        for w in (weights, 0.37):
+            expected = np.bincount(groups, weights=np.broadcast_to(w, groups.shape), minlength=9)
+            assert bincount_sums(groups, weights=w, minlength=9).tobytes() == expected.tobytes()
+    # groups beyond minlength, or negative, are numpy's business (a longer array, an error)
+    assert bincount_sums(np.array([0, 5]), weights=np.ones(2), minlength=3).size == 6
+    with pytest.raises(ValueError):
+        bincount_sums(np.array([0, -1]), weights=np.ones(2), minlength=3)
+
+
+def test_ledger_row_payments_match_numpy_fancy_indexing():
+    from sme_abm.accounting import _apply_to_rows_kernel
+
+    rng = np.random.default_rng(4)
+    cash = rng.standard_normal(1_000)
+    rows = rng.integers(0, 1_000, 700)  # with repeats: numpy keeps the last value written
+    amount = rng.standard_normal(700)
+    for add, ufunc in ((True, np.add), (False, np.subtract)):
+        expected = cash.copy()
+        expected[rows] = ufunc(expected[rows], amount)
+        got = cash.copy()
+        assert _apply_to_rows_kernel(got, rows.astype(np.int16), amount, add)
+        assert got.tobytes() == expected.tobytes()
+    got = cash.copy()
+    assert not _apply_to_rows_kernel(got, np.array([3, 1_000]), amount[:2], True)
+    assert got.tobytes() == cash.tobytes()
+
+
+def test_ledger_payments_to_rows_keep_numpy_results():
+    model = SMEEconomy(n_smes=500, rng=8)
+    ledger, smes, banks = model.ledger, model.smes, model.banks
+    rows = np.array([3, 7, 11])
+    before, bank_before = smes.cash.copy(), banks.cash.copy()
+    ledger.pay("test", "smes", "banks", 0.25, payer_rows=rows, payee_rows=np.array([0, 0, 1]))
+    expected = before.copy()
+    expected[rows] = expected[rows] - np.full(3, 0.25)
+    assert smes.cash.tobytes() == expected.tobytes()
+    assert banks.cash.tobytes() == (bank_before + np.bincount([0, 0, 1], weights=np.full(3, 0.25),
+                                                              minlength=banks.size)).tobytes()
+    ledger.pay("test", "smes", "households", 1.0, payer_rows=-1)  # a negative row, as numpy reads it
+    assert smes.cash[-1] == before[-1] - 1.0

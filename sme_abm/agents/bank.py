@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import maximum, minimum, njit
+from ..kernels import bincount_sums, maximum, minimum, njit
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +52,7 @@ class BankBook(ColumnStore):
     def receive_interest(self, flow: str, bank_of_sme: np.ndarray, amounts: np.ndarray) -> None:
         model = self.model
         model.ledger.pay(flow, "smes", "banks", amounts, payee_rows=bank_of_sme)
-        self.income += np.bincount(bank_of_sme, weights=amounts, minlength=self.size)
+        self.income += bincount_sums(bank_of_sme, weights=amounts, minlength=self.size)
 
     def collect_principal(self, model: "SMEEconomy") -> None:
         """Scheduled amortisation (deferred for shock-hit firms under lever 23)."""
@@ -77,7 +77,7 @@ class BankBook(ColumnStore):
         released = smes.guaranteed[rows] * np.minimum(share, 1.0)
         smes.debt[rows] = np.maximum(debt - amount, 0.0)
         smes.guaranteed[rows] -= released
-        self.loans -= np.bincount(smes.bank[rows], weights=amount, minlength=self.size)
+        self.loans -= bincount_sums(smes.bank[rows], weights=amount, minlength=self.size)
         model.guarantors.release(smes.guarantor[rows], released)
 
     def _reduce_all_debt(self, model: "SMEEconomy", amount: np.ndarray) -> None:

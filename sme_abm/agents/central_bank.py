@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ..kernels import bincount_sums
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
 
@@ -37,7 +39,7 @@ class CentralBank(mesa.Agent):
         """Refinance part of banks' new SME loans."""
         model = self.model
         total = model.ledger.pay("relending", "central_bank", "banks", amounts, payee_rows=bank_rows)
-        model.banks.cb_borrowing += np.bincount(bank_rows, weights=amounts, minlength=model.banks.size)
+        model.banks.cb_borrowing += bincount_sums(bank_rows, weights=amounts, minlength=model.banks.size)
         self.claims_on_banks += total
 
     def settle_relending(self) -> None:

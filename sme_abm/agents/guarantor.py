@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ..kernels import bincount_sums
+
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,11 +81,11 @@ class GuarantorBook(ColumnStore):
         amounts = fees[payers]
         self.model.ledger.pay("guarantee_fees", "smes", "guarantors", amounts,
                               payer_rows=payers, payee_rows=rows)
-        self.fee_income += np.bincount(rows, weights=amounts, minlength=self.size)
+        self.fee_income += bincount_sums(rows, weights=amounts, minlength=self.size)
 
     def release(self, guarantor_rows: np.ndarray, amounts: np.ndarray) -> None:
         covered = np.flatnonzero(guarantor_rows >= 0)
-        self.outstanding -= np.bincount(guarantor_rows[covered], weights=amounts[covered], minlength=self.size)
+        self.outstanding -= bincount_sums(guarantor_rows[covered], weights=amounts[covered], minlength=self.size)
 
 
 class Guarantor(mesa.Agent):

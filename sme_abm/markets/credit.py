@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.bank import NONDEPOSIT_LENDER
-from ..kernels import clip, maximum, minimum, njit
+from ..kernels import bincount_sums, clip, maximum, minimum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -221,7 +221,7 @@ def ration(groups: np.ndarray, priority: np.ndarray, size: np.ndarray, capacity:
         return granted
     capacity = np.asarray(capacity, dtype=float)
     limit = capacity * (1 + 1e-12)
-    totals = np.bincount(groups, weights=size, minlength=capacity.size)
+    totals = bincount_sums(groups, weights=size, minlength=capacity.size)
     binding = totals > limit
     if not binding.any():
         return granted
@@ -309,8 +309,8 @@ def run_credit_market(model: "SMEEconomy") -> None:
     granted = np.zeros(rows.size, dtype=bool)
     granted[acc] = served
     served_banks = bank_of[acc][served]
-    used_capital = np.bincount(served_banks, weights=capital_use[served], minlength=banks.size)
-    used_funding = np.bincount(served_banks, weights=funding_use[served], minlength=banks.size)
+    used_capital = bincount_sums(served_banks, weights=capital_use[served], minlength=banks.size)
+    used_funding = bincount_sums(served_banks, weights=funding_use[served], minlength=banks.size)
     model.step_stats["bank_capital_breach"] = float(np.max(used_capital - capital_headroom, initial=0.0))
     model.step_stats["bank_funding_breach"] = float(np.max(used_funding - funding_headroom, initial=0.0))
 
@@ -327,7 +327,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     g_rows = rows[with_guarantee]
     smes.guaranteed[g_rows] += amount[with_guarantee]
     smes.guarantor[g_rows] = guarantor_of[with_guarantee]
-    guarantors.outstanding += np.bincount(guarantor_of[with_guarantee], weights=amount[with_guarantee],
+    guarantors.outstanding += bincount_sums(guarantor_of[with_guarantee], weights=amount[with_guarantee],
                                           minlength=guarantors.size)
     smes.has_borrowed[loan_rows] = True
     banks.update_risk_weighted_assets(model)
