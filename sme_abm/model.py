@@ -6,6 +6,7 @@ phase, each phase a function in the module of its agent or market.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections import defaultdict
 from pathlib import Path
@@ -194,10 +195,47 @@ class SMEEconomy(mesa.Model):
     def add_smes(self, values: dict[str, Any], count: int) -> np.ndarray:
         rows = self.smes.add_firms(values, count)
         if self.use_mesa_agents:
-            agents = self.smes.agent
-            for row, firm_id in zip(rows.tolist(), self.smes.firm_id[rows].tolist()):
-                agents[row] = SME(self, firm_id)
+            self.smes.agent[rows] = self._create_sme_agents(self.smes.firm_id[rows].tolist())
         return rows
+
+    def _create_sme_agents(self, firm_ids: list[int]) -> list[SME]:
+        """``[SME(self, firm_id) for firm_id in firm_ids]``, registered in one pass.
+
+        What ``mesa.Agent.__init__`` and ``Model.register_agent`` do for each agent
+        (attributes, the next ``unique_id``, one entry in each of Mesa 3.3's three
+        registry tables, in the same order), with the per-agent calls taken out:
+        some 600 firms enter every month at 10^5 firms, and creating them one by one
+        cost about twice as much. The first SME, or a registry laid out differently,
+        goes through ``SME(...)``.
+        """
+        agents: list[SME] = []
+        if firm_ids and self._registry_tables() is None:
+            agents.append(SME(self, firm_ids[0]))
+            firm_ids = firm_ids[1:]
+        tables = self._registry_tables()
+        ids = getattr(mesa.Agent, "_ids", None)  # Mesa's unique_id counter of each model
+        if tables is None or ids is None:
+            return agents + [SME(self, firm_id) for firm_id in firm_ids]
+        registry, type_set, all_set = tables
+        counter = ids[self]
+        make = SME.__new__
+        new: list[SME] = []
+        for firm_id in firm_ids:
+            agent = make(SME)
+            agent.model = self
+            agent.unique_id = next(counter)
+            agent.pos = None
+            agent.firm_id = int(firm_id)
+            new.append(agent)
+        registry.update(dict.fromkeys(new))
+        for table in (type_set, all_set):
+            remove = table._remove
+            table.data.update({weakref.ref(agent, remove): None for agent in new})
+        logger = getattr(mesa.model, "_mesa_logger", None)
+        if logger is not None and logger.isEnabledFor(logging.DEBUG):
+            for agent in new:
+                logger.debug(f"registered SME with agent_id {agent.unique_id}")
+        return agents + new
 
     def remove_smes(self, leaving: np.ndarray) -> None:
         if self.use_mesa_agents:

@@ -78,3 +78,28 @@ def test_registry_compaction_keeps_agents_order_and_results(monkeypatch):
     gone = compacted.smes.agent[0]
     compacted.remove_smes(np.arange(compacted.smes.size) == 0)  # removal still works on the rebuilt tables
     assert gone not in compacted.agents and gone not in compacted.agents_by_type[SME]
+
+
+def test_sme_agents_created_in_one_pass_are_what_mesa_would_create(monkeypatch):
+    """The batched registration (:meth:`SMEEconomy._create_sme_agents`) leaves every agent,
+    unique id and registry table as creating the agents one by one through Mesa does."""
+
+    def one_by_one(model, firm_ids):
+        return [SME(model, firm_id) for firm_id in firm_ids]
+
+    def state(model):
+        agents = list(model.agents)
+        smes = [sorted((k, v) for k, v in vars(a).items() if k != "model") for a in model.agents_by_type[SME]]
+        return ([(type(a).__name__, a.unique_id) for a in agents], smes, list(model.agents_by_type),
+                all(a.model is model for a in agents))
+
+    batched = SMEEconomy(n_smes=300, rng=2)
+    batched.run(6)
+    monkeypatch.setattr(SMEEconomy, "_create_sme_agents", one_by_one)
+    reference = SMEEconomy(n_smes=300, rng=2)
+    reference.run(6)
+    assert state(batched) == state(reference)
+    assert batched.timeseries()["entries"].sum() > 0
+    # agents whose last reference goes leave the registry through its weak references, as Mesa's do
+    agent = batched.sme_agent(int(batched.smes.firm_id[0]))
+    assert agent in batched.agents_by_type[SME]
