@@ -167,3 +167,25 @@ def test_ledger_payments_to_rows_keep_numpy_results():
                                                               minlength=banks.size)).tobytes()
     ledger.pay("test", "smes", "households", 1.0, payer_rows=-1)  # a negative row, as numpy reads it
     assert smes.cash[-1] == before[-1] - 1.0
+
+
+def test_serving_in_queue_order_matches_numpy_lexsort_and_cumsum():
+    from sme_abm.markets.credit import _serve_in_order, _serve_in_order_numpy
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n = int(rng.integers(1, 3_000))
+        n_groups = int(rng.integers(1, 6))
+        groups = rng.integers(0, n_groups, n).astype([np.int16, np.int64, np.int8][trial % 3])
+        # priorities with ties, both zeros, infinities and NaN; sizes with ties and zeros
+        priority = [rng.random(n), rng.integers(0, 4, n) / 3.0, rng.standard_normal(n)][trial % 3]
+        special = rng.random(n) < 0.05
+        priority[special] = rng.choice(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310]), special.sum())
+        size = np.exp(2 * rng.standard_normal(n)) * (rng.random(n) > 0.05)
+        totals = np.bincount(groups, weights=size, minlength=n_groups)
+        limit = totals * rng.random(n_groups)
+        expected = _serve_in_order_numpy(groups, priority, size, limit)
+        assert _serve_in_order(groups, priority, size, limit).tobytes() == expected.tobytes(), trial
+    # a group without a limit is numpy's error, as before
+    with pytest.raises(IndexError):
+        _serve_in_order(np.array([0, 2]), np.array([0.1, 0.2]), np.ones(2), np.ones(2))
