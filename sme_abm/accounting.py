@@ -182,12 +182,19 @@ def _apply_to_rows_kernel(cash, rows, amount, add):  # pragma: no cover - compil
     return True
 
 
-def total_assets(model: "SMEEconomy") -> float:
-    """The scale against which accounting residuals are judged."""
+def total_assets(model: "SMEEconomy", cash: dict[str, float] | None = None,
+                 receivables: float | None = None) -> float:
+    """The scale against which accounting residuals are judged.
+
+    ``cash`` (:meth:`Ledger.cash_by_sector`) and ``receivables`` (the SMEs' total) may be
+    passed when the caller has just computed them.
+    """
     smes = model.smes
-    positive_cash = sum(max(v, 0.0) for v in model.ledger.cash_by_sector().values())
+    cash = model.ledger.cash_by_sector() if cash is None else cash
+    receivables = smes.receivables.sum() if receivables is None else receivables
+    positive_cash = sum(max(v, 0.0) for v in cash.values())
     return float(
-        positive_cash + smes.capital.sum() + smes.receivables.sum() + model.banks.loans.sum() + 1.0
+        positive_cash + smes.capital.sum() + receivables + model.banks.loans.sum() + 1.0
     )
 
 
@@ -200,7 +207,8 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     """
     ledger = model.ledger
     closing = ledger.cash_by_sector()
-    scale = total_assets(model)
+    receivables = model.smes.receivables.sum()
+    scale = total_assets(model, closing, receivables)
     residuals: dict[str, float] = {"money": abs(sum(closing.values()))}
     for sector in SECTORS:
         change = closing[sector] - ledger.opening.get(sector, closing[sector])
@@ -208,7 +216,7 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     smes, banks, guarantors = model.smes, model.banks, model.guarantors
     residuals["loans"] = abs(smes.debt.sum() - banks.loans.sum())
     residuals["guarantees"] = abs(smes.guaranteed.sum() - guarantors.outstanding.sum())
-    residuals["receivables"] = abs(smes.receivables.sum() - sum(model.payables.values()))
+    residuals["receivables"] = abs(receivables - sum(model.payables.values()))
     residuals["relending"] = abs(banks.cb_borrowing.sum() - model.central_bank.claims_on_banks)
     worst_key = max(residuals, key=residuals.__getitem__)
     worst = residuals[worst_key] / scale

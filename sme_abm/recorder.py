@@ -59,7 +59,9 @@ class Recorder:
     def record_step(self, residual: float) -> None:
         m = self.model
         smes, banks, guarantors, ledger, s = m.smes, m.banks, m.guarantors, m.ledger, m.step_stats
-        sizes = np.bincount(smes.size_class, minlength=4)
+        # counts by comparison and count_nonzero, not bincount/sum over converted arrays (the same integers);
+        # gathers through flatnonzero, not boolean masks (the same elements in the same order, so the same sums)
+        sizes = [np.count_nonzero(smes.size_class == size_class) for size_class in (MICRO, SMALL, MEDIUM, LARGE)]
         debt_total = float(smes.debt.sum())
         lpr = m.central_bank.loan_prime_rate
         avg_rate = float(np.average(smes.loan_rate, weights=smes.debt)) if debt_total > 0 else float("nan")
@@ -69,12 +71,14 @@ class Recorder:
         credit_sales = s.get("credit_sales", 0.0)
         receivables = float(smes.receivables.sum())
         is_sme = smes.size_class <= MEDIUM
+        sme_output = smes.sales[np.flatnonzero(is_sme)].sum()
+        output = smes.sales.sum()
         exits = int(s.get("exits_default", 0) + s.get("exits_voluntary", 0) + s.get("exits_listing", 0))
         new_rate = s.get("new_loan_rate", np.nan)
         row = {
             "step": m.month,
             "firms": smes.size,
-            "smes_active": int(is_sme.sum()),
+            "smes_active": int(np.count_nonzero(is_sme)),
             "smes_micro": int(sizes[MICRO]),
             "smes_small": int(sizes[SMALL]),
             "smes_medium": int(sizes[MEDIUM]),
@@ -86,9 +90,9 @@ class Recorder:
             "exits_listing": int(s.get("exits_listing", 0)),
             "defaults": int(s.get("exits_default", 0)),
             "employment": float(smes.employment.sum()),
-            "output": float(smes.sales.sum()),
-            "sme_output": float(smes.sales[is_sme].sum()),
-            "sme_output_share": float(smes.sales[is_sme].sum() / max(smes.sales.sum() + m.large_firm_revenue, 1e-12)),
+            "output": float(output),
+            "sme_output": float(sme_output),
+            "sme_output_share": float(sme_output / max(output + m.large_firm_revenue, 1e-12)),
             "credit_applications": int(s.get("credit_applications", 0)),
             "credit_approved": int(s.get("credit_approved", 0)),
             "credit_demanded": s.get("credit_demanded", 0.0),
@@ -111,7 +115,8 @@ class Recorder:
             "loan_rate_spread": avg_rate - lpr,
             "spread_vs_large_firms": new_rate - (lpr + m.config.banks.large_firm_markup),
             "loan_prime_rate": lpr,
-            "npl_ratio": float(smes.debt[smes.overdraft_months > 0].sum() / debt_total) if debt_total > 0 else 0.0,
+            "npl_ratio": float(smes.debt[np.flatnonzero(smes.overdraft_months > 0)].sum() / debt_total)
+            if debt_total > 0 else 0.0,
             "loan_losses": s.get("loan_losses", 0.0),
             "bank_capital_ratio": float(banks.equity.sum() / max(banks.risk_weighted_assets.sum(), 1e-9)),
             "bank_capital_ratio_min": float(banks.capital_ratio[banks.risk_weighted_assets > 0].min())
@@ -147,10 +152,11 @@ class Recorder:
             "rd_spending": ledger.flows.get("rd_spending", 0.0),
             "rd_intensity": float(m.rd_intensity),
             "innovations": int(getattr(m, "step_innovations", 0)),
-            "digital_share": float(smes.digital.mean()) if smes.size else 0.0,
-            "trained_share": float(smes.trained.mean()) if smes.size else 0.0,
-            "exporter_share": float(smes.exporter.mean()) if smes.size else 0.0,
-            "little_giants": int(smes.little_giant.sum()),
+            # the mean of a boolean array is its count over its size, correctly rounded either way
+            "digital_share": np.count_nonzero(smes.digital) / smes.size if smes.size else 0.0,
+            "trained_share": np.count_nonzero(smes.trained) / smes.size if smes.size else 0.0,
+            "exporter_share": np.count_nonzero(smes.exporter) / smes.size if smes.size else 0.0,
+            "little_giants": int(np.count_nonzero(smes.little_giant)),
             "venture_deals": int(s.get("venture_deals", 0)),
             "household_consumption": s.get("household_consumption", 0.0),
             "investment": float(getattr(m, "step_investment", 0.0)),
