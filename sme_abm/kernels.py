@@ -105,7 +105,8 @@ def bincount_sums(groups: np.ndarray, weights: Any, minlength: int) -> np.ndarra
 
 
 @_numba_njit(cache=True, error_model="numpy")
-def _bincount_sums_kernel(groups, weights, sums):  # pragma: no cover - compiled
+def _bincount_sums_kernel(groups: np.ndarray, weights: np.ndarray,
+                          sums: np.ndarray) -> bool:  # pragma: no cover - compiled
     """The loop of :func:`bincount_sums`; False (and ``sums`` unusable) if a group is out of range."""
     n = sums.size
     for j in range(groups.size):
