@@ -412,12 +412,14 @@ def run_credit_market(model: "SMEEconomy") -> None:
     # pricing and booking
     lgd = 1.0 - p.p01_legal_system.loan_recovery_rate
     relending_saving = relending_share * max(cfg.funding_cost - p.p09_monetary_transmission.relending_rate, 0.0)
-    rate = (model.sme_base_rate + banks.markup_of(bank_of) + cfg.risk_premium_share * lgd * expected_loss
-            - relending_saving)
     booked = np.flatnonzero(granted)
+    booked_banks = bank_of[booked]
+    # priced for the loans booked only: element by element, so the same rates as pricing every applicant
+    rate = (model.sme_base_rate + banks.markup_of(booked_banks) + cfg.risk_premium_share * lgd * expected_loss[booked]
+            - relending_saving)
     loan_rows, loan_amount = rows[booked], amount[booked]
-    banks.lend(model, loan_rows, loan_amount, rate[booked])
-    model.central_bank.relend(bank_of[booked], loan_amount * relending_share)
+    banks.lend(model, loan_rows, loan_amount, rate)
+    model.central_bank.relend(booked_banks, loan_amount * relending_share)
     with_guarantee = booked[guaranteed[booked]]
     g_rows = rows[with_guarantee]
     smes.guaranteed[g_rows] += amount[with_guarantee]
@@ -429,27 +431,29 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     creditworthy = sigmoid(true_log_odds) <= cfg.max_default_probability
     pd_ok = estimated_pd <= bank_limit
+    demanded, granted_total = amount.sum(), loan_amount.sum()
+    booked_small_micro = small_micro[booked]
     model.step_stats.update(
         credit_applications=int(rows.size),
         credit_approved=int(booked.size),
-        credit_demanded=float(amount.sum()),
-        credit_granted=float(loan_amount.sum()),
-        credit_rationed=float(amount.sum() - loan_amount.sum()),
+        credit_demanded=float(demanded),
+        credit_granted=float(granted_total),
+        credit_rationed=float(demanded - granted_total),
         credit_guaranteed=float(amount[with_guarantee].sum()),
-        credit_granted_small_micro=float(loan_amount[small_micro[booked]].sum()),
+        credit_granted_small_micro=float(loan_amount[booked_small_micro].sum()),
         creditworthy_applicants=int(np.count_nonzero(creditworthy)),
         creditworthy_refused=int(np.count_nonzero(creditworthy & ~granted)),
         creditworthy_misjudged=int(np.count_nonzero(creditworthy & ~pd_ok)),
         collateral_constrained=int(np.count_nonzero(pd_ok & (amount > room))),
         collateral_per_applicant=float(collateral.mean()) if rows.size else 0.0,
-        credit_granted_nondeposit=float(loan_amount[banks.kind[bank_of[booked]] == NONDEPOSIT_LENDER].sum()),
+        credit_granted_nondeposit=float(loan_amount[banks.kind[booked_banks] == NONDEPOSIT_LENDER].sum()),
         applications_small_micro=int(np.count_nonzero(small_micro)),
         approved_small_micro=int(np.count_nonzero(granted & small_micro)),
         approved_small_micro_unguaranteed=int(np.count_nonzero(granted & small_micro & ~guaranteed)),
-        new_loan_rate=float(np.average(rate[booked], weights=loan_amount)) if booked.size else float("nan"),
-        new_loan_rate_small_micro=float(np.average(rate[booked][small_micro[booked]], weights=loan_amount[small_micro[booked]]))
-        if small_micro[booked].any() else float("nan"),
-        new_loan_rates=rate[booked],
+        new_loan_rate=float(np.average(rate, weights=loan_amount)) if booked.size else float("nan"),
+        new_loan_rate_small_micro=float(np.average(rate[booked_small_micro], weights=loan_amount[booked_small_micro]))
+        if booked_small_micro.any() else float("nan"),
+        new_loan_rates=rate,
         new_loan_guaranteed=guaranteed[booked],
         relending_granted=float((loan_amount * relending_share).sum()),
     )
