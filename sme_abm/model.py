@@ -27,6 +27,7 @@ from .agents.sme import (
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
+from .kernels import njit
 from .levers import load_registry
 from .markets.capital import provide_direct_finance
 from .markets.credit import run_credit_market
@@ -459,7 +460,21 @@ class SMEEconomy(mesa.Model):
     def _update_exporters(self) -> None:
         """A few firms a month re-draw export status, so the share tracks lever 20."""
         smes, rng = self.smes, self.rng
-        redraw = rng.random(smes.size) < 0.02
-        can = CAN_EXPORT[smes.sector]
-        share = self.policy.p20_international.exporter_share
-        smes.exporter = np.where(redraw, can & (rng.random(smes.size) < share), smes.exporter)
+        redraw_draws, export_draws = rng.random(smes.size), rng.random(smes.size)
+        _redraw_exporters_kernel(redraw_draws, export_draws, smes.sector, CAN_EXPORT,
+                                 float(self.policy.p20_international.exporter_share), smes.exporter)
+
+
+@njit
+def _redraw_exporters_kernel(redraw_draws: np.ndarray, export_draws: np.ndarray, sector: np.ndarray,
+                             can_export: np.ndarray, share: float,
+                             exporter: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:meth:`SMEEconomy._update_exporters` in one pass, without its four temporary arrays;
+    the numpy it replaced (the same draws, in the same order)::
+
+        redraw = redraw_draws < 0.02
+        exporter = where(redraw, can_export[sector] & (export_draws < share), exporter)
+    """
+    for i in range(exporter.size):
+        drawn = can_export[sector[i]] & (export_draws[i] < share)
+        exporter[i] = drawn if redraw_draws[i] < 0.02 else exporter[i]

@@ -189,3 +189,41 @@ def test_serving_in_queue_order_matches_numpy_lexsort_and_cumsum():
     # a group without a limit is numpy's error, as before
     with pytest.raises(IndexError):
         _serve_in_order(np.array([0, 2]), np.array([0.1, 0.2]), np.ones(2), np.ones(2))
+
+
+def test_exporter_redraw_matches_numpy():
+    from sme_abm.model import CAN_EXPORT, _redraw_exporters_kernel
+
+    rng = np.random.default_rng(6)
+    n = 5_000
+    redraw_draws, export_draws = rng.random(n), rng.random(n)
+    sector = rng.integers(0, CAN_EXPORT.size, n).astype(np.int8)
+    exporter = rng.random(n) < 0.3
+    redraw_draws[:20] = 0.02  # the boundary: not redrawn
+    expected = np.where(redraw_draws < 0.02, CAN_EXPORT[sector] & (export_draws < 0.4), exporter)
+    _redraw_exporters_kernel(redraw_draws, export_draws, sector, CAN_EXPORT, 0.4, exporter)
+    assert exporter.tobytes() == expected.tobytes()
+
+
+def test_direct_finance_masks_match_numpy():
+    from sme_abm.agents.sme import MEDIUM
+    from sme_abm.markets.capital import _direct_finance_kernel
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    productivity = np.exp(rng.standard_normal(n))
+    productivity[:10] = np.nan
+    innovative, size_class = rng.random(n) < 0.4, rng.integers(0, 4, n).astype(np.int8)
+    profit = rng.standard_normal(n)
+    profit[10:20] = 0.0
+    venture_draws, listing_draws = rng.random(n), rng.random(n)
+    median, upper = np.quantile(productivity[10:], (0.5, 0.75))
+    productivity[20:30] = median  # ties at the thresholds
+    productivity[30:40] = upper
+    venture, listing = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    _direct_finance_kernel(productivity, innovative, size_class, profit, venture_draws, listing_draws,
+                           float(median), float(upper), 0.3, 0.2, venture, listing)
+    expected_venture = innovative & (productivity >= upper) & (venture_draws < 0.3)
+    eligible = (size_class >= MEDIUM) & (profit > 0) & (productivity >= median)
+    assert venture.tobytes() == expected_venture.tobytes()
+    assert listing.tobytes() == (eligible & (listing_draws < 0.2)).tobytes()
