@@ -135,7 +135,11 @@ def observed_distress(model: "SMEEconomy", distress: np.ndarray) -> np.ndarray:
 
 
 def _top(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.ndarray:
-    rows = np.flatnonzero(eligible)
+    return _top_of(scores, np.flatnonzero(eligible), count)
+
+
+def _top_of(scores: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` rows among ``rows`` (ascending) with the highest scores, sorted."""
     count = min(count, rows.size)
     if count <= 0:
         return rows[:0]
@@ -160,8 +164,9 @@ def pay_support(model: "SMEEconomy") -> None:
         group_sums(smes.sector, log_a, sums, counts)
         sector_mean = sums / np.maximum(counts, 1)
         viable = log_a >= sector_mean[smes.sector]
-        rows = _top(distress, viable, n_grants)
-        truly_neediest = _top(truth, viable, n_grants)
+        viable_rows = np.flatnonzero(viable)
+        rows = _top_of(distress, viable_rows, n_grants)
+        truly_neediest = _top_of(truth, viable_rows, n_grants)
         # the share of grantees among the truly neediest (what np.isin(rows, truly_neediest).mean() gives)
         neediest = np.zeros(smes.size, dtype=bool)
         neediest[truly_neediest] = True
