@@ -227,3 +227,27 @@ def test_direct_finance_masks_match_numpy():
     eligible = (size_class >= MEDIUM) & (profit > 0) & (productivity >= median)
     assert venture.tobytes() == expected_venture.tobytes()
     assert listing.tobytes() == (eligible & (listing_draws < 0.2)).tobytes()
+
+
+def test_support_masks_match_numpy():
+    from sme_abm.agents.government import _fund_equity_kernel, _viable_kernel
+    from sme_abm.agents.sme import SMALL
+
+    rng = np.random.default_rng(8)
+    n = 5_000
+    sector = rng.integers(0, 6, n).astype(np.int8)
+    log_a = rng.standard_normal(n)
+    sector_mean = rng.standard_normal(6)
+    log_a[:6] = sector_mean[sector[:6]]  # ties
+    log_a[6:10] = np.nan
+    viable = np.empty(n, dtype=bool)
+    _viable_kernel(log_a, sector, sector_mean, viable)
+    assert viable.tobytes() == (log_a >= sector_mean[sector]).tobytes()
+
+    growth = np.concatenate([rng.standard_normal(n - 4), [-0.0, 0.0, np.nan, -np.inf]])
+    innovative, size_class = rng.random(n) < 0.5, rng.integers(0, 4, n).astype(np.int8)
+    profit = np.where(rng.random(n) < 0.1, 0.0, rng.standard_normal(n))
+    score, eligible = np.empty(n), np.empty(n, dtype=bool)
+    _fund_equity_kernel(growth, innovative, size_class, profit, score, eligible)
+    assert score.tobytes() == (growth + 0.5 * innovative).tobytes()
+    assert eligible.tobytes() == ((size_class >= SMALL) & (size_class <= 2) & (profit > 0)).tobytes()

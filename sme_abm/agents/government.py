@@ -163,7 +163,8 @@ def pay_support(model: "SMEEconomy") -> None:
         sums, counts = np.zeros(n_sectors), np.zeros(n_sectors, dtype=np.int64)
         group_sums(smes.sector, log_a, sums, counts)
         sector_mean = sums / np.maximum(counts, 1)
-        viable = log_a >= sector_mean[smes.sector]
+        viable = np.empty(smes.size, dtype=bool)
+        _viable_kernel(log_a, smes.sector, sector_mean, viable)
         viable_rows = np.flatnonzero(viable)
         rows = _top_of(distress, viable_rows, n_grants)
         truly_neediest = _top_of(truth, viable_rows, n_grants)
@@ -178,8 +179,9 @@ def pay_support(model: "SMEEconomy") -> None:
     n_deals = int(budget // EQUITY_TICKET) + int(model.rng.random() < (budget % EQUITY_TICKET) / EQUITY_TICKET)
     if n_deals:
         growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
-        eligible = (smes.size_class >= SMALL) & (smes.size_class <= 2) & (smes.profit > 0)
-        rows = _top(growth + 0.5 * smes.innovative, eligible, n_deals)
+        score, eligible = np.empty(smes.size), np.empty(smes.size, dtype=bool)
+        _fund_equity_kernel(growth, smes.innovative, smes.size_class, smes.profit, score, eligible)
+        rows = _top(score, eligible, n_deals)
         government.spend("p06_fiscal_funds", "fund_equity", np.full(rows.size, EQUITY_TICKET), rows)
         smes.equity_raised[rows] += EQUITY_TICKET
         government.equity_holdings += EQUITY_TICKET * rows.size
@@ -204,6 +206,26 @@ def pay_support(model: "SMEEconomy") -> None:
         seen = smes.shock_hit & (model.rng.random(smes.size) >= miss)
         rows = np.flatnonzero(seen)
         government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[rows], rows)
+
+
+@njit
+def _viable_kernel(log_a, sector, sector_mean, viable):  # pragma: no cover - compiled
+    """Firms at least as productive as their sector's mean, without the gathered temporary;
+    the numpy it replaced: ``viable = log_a >= sector_mean[sector]``."""
+    for i in range(log_a.size):
+        viable[i] = log_a[i] >= sector_mean[sector[i]]
+
+
+@njit
+def _fund_equity_kernel(growth, innovative, size_class, profit, score, eligible):  # pragma: no cover - compiled
+    """The fund of funds' ranking score and eligibility in one pass; the numpy it replaced::
+
+        score = growth + 0.5 * innovative
+        eligible = (size_class >= SMALL) & (size_class <= 2) & (profit > 0)
+    """
+    for i in range(growth.size):
+        score[i] = growth[i] + 0.5 * (1.0 if innovative[i] else 0.0)
+        eligible[i] = (size_class[i] >= SMALL) & (size_class[i] <= 2) & (profit[i] > 0)
 
 
 def evaluate_policies(model: "SMEEconomy") -> None:
