@@ -234,11 +234,12 @@ def _serve_in_order(groups: np.ndarray, priority: np.ndarray, size: np.ndarray, 
     """Which queued requests fit, served in :func:`queue_order`: :func:`_serve_in_order_kernel`,
     or the numpy it replaced (:func:`_serve_in_order_numpy`) for inputs it does not take."""
     granted = np.empty(groups.size, dtype=bool)
+    # the kernel adds and compares in float64, as numpy does for float64 sizes and limits
+    float64 = np.dtype(np.float64)
+    limit = np.asarray(limit)
     if (groups.ndim == 1 and groups.dtype.kind in "iu" and priority.shape == groups.shape == size.shape
-            and np.ndim(limit) == 1
-            and _serve_in_order_kernel(groups, np.asarray(priority, dtype=np.float64),
-                                       np.asarray(size, dtype=np.float64), np.asarray(limit, dtype=np.float64),
-                                       granted)):
+            and priority.dtype == float64 and size.dtype == float64 and limit.ndim == 1 and limit.dtype == float64
+            and _serve_in_order_kernel(groups, priority, size, limit, granted)):
         return granted
     return _serve_in_order_numpy(groups, priority, size, limit)
 
