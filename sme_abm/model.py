@@ -206,16 +206,17 @@ class SMEEconomy(mesa.Model):
         (attributes, the next ``unique_id``, one entry in each of Mesa 3.3's three
         registry tables, in the same order), with the per-agent calls taken out:
         some 600 firms enter every month at 10^5 firms, and creating them one by one
-        cost about twice as much. The first SME, or a registry laid out differently,
-        goes through ``SME(...)``.
+        cost about twice as much. The first SME of every batch goes through ``SME(...)``
+        and serves as the check: if Mesa gave it other attributes than the ones set
+        here, or lays out its registry differently, the whole batch does.
         """
-        agents: list[SME] = []
-        if firm_ids and self._registry_tables() is None:
-            agents.append(SME(self, firm_ids[0]))
-            firm_ids = firm_ids[1:]
+        if not firm_ids:
+            return []
+        agents: list[SME] = [SME(self, firm_ids[0])]
+        firm_ids = firm_ids[1:]
         tables = self._registry_tables()
         ids = getattr(mesa.Agent, "_ids", None)  # Mesa's unique_id counter of each model
-        if tables is None or ids is None:
+        if tables is None or ids is None or set(vars(agents[0])) != {"model", "unique_id", "pos", "firm_id"}:
             return agents + [SME(self, firm_id) for firm_id in firm_ids]
         registry, type_set, all_set = tables
         counter = ids[self]

@@ -103,3 +103,19 @@ def test_sme_agents_created_in_one_pass_are_what_mesa_would_create(monkeypatch):
     # agents whose last reference goes leave the registry through its weak references, as Mesa's do
     agent = batched.sme_agent(int(batched.smes.firm_id[0]))
     assert agent in batched.agents_by_type[SME]
+
+
+def test_agents_made_one_by_one_when_mesa_sets_other_attributes(monkeypatch):
+    """If an SME made by SME(...) carries attributes the one-pass creation would not
+    set (another Mesa version, a subclass), every entrant is made by SME(...)."""
+    original = SME.__init__
+
+    def with_extra(self, model, firm_id):
+        original(self, model, firm_id)
+        self.extra = firm_id
+
+    monkeypatch.setattr(SME, "__init__", with_extra)
+    model = SMEEconomy(n_smes=500, rng=2)
+    model.run(6)
+    assert model.timeseries()["entries"].sum() > 0
+    assert all(agent.extra == agent.firm_id for agent in model.smes.agent)
