@@ -29,20 +29,22 @@ OVERDRAFT_MONTHS_TO_DEFAULT = 3
 SUDDEN_DEFAULT_SCALE = 1.0  # share of the annual default probability realised as sudden failure
 
 
-def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
-    """Resolve defaults, voluntary exits and listings; remove the leavers."""
+def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
+    """Resolve defaults, voluntary exits and listings; remove the leavers.
+
+    ``listing_candidates`` are the firms that would list this month (from
+    :func:`sme_abm.markets.capital.provide_direct_finance`); a defaulting firm does not.
+    """
     smes, rng = model.smes, model.rng
     n = smes.size
     pd = sigmoid(default_log_odds(model))
-    default = np.empty(n, dtype=bool)
-    _default_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, pd, smes.trained, smes.overdraft_months,
-                    rng.random(n), default)
-    listing = listing & ~default
-    voluntary = ~default & ~listing & (smes.loss_months >= model.config.economy.loss_months_to_exit)
-    leaving = default | voluntary | listing
-    model.step_stats.update(exits_default=int(default.sum()), exits_voluntary=int(voluntary.sum()),
-                            exits_listing=int(listing.sum()))
-    if not leaving.any():
+    default, voluntary, listing, leaving = (np.empty(n, dtype=bool) for _ in range(4))
+    n_default, n_voluntary, n_listing = _exit_kernel(
+        smes.cash, smes.capital, smes.receivables, smes.debt, pd, smes.trained, smes.overdraft_months,
+        smes.loss_months, rng.random(n), listing_candidates, int(model.config.economy.loss_months_to_exit),
+        default, voluntary, listing, leaving)
+    model.step_stats.update(exits_default=n_default, exits_voluntary=n_voluntary, exits_listing=n_listing)
+    if n_default + n_voluntary + n_listing == 0:
         model.record_exits(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
         return
 
@@ -61,18 +63,38 @@ def exit_firms(model: "SMEEconomy", listing: np.ndarray) -> None:
 
 
 @njit
-def _default_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months, draws,
-                    default):  # pragma: no cover - compiled
-    """Who defaults this month; the numpy it replaced (see :mod:`sme_abm.kernels`)::
+def _exit_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months, loss_months, draws,
+                 listing_candidates, loss_months_to_exit, default, voluntary, listing,
+                 leaving):  # pragma: no cover - compiled
+    """Who defaults, closes or lists this month, and how many of each, in one pass.
+
+    It replaces seven passes over the SMEs (the default test, four boolean masks
+    and three ``sum`` of booleans, which numpy adds as integers, slowly); the numpy
+    it replaced (see :mod:`sme_abm.kernels`)::
 
         equity = cash + capital + receivables - debt
         hazard = SUDDEN_DEFAULT_SCALE * pd / 12.0 * where(trained, 0.7, 1.0)
         default = (overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws < hazard)
+        listing = listing_candidates & ~default
+        voluntary = ~default & ~listing & (loss_months >= loss_months_to_exit)
+        leaving = default | voluntary | listing
+        counts = default.sum(), voluntary.sum(), listing.sum()
     """
+    n_default, n_voluntary, n_listing = 0, 0, 0
     for i in range(cash.size):
         equity = cash[i] + capital[i] + receivables[i] - debt[i]
         hazard = SUDDEN_DEFAULT_SCALE * pd[i] / 12.0 * (0.7 if trained[i] else 1.0)
-        default[i] = (overdraft_months[i] >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws[i] < hazard)
+        d = (overdraft_months[i] >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws[i] < hazard)
+        lists = listing_candidates[i] & (not d)
+        closes = (not d) & (not lists) & (loss_months[i] >= loss_months_to_exit)
+        default[i] = d
+        listing[i] = lists
+        voluntary[i] = closes
+        leaving[i] = d | closes | lists
+        n_default += 1 if d else 0
+        n_listing += 1 if lists else 0
+        n_voluntary += 1 if closes else 0
+    return n_default, n_voluntary, n_listing
 
 
 def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, receivable_recovery: float) -> None:

@@ -274,3 +274,35 @@ def test_receivable_collection_matches_numpy():
     for value, expected in zip(out + [got], [written_off, paid * lf_share, paid * (1 - lf_share), settled,
                                              receivables - settled]):
         assert value.tobytes() == expected.tobytes()
+
+
+def test_exit_classification_matches_numpy():
+    from sme_abm.demography import OVERDRAFT_MONTHS_TO_DEFAULT, SUDDEN_DEFAULT_SCALE, _exit_kernel
+
+    rng = np.random.default_rng(10)
+    n = 5_000
+    cash, capital, receivables = rng.standard_normal(n), rng.random(n), rng.random(n)
+    debt = 2.0 * rng.random(n)
+    debt[:10] = (cash + capital + receivables)[:10]  # equity exactly zero: not a default
+    pd = rng.random(n)
+    pd[10:20] = np.nan
+    trained = rng.random(n) < 0.3
+    overdraft_months = rng.integers(0, 5, n).astype(np.int16)
+    loss_months = rng.integers(0, 12, n).astype(np.int16)
+    draws = rng.random(n) * 0.2
+    candidates = rng.random(n) < 0.1
+    default, voluntary, listing, leaving = (np.empty(n, dtype=bool) for _ in range(4))
+    counts = _exit_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months, loss_months, draws,
+                          candidates, 9, default, voluntary, listing, leaving)
+
+    equity = cash + capital + receivables - debt
+    hazard = SUDDEN_DEFAULT_SCALE * pd / 12.0 * np.where(trained, 0.7, 1.0)
+    expected_default = (overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws < hazard)
+    expected_listing = candidates & ~expected_default
+    expected_voluntary = ~expected_default & ~expected_listing & (loss_months >= 9)
+    assert default.tobytes() == expected_default.tobytes()
+    assert listing.tobytes() == expected_listing.tobytes()
+    assert voluntary.tobytes() == expected_voluntary.tobytes()
+    assert leaving.tobytes() == (expected_default | expected_voluntary | expected_listing).tobytes()
+    assert counts == (int(expected_default.sum()), int(expected_voluntary.sum()), int(expected_listing.sum()))
+    assert min(counts) > 0
