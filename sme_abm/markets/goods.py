@@ -98,23 +98,25 @@ def allocate_demand(model: "SMEEconomy") -> None:
                    household_sales, export_sales, supply_chain_sales, procurement_sales)
 
     # settle: cash now from households and abroad; receivables from large firms and government
-    ledger.pay("consumption_sme", "households", "smes", household_sales)
+    # (each channel's total is summed once: ledger.pay returns the sum it records)
+    household_total = ledger.pay("consumption_sme", "households", "smes", household_sales)
     ledger.pay("imports", "households", "rest_of_world", imports)
-    ledger.pay("consumption_large_firms", "households", "large_firms", consumption - imports - float(household_sales.sum()))
-    ledger.pay("exports", "rest_of_world", "smes", export_sales)
-    model.payables["large_firms"] += float(supply_chain_sales.sum())
-    model.payables["government"] += float(procurement_sales.sum())
-    procurement_large_firms = budget - float(procurement_sales.sum())
+    ledger.pay("consumption_large_firms", "households", "large_firms", consumption - imports - household_total)
+    export_total = ledger.pay("exports", "rest_of_world", "smes", export_sales)
+    supply_chain_total, procurement_total = float(supply_chain_sales.sum()), float(procurement_sales.sum())
+    model.payables["large_firms"] += supply_chain_total
+    model.payables["government"] += procurement_total
+    procurement_large_firms = budget - procurement_total
     ledger.pay("procurement_large_firms", "government", "large_firms", procurement_large_firms)
 
     small_micro = np.flatnonzero(smes.size_class <= 1)
     model.step_stats.update(
         procurement_budget=budget,
-        procurement_sme=float(procurement_sales.sum()),
+        procurement_sme=procurement_total,
         procurement_small_micro=float(procurement_sales[small_micro].sum()),
         credit_sales=float((supply_chain_sales + procurement_sales).sum()),
         household_consumption=consumption,
-        export_sales=float(export_sales.sum()),
+        export_sales=export_total,
     )
 
 
