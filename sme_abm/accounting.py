@@ -65,7 +65,7 @@ class Ledger:
         return self.model.guarantors.cash
 
     def _apply(self, sector: str, amount: float | np.ndarray, total: float, rows: np.ndarray | None,
-               sign: float) -> None:
+               sign: float, sums: np.ndarray | None = None) -> None:
         if sector in SCALAR_SECTORS:
             self.balances[sector] += sign * total
             return
@@ -85,7 +85,7 @@ class Ledger:
             if not _apply_to_rows_kernel(cash, rows, amount, sign > 0):
                 self._apply_with_numpy(cash, amount, rows, ufunc, True)
         else:
-            ufunc(cash, bincount_sums(rows, amount, cash.size), out=cash)
+            ufunc(cash, bincount_sums(rows, amount, cash.size) if sums is None else sums, out=cash)
 
     @staticmethod
     def _apply_with_numpy(cash: np.ndarray, amount: np.ndarray, rows: np.ndarray, ufunc: np.ufunc,
@@ -105,6 +105,9 @@ class Ledger:
         amount: float | np.ndarray,
         payer_rows: np.ndarray | int | None = None,
         payee_rows: np.ndarray | int | None = None,
+        *,
+        payer_sums: np.ndarray | None = None,
+        payee_sums: np.ndarray | None = None,
     ) -> float:
         """Move money from one sector to another and record the flow.
 
@@ -118,6 +121,11 @@ class Ledger:
                 None means the array is aligned with all SMEs). For banks and
                 guarantors, rows may repeat.
             payee_rows: Likewise for the payee.
+            payer_sums: For banks or guarantors paying from ``payer_rows``, the total
+                per bank or guarantor (``bincount(payer_rows, weights=amount)``, in
+                row order) when the caller has already made it for its own books;
+                the ledger then does not sum the amounts by row a second time.
+            payee_sums: Likewise for the payee.
 
         Returns:
             The total amount moved.
@@ -142,8 +150,8 @@ class Ledger:
                 total *= self.model.smes.size
             elif payer in ARRAY_SECTORS or payee in ARRAY_SECTORS:
                 raise ValueError("a scalar payment to or from banks or guarantors needs rows")
-        self._apply(payer, amount, total, payer_rows, -1.0)
-        self._apply(payee, amount, total, payee_rows, +1.0)
+        self._apply(payer, amount, total, payer_rows, -1.0, payer_sums)
+        self._apply(payee, amount, total, payee_rows, +1.0, payee_sums)
         self.flows[flow] += total
         self.net[payer] -= total
         self.net[payee] += total

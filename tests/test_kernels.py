@@ -306,3 +306,21 @@ def test_exit_classification_matches_numpy():
     assert leaving.tobytes() == (expected_default | expected_voluntary | expected_listing).tobytes()
     assert counts == (int(expected_default.sum()), int(expected_voluntary.sum()), int(expected_listing.sum()))
     assert min(counts) > 0
+
+
+def test_ledger_payments_with_the_callers_row_sums_match_summing_in_the_ledger():
+    from sme_abm.kernels import bincount_sums
+
+    model = SMEEconomy(n_smes=500, rng=11)
+    ledger, smes, banks = model.ledger, model.smes, model.banks
+    amounts = np.random.default_rng(11).random(smes.size)
+    sme_before, bank_before = smes.cash.copy(), banks.cash.copy()
+    ledger.pay("test", "smes", "banks", amounts, payee_rows=smes.bank)
+    expected_smes, expected_banks = smes.cash.copy(), banks.cash.copy()
+    smes.cash, banks.cash = sme_before, bank_before
+    sums = bincount_sums(smes.bank, weights=amounts, minlength=banks.size)
+    ledger.pay("test", "smes", "banks", amounts, payee_rows=smes.bank, payee_sums=sums)
+    assert smes.cash.tobytes() == expected_smes.tobytes()
+    assert banks.cash.tobytes() == expected_banks.tobytes()
+    ledger.pay("test back", "banks", "smes", amounts, payer_rows=smes.bank, payer_sums=sums)
+    assert banks.cash.tobytes() == (expected_banks - sums).tobytes()

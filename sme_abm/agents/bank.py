@@ -51,8 +51,9 @@ class BankBook(ColumnStore):
     # -- flows with SMEs (vectorised over SMEs, aggregated per bank) -------
     def receive_interest(self, flow: str, bank_of_sme: np.ndarray, amounts: np.ndarray) -> None:
         model = self.model
-        model.ledger.pay(flow, "smes", "banks", amounts, payee_rows=bank_of_sme)
-        self.income += bincount_sums(bank_of_sme, weights=amounts, minlength=self.size)
+        per_bank = bincount_sums(bank_of_sme, weights=amounts, minlength=self.size)
+        model.ledger.pay(flow, "smes", "banks", amounts, payee_rows=bank_of_sme, payee_sums=per_bank)
+        self.income += per_bank
 
     def collect_principal(self, model: "SMEEconomy") -> None:
         """Scheduled amortisation (deferred for shock-hit firms under lever 23)."""
@@ -62,8 +63,10 @@ class BankBook(ColumnStore):
         due = smes.debt / maturity
         if smes.shock_hit.any():  # x * 1.0 == x, so the factor only matters when someone is hit
             due *= np.where(smes.shock_hit, 1.0 - deferral, 1.0)
-        model.ledger.pay("loan_principal", "smes", "banks", due, payee_rows=smes.bank)
-        self.reduce_debt(model, slice(None), due)
+        # debt first: the per-bank repayments it sums are the ledger's per-bank receipts
+        # (the ledger moves cash only, and the debt update reads no cash)
+        repaid = self._reduce_all_debt(model, due)
+        model.ledger.pay("loan_principal", "smes", "banks", due, payee_rows=smes.bank, payee_sums=repaid)
 
     def reduce_debt(self, model: "SMEEconomy", rows: np.ndarray | slice, amount: np.ndarray) -> None:
         """Take ``amount`` off the debt of SMEs ``rows`` (an index array, or a
@@ -80,13 +83,15 @@ class BankBook(ColumnStore):
         self.loans -= bincount_sums(smes.bank[rows], weights=amount, minlength=self.size)
         model.guarantors.release(smes.guarantor[rows], released)
 
-    def _reduce_all_debt(self, model: "SMEEconomy", amount: np.ndarray) -> None:
-        """:meth:`reduce_debt` for every SME, in one pass (:func:`_reduce_all_debt_kernel`)."""
+    def _reduce_all_debt(self, model: "SMEEconomy", amount: np.ndarray) -> np.ndarray:
+        """:meth:`reduce_debt` for every SME, in one pass (:func:`_reduce_all_debt_kernel`);
+        returns the amount repaid to each bank."""
         smes, guarantors = model.smes, model.guarantors
         repaid, released = np.zeros(self.size), np.zeros(guarantors.size)
         _reduce_all_debt_kernel(amount, smes.debt, smes.guaranteed, smes.bank, smes.guarantor, repaid, released)
         self.loans -= repaid
         guarantors.outstanding -= released
+        return repaid
 
     def lend(self, model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray, rate: np.ndarray) -> None:
         """Book new loans to SMEs ``rows`` (distinct) at annual ``rate`` (blended into their rate)."""

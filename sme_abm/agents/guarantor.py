@@ -79,9 +79,10 @@ class GuarantorBook(ColumnStore):
         payers = np.flatnonzero(guarantor_of_sme >= 0)
         rows = guarantor_of_sme[payers]
         amounts = fees[payers]
+        per_guarantor = bincount_sums(rows, weights=amounts, minlength=self.size)
         self.model.ledger.pay("guarantee_fees", "smes", "guarantors", amounts,
-                              payer_rows=payers, payee_rows=rows)
-        self.fee_income += bincount_sums(rows, weights=amounts, minlength=self.size)
+                              payer_rows=payers, payee_rows=rows, payee_sums=per_guarantor)
+        self.fee_income += per_guarantor
 
     def release(self, guarantor_rows: np.ndarray, amounts: np.ndarray) -> None:
         covered = np.flatnonzero(guarantor_rows >= 0)
