@@ -324,3 +324,21 @@ def test_ledger_payments_with_the_callers_row_sums_match_summing_in_the_ledger()
     assert banks.cash.tobytes() == expected_banks.tobytes()
     ledger.pay("test back", "banks", "smes", amounts, payer_rows=smes.bank, payer_sums=sums)
     assert banks.cash.tobytes() == (expected_banks - sums).tobytes()
+
+
+def test_overdraft_months_match_numpy():
+    from sme_abm.agents.bank import _count_overdraft_months_kernel
+
+    rng = np.random.default_rng(12)
+    n = 5_000
+    cash = rng.standard_normal(n)
+    cash[:4] = [0.0, -0.0, np.nan, -np.inf]
+    months = rng.integers(0, 10, n).astype(np.int16)
+    months[4], cash[4] = np.iinfo(np.int16).max, -1.0  # wraps, as numpy's int16 addition does
+    expected_short = cash < 0
+    with np.errstate(over="ignore"):
+        expected = np.where(expected_short, months + np.int16(1), 0).astype(np.int16)
+    short = np.empty(n, dtype=bool)
+    _count_overdraft_months_kernel(cash, short, months)
+    assert short.tobytes() == expected_short.tobytes()
+    assert months.tobytes() == expected.tobytes()

@@ -104,11 +104,11 @@ class BankBook(ColumnStore):
     def grant_overdrafts(self, model: "SMEEconomy") -> None:
         """Cover negative cash with an overdraft at a penalty rate; count overdraft months."""
         smes = model.smes
-        short = smes.cash < 0
+        short = np.empty(smes.size, dtype=bool)
+        _count_overdraft_months_kernel(smes.cash, short, smes.overdraft_months)
         rows = np.flatnonzero(short)
         rate = model.sme_base_rate + self.markup_of(smes.bank[rows]) + 0.03
         self.lend(model, rows, -smes.cash[rows], rate)
-        smes.overdraft_months = np.where(short, smes.overdraft_months + 1, 0).astype(np.int16)
 
     def markup_of(self, bank_rows: np.ndarray) -> np.ndarray:
         return self.model.config.banks.markup + 0.004 * (self.kind[bank_rows] == NONDEPOSIT_LENDER)
@@ -136,6 +136,21 @@ class BankBook(ColumnStore):
         _risk_weighted_assets_kernel(smes.bank, smes.size_class, smes.debt, smes.guaranteed,
                                      float(model.policy.p11_differentiated_supervision.small_micro_risk_weight), rwa)
         self.risk_weighted_assets = rwa
+
+
+@njit
+def _count_overdraft_months_kernel(cash, short, overdraft_months):  # pragma: no cover - compiled
+    """Who is short of cash, and the months in a row each firm has been, in one pass
+    instead of four (a comparison, an addition, a ``where`` and a conversion, each over
+    all SMEs). The numpy it replaced (the overdraft that follows reads only ``short``)::
+
+        short = cash < 0
+        overdraft_months = where(short, overdraft_months + 1, 0).astype(int16)
+    """
+    for i in range(cash.size):
+        s = cash[i] < 0
+        short[i] = s
+        overdraft_months[i] = overdraft_months[i] + 1 if s else 0
 
 
 @njit
