@@ -342,3 +342,17 @@ def test_overdraft_months_match_numpy():
     _count_overdraft_months_kernel(cash, short, months)
     assert short.tobytes() == expected_short.tobytes()
     assert months.tobytes() == expected.tobytes()
+
+
+def test_flagging_paid_firms_matches_numpy():
+    from sme_abm.agents.government import _flag_paid_kernel
+
+    rng = np.random.default_rng(13)
+    n = 5_000
+    amounts = np.where(rng.random(n) < 0.3, rng.random(n), 0.0)
+    amounts[:4] = [-0.0, np.nan, -1.0, np.inf]
+    bits = rng.integers(0, 256, n).astype(np.uint8)
+    expected = bits.copy()
+    expected[np.flatnonzero(amounts > 0)] |= np.uint8(1 << 5)
+    _flag_paid_kernel(amounts, np.uint8(1 << 5), bits)
+    assert bits.tobytes() == expected.tobytes()
