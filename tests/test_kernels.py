@@ -356,3 +356,28 @@ def test_flagging_paid_firms_matches_numpy():
     expected[np.flatnonzero(amounts > 0)] |= np.uint8(1 << 5)
     _flag_paid_kernel(amounts, np.uint8(1 << 5), bits)
     assert bits.tobytes() == expected.tobytes()
+
+
+def test_innovation_outcomes_match_numpy():
+    from sme_abm.agents.sme import _innovation_kernel
+
+    rng = np.random.default_rng(14)
+    n = 5_000
+    sector = rng.integers(0, 6, n).astype(np.int8)
+    innovative, digital, trained = rng.random(n) < 0.4, rng.random(n) < 0.3, rng.random(n) < 0.2
+    sales = np.where(rng.random(n) < 0.1, 0.0, rng.random(n))
+    cash = 100.0 * rng.standard_normal(n)
+    rd_draws, adoption_draws, training_draws = rng.random(n), rng.random(n), rng.random(n)
+    ip_stock = rng.random(n)
+    expected_ip = 0.99 * ip_stock + np.where(innovative, 0.03 * sales, 0.0)
+    success, adopt, newly_trained = (np.empty(n, dtype=bool) for _ in range(3))
+    successes, firms = np.zeros(6, dtype=np.int64), np.zeros(6, dtype=np.int64)
+    _innovation_kernel(sector, innovative, sales, digital, cash, trained, rd_draws, adoption_draws, training_draws,
+                       0.3, 0.2, 50.0, 0.1, 0.03, ip_stock, success, adopt, newly_trained, successes, firms)
+    expected_success = innovative & (rd_draws < 0.3) & (sales > 0)
+    assert success.tobytes() == expected_success.tobytes()
+    assert ip_stock.tobytes() == expected_ip.tobytes()
+    assert adopt.tobytes() == (~digital & (adoption_draws < 0.2) & (cash > 50.0)).tobytes()
+    assert newly_trained.tobytes() == (~trained & (training_draws < 0.1)).tobytes()
+    assert successes.tolist() == np.bincount(sector[expected_success], minlength=6).tolist()
+    assert firms.tolist() == np.bincount(sector, minlength=6).tolist()
