@@ -115,3 +115,18 @@ def _bincount_sums_kernel(groups: np.ndarray, weights: np.ndarray,
             return False
         sums[g] += weights[j]
     return True
+
+
+@inline
+def take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``table[index]`` as a new array, for a kernel to read instead of gathering in its loop.
+
+    LLVM does not vectorise a loop that reads a small per-sector table through the
+    firms' sector codes (``table[sector[i]]``); with the values gathered first, in
+    a loop of their own, the kernel's main loop vectorises and runs up to several
+    times faster. The values, and so the results, are the same.
+    """
+    out = np.empty(index.size, dtype=table.dtype)
+    for i in range(index.size):
+        out[i] = table[index[i]]
+    return out

@@ -381,3 +381,18 @@ def test_innovation_outcomes_match_numpy():
     assert newly_trained.tobytes() == (~trained & (training_draws < 0.1)).tobytes()
     assert successes.tolist() == np.bincount(sector[expected_success], minlength=6).tolist()
     assert firms.tolist() == np.bincount(sector, minlength=6).tolist()
+
+
+def test_take_matches_numpy_fancy_indexing():
+    from sme_abm.kernels import take
+
+    @njit
+    def _take(table, index):
+        return take(table, index)
+
+    rng = np.random.default_rng(15)
+    table = np.concatenate([rng.standard_normal(4), [np.nan, -0.0]])
+    sector = rng.integers(0, 6, 1_000).astype(np.int8)
+    assert _take(table, sector).tobytes() == table[sector].tobytes()
+    flags = rng.random(6) < 0.5
+    assert _take(flags, sector).tobytes() == flags[sector].tobytes()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import group_sums, maximum, minimum, njit
+from ..kernels import group_sums, maximum, minimum, njit, take
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,11 +187,12 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
     Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
     profit, costs, depreciated capital and months of losses; fills the flow arrays.
     """
+    # the per-sector parameters gathered first, so the loop vectorises
+    firm_revenue_per_worker, firm_materials_share = take(revenue_per_worker, sector), take(materials_share, sector)
     for i in range(sales.size):
         s = sales[i]
-        k = sector[i]
         # employment = where(sales > 0, 12 * sales / (revenue_per_worker[sector] * productivity), 0)
-        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i])
+        emp = 12.0 * s / (firm_revenue_per_worker[i] * productivity[i])
         emp = emp if s > 0 else 0.0
         employment[i] = emp
         annual = 12.0 * s
@@ -201,7 +202,7 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
-        m = materials_share[k] * s
+        m = firm_materials_share[i] * s
         c = compliance_share * s
         f = admin_fee_share * s
         f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
@@ -332,8 +333,9 @@ def _investment_kernel(sector, capital_output_ratio, demand, capital, cash, cost
         spendable = maximum(cash - 0.5 * (cash_buffer_months * costs), 0.0)
         investment = minimum(desired_investment, spendable)
     """
+    ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
-        target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
+        target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
         desired = investment_speed * maximum(target - capital[i], 0.0)
         spendable = maximum(cash[i] - 0.5 * (cash_buffer_months * costs[i]), 0.0)
         investment[i] = minimum(desired, spendable)
@@ -468,8 +470,9 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
         served = where(demand > 0, minimum(sales / maximum(demand, 1e-12), 1.0), 1.0)
         root_served = sqrt(where(shut_down, 1.0, served))
     """
+    sector_mean = take(mean_log_a, sector)  # gathered first, so the loop vectorises
     for i in range(log_a.size):
-        drift = growth_drift + elasticity * (log_a[i] - mean_log_a[sector[i]])
+        drift = growth_drift + elasticity * (log_a[i] - sector_mean[i])
         growth[i] = drift + volatility * shock[i]
         served = minimum(sales[i] / maximum(demand[i], 1e-12), 1.0)
         served = served if demand[i] > 0 else 1.0

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.bank import NONDEPOSIT_LENDER
-from ..kernels import bincount_sums, clip, maximum, minimum, njit
+from ..kernels import bincount_sums, clip, maximum, minimum, njit, take
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -116,10 +116,11 @@ def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, co
     with :func:`~sme_abm.agents.sme.desired_investment` and
     :func:`~sme_abm.agents.sme.cash_buffer` written out.
     """
+    ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sales.size):
         target_debt = debt_to_capital * capital[i]
         refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
-        target = 12.0 * capital_output_ratio[sector[i]] * demand[i] / 1.2 * 1.1
+        target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
         investment = investment_speed * maximum(target - capital[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
         need[i] = amount

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.sme import MEDIUM
-from ..kernels import maximum, minimum, njit
+from ..kernels import maximum, minimum, njit, take
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -179,9 +179,11 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         lost_revenue = where(shock_hit, maximum(unshocked - sales, 0.0), 0.0)
         receivables += supply_chain * served + procurement * served
     """
+    # the per-sector values gathered first, so the loop vectorises
+    firm_per_weight, ratio = take(per_weight, sector), take(capital_output_ratio, sector)
     for i in range(sector.size):
         f = factor[i]
-        household = per_weight[sector[i]] * weight[i] * f
+        household = firm_per_weight[i] * weight[i] * f
         supply_chain = supply_total * (weight[i] / supply_sum) * f
         procurement = small_micro_total * (small_micro_weight[i] / small_micro_sum)
         procurement = procurement + sme_total * (sme_base_weight[i] / sme_sum)
@@ -189,7 +191,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         exports = export_total * (export_weight[i] / export_sum) * f
         unshocked = (household + supply_chain + procurement + exports) / f
         total = household + supply_chain + procurement + exports
-        capacity = 1.2 * capital[i] / (12.0 * capital_output_ratio[sector[i]])
+        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
         served = minimum(total, capacity) / total
         served = served if total > 0 else 0.0
         sold = total * served
