@@ -429,10 +429,11 @@ def _productivity_kernel(log_a, sector, success, adopt, trained, per_firm, noise
         log_a[adopt] += digital_gain; log_a[trained] += training_gain
         log_a += 0.01 * noise
     """
+    spillover = take(per_firm, sector)  # gathered first, so the loop vectorises
     for i in range(log_a.size):
         x = log_a[i]
         x = x + rd_gain if success[i] else x
-        x = x + per_firm[sector[i]]
+        x = x + spillover[i]
         x = x + digital_gain if adopt[i] else x
         x = x + training_gain if trained[i] else x
         log_a[i] = x + 0.01 * noise[i]

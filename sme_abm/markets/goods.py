@@ -143,9 +143,9 @@ def _demand_weights_kernel(sector, can_be_shut_down, draws, shutdown_probability
         export_weight = weight * exporter
         sector_weight = bincount(sector, weights=weight)   (summed in row order, as bincount does)
     """
+    can_close = take(can_be_shut_down, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
-        k = sector[i]
-        closed = can_be_shut_down[k] & (draws[i] < shutdown_probability)
+        closed = can_close[i] & (draws[i] < shutdown_probability)
         shut_down[i] = closed
         w = 0.0 if closed else demand_weight[i]
         weight[i] = w
