@@ -187,12 +187,11 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
     Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
     profit, costs, depreciated capital and months of losses; fills the flow arrays.
     """
-    # the per-sector parameters gathered first, so the loop vectorises
-    firm_revenue_per_worker, firm_materials_share = take(revenue_per_worker, sector), take(materials_share, sector)
     for i in range(sales.size):
         s = sales[i]
+        k = sector[i]
         # employment = where(sales > 0, 12 * sales / (revenue_per_worker[sector] * productivity), 0)
-        emp = 12.0 * s / (firm_revenue_per_worker[i] * productivity[i])
+        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i])
         emp = emp if s > 0 else 0.0
         employment[i] = emp
         annual = 12.0 * s
@@ -202,7 +201,7 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
-        m = firm_materials_share[i] * s
+        m = materials_share[k] * s
         c = compliance_share * s
         f = admin_fee_share * s
         f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
