@@ -31,16 +31,21 @@ def write_experiment(path: Path, body: str) -> Path:
     return path
 
 
-def grid_experiment(tmp_path: Path, fee_caps: list[float], bank_shares: list[float], replicates: int = 2) -> Path:
-    """A 1,000-SME, 24-month grid experiment in tmp_path."""
+#: Runs slow enough (about half a second each) for a test to catch the sweep in flight.
+SLOW_RUNS = {"n_smes": 20_000, "steps": 48}
+
+
+def grid_experiment(tmp_path: Path, fee_caps: list[float], bank_shares: list[float], replicates: int = 2,
+                    n_smes: int = 1000, steps: int = 24) -> Path:
+    """A grid experiment in tmp_path (1,000 SMEs for 24 months unless told otherwise)."""
     return write_experiment(tmp_path / "grid.toml", f"""
 name = "grid"
 base = "{BASELINE}"
 replicates = {replicates}
 entropy = 99
 [overrides]
-"simulation.n_smes" = 1000
-"simulation.steps" = 24
+"simulation.n_smes" = {n_smes}
+"simulation.steps" = {steps}
 [design]
 kind = "grid"
 [design.parameters."levers.p13_financing_guarantee.fee_cap"]
@@ -70,7 +75,7 @@ def wait_for_runs(folder: Path, count: int, process: subprocess.Popen, timeout: 
     raise AssertionError(f"{count} runs not done within {timeout} s")
 
 
-def assert_complete(folder: Path, expected_runs: int) -> pd.DataFrame:
+def assert_complete(folder: Path, expected_runs: int, steps: int = 24) -> pd.DataFrame:
     """Every planned run present exactly once, ok, with an intact time series and no temporaries."""
     table = pd.read_parquet(folder / "runs.parquet")
     assert len(table) == expected_runs
@@ -81,7 +86,7 @@ def assert_complete(folder: Path, expected_runs: int) -> pd.DataFrame:
     assert records == series == sorted(table["run_id"])
     for run_id in series:
         frame = pd.read_parquet(folder / "timeseries" / f"{run_id}.parquet")
-        assert (frame["run_id"] == run_id).all() and len(frame) == 24
+        assert (frame["run_id"] == run_id).all() and len(frame) == steps
     assert not list(folder.rglob(".*.tmp"))
     assert not (folder / ".lock").exists()
     return table
@@ -247,7 +252,8 @@ def run_cli_env(args: list[str], env: dict) -> subprocess.CompletedProcess:
 
 
 def test_interrupted_and_killed_sweep_resumes_without_duplicates(tmp_path: Path) -> None:
-    experiment = grid_experiment(tmp_path, [0.0, 0.01, 0.02], [0.1, 0.2, 0.3])  # 18 runs
+    # 18 runs of about half a second each, so that the sweep is still running when interrupted
+    experiment = grid_experiment(tmp_path, [0.0, 0.01, 0.02], [0.1, 0.2, 0.3], **SLOW_RUNS)
     out = tmp_path / "out"
     first = start_sweep(str(experiment), "--out", str(out), "--workers", "1", log=tmp_path / "first.log")
     wait_for_runs(out, 3, first)
@@ -267,23 +273,24 @@ def test_interrupted_and_killed_sweep_resumes_without_duplicates(tmp_path: Path)
 
     third = run_cli("sweep", str(experiment), "--out", str(out), "--workers", "2", "--resume", "--quiet")
     assert third.returncode == 0, third.stderr
-    assert_complete(out, 18)
+    assert_complete(out, 18, steps=SLOW_RUNS["steps"])
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
     assert sessions[0]["interrupted"] and sessions[-1]["already_done"] == after_kill
     assert sessions[-1]["to_run"] == 18 - after_kill
 
 
 def test_second_sweep_into_a_locked_folder_is_refused(tmp_path: Path) -> None:
-    experiment = grid_experiment(tmp_path, [0.0, 0.01, 0.02], [0.1, 0.2], replicates=2)
+    experiment = grid_experiment(tmp_path, [0.0, 0.01, 0.02], [0.1, 0.2], replicates=4, **SLOW_RUNS)  # ~12 s
     out = tmp_path / "out"
     first = start_sweep(str(experiment), "--out", str(out), "--workers", "1", log=tmp_path / "first.log")
     try:
         wait_for_runs(out, 1, first)
+        with pytest.raises(SweepLockedError):
+            SweepStore(out).acquire_lock()
         second = run_cli("sweep", str(experiment), "--out", str(out), "--resume", "--quiet")
         assert second.returncode == 2
         assert f"pid {first.pid}" in second.stderr and len(second.stderr.strip().splitlines()) == 1
-        with pytest.raises(SweepLockedError):
-            SweepStore(out).acquire_lock()
+        assert first.poll() is None, "the first sweep ended before the checks; they proved nothing"
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=60)
