@@ -180,23 +180,23 @@ class Recorder:
                 del table
                 pa.default_memory_pool().release_unused()
 
+    def _snapshot_columns(self) -> dict[str, np.ndarray]:
+        """One panel snapshot's columns, in file order, as views of the live arrays."""
+        smes = self.model.smes
+        columns = {"firm_id": smes.firm_id, "step": np.full(smes.size, self.model.month, dtype=np.int32)}
+        for name in PANEL_COLUMNS[1:]:
+            columns["output" if name == "sales" else name] = smes.column(name)
+        return columns
+
     def _snapshot_table(self) -> Any:
         """The snapshot as an Arrow table over the live columns (no copy; written at once)."""
         import pyarrow as pa
 
-        smes = self.model.smes
-        columns = {name: smes.column(name) for name in PANEL_COLUMNS}
-        columns["output"] = columns.pop("sales")
-        columns["step"] = np.full(smes.size, self.model.month, dtype=np.int32)
-        order = ["firm_id", "step"] + [name if name != "sales" else "output" for name in PANEL_COLUMNS[1:]]
-        return pa.table({name: columns[name] for name in order})
+        return pa.table(self._snapshot_columns())
 
     def _snapshot(self) -> pd.DataFrame:
-        smes = self.model.smes
-        frame = pd.DataFrame({name: smes.column(name).copy() for name in PANEL_COLUMNS})
-        frame = frame.rename(columns={"sales": "output"})
-        frame.insert(1, "step", np.int32(self.model.month))
-        return frame
+        """The snapshot as a DataFrame of copies (kept in memory while the columns change)."""
+        return pd.DataFrame(self._snapshot_columns(), copy=True)
 
     def record_exits(self, rows: np.ndarray, reasons: np.ndarray) -> None:
         if rows.size == 0:

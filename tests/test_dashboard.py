@@ -303,3 +303,15 @@ def test_results_browser_reads_a_real_morris_sweep(tmp_path):
     sensitivity = results.sensitivity
     assert sensitivity is not None and {"parameter", "mu_star", "outcome"} <= set(sensitivity)
     assert set(sensitivity["parameter"]) == set(keys)
+
+
+def test_run_setters_clamp_to_their_widget_ranges_and_say_so():
+    from sme_abm.dashboard.session import SMES_RANGE
+
+    set_smes = components.bounded_run_setter(state.settings.value, "n_smes", "Number of SMEs", SMES_RANGE, ",")
+    set_smes(10)
+    assert state.settings.value.n_smes == SMES_RANGE[0]
+    assert state.message.value == "Number of SMEs must be between 100 and 50,000; using 100."
+    state.message.set("")
+    set_smes(300)
+    assert state.settings.value.n_smes == 300 and state.message.value == ""

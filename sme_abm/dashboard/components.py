@@ -119,26 +119,30 @@ def MonthLabel(settings: Settings) -> None:
                 f"preset {settings.preset}", classes=["sme-month"])
 
 
+def bounded_run_setter(settings: Settings, key: str, label: str, bounds: tuple[int, int],
+                       number: str = "") -> Callable[[int | None], None]:
+    """A setter for run setting ``key`` that clamps to ``bounds`` and says so in the page when it had to.
+
+    ``number`` is the format spec the message shows the numbers with (``","`` for thousands).
+    """
+    def set_value(value: int | None) -> None:
+        if value is None:
+            return
+        bounded = clamp(int(value), bounds)
+        state.apply_settings(settings.with_run(**{key: bounded}))
+        if bounded != value:
+            low, high = (format(limit, number) for limit in bounds)
+            state.message.set(f"{label} must be between {low} and {high}; using {bounded:{number}}.")
+    return set_value
+
+
 @solara.component
 def RunControls() -> None:
     """Step, play/pause, reset, run N months, seed and number of SMEs."""
     settings = state.settings.value
 
-    def set_seed(value: int | None) -> None:
-        if value is None:
-            return
-        bounded = clamp(int(value), SEED_RANGE)
-        state.apply_settings(settings.with_run(seed=bounded))
-        if bounded != value:
-            state.message.set(f"Seed must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}; using {bounded}.")
-
-    def set_smes(value: int | None) -> None:
-        if value is None:
-            return
-        bounded = clamp(int(value), SMES_RANGE)
-        state.apply_settings(settings.with_run(n_smes=bounded))
-        if bounded != value:
-            state.message.set(f"Number of SMEs must be between {SMES_RANGE[0]:,} and {SMES_RANGE[1]:,}; using {bounded:,}.")
+    set_seed = bounded_run_setter(settings, "seed", "Seed", SEED_RANGE)
+    set_smes = bounded_run_setter(settings, "n_smes", "Number of SMEs", SMES_RANGE, ",")
 
     with solara.Column(classes=["sme-run-controls"]):
         MonthLabel(settings)
