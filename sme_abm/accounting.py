@@ -21,6 +21,7 @@ credits the payee and records the flow under a name. At the end of a step
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -200,7 +201,7 @@ def total_assets(model: "SMEEconomy", cash: dict[str, float] | None = None,
     smes = model.smes
     cash = model.ledger.cash_by_sector() if cash is None else cash
     receivables = smes.receivables.sum() if receivables is None else receivables
-    positive_cash = sum(max(v, 0.0) for v in cash.values())
+    positive_cash = math.fsum(max(v, 0.0) for v in cash.values())
     return float(
         positive_cash + smes.capital.sum() + receivables + model.banks.loans.sum() + 1.0
     )
@@ -217,14 +218,14 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     closing = ledger.cash_by_sector()
     receivables = model.smes.receivables.sum()
     scale = total_assets(model, closing, receivables)
-    residuals: dict[str, float] = {"money": abs(sum(closing.values()))}
+    residuals: dict[str, float] = {"money": abs(math.fsum(closing.values()))}
     for sector in SECTORS:
         change = closing[sector] - ledger.opening.get(sector, closing[sector])
         residuals[f"flows:{sector}"] = abs(change - ledger.net[sector])
     smes, banks, guarantors = model.smes, model.banks, model.guarantors
     residuals["loans"] = abs(smes.debt.sum() - banks.loans.sum())
     residuals["guarantees"] = abs(smes.guaranteed.sum() - guarantors.outstanding.sum())
-    residuals["receivables"] = abs(receivables - sum(model.payables.values()))
+    residuals["receivables"] = abs(receivables - math.fsum(model.payables.values()))
     residuals["relending"] = abs(banks.cb_borrowing.sum() - model.central_bank.claims_on_banks)
     worst_key = max(residuals, key=residuals.__getitem__)
     worst = residuals[worst_key] / scale

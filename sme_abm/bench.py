@@ -81,11 +81,20 @@ def time_boltzmann(n_agents: int = BOLTZMANN_AGENTS, grid: int = BOLTZMANN_GRID,
     Returns:
         ``step_s`` (median step time) and ``agent_steps_per_s``.
     """
-    from mesa.examples import BoltzmannWealth
-
-    model = BoltzmannWealth(n=n_agents, width=grid, height=grid, seed=seed)
+    model = _boltzmann_model(n_agents, grid, seed)
     step_s = _median_step_seconds(model.step, steps)
     return {"step_s": step_s, "agent_steps_per_s": n_agents / step_s}
+
+
+def _boltzmann_model(n_agents: int, grid: int, seed: int) -> Any:
+    """Mesa's ``BoltzmannWealth`` example: Mesa 3.5 takes a ``BoltzmannScenario``,
+    Mesa 3.3 keyword arguments (its example knows only ``seed=``, deprecated from 3.4 on)."""
+    from mesa.examples.basic.boltzmann_wealth_model import model as boltzmann
+
+    scenario = getattr(boltzmann, "BoltzmannScenario", None)
+    if scenario is not None:
+        return boltzmann.BoltzmannWealth(scenario(n=n_agents, width=grid, height=grid, rng=seed))
+    return boltzmann.BoltzmannWealth(n=n_agents, width=grid, height=grid, seed=seed)
 
 
 def scaling_exponent(sizes: Sequence[int], step_seconds: Sequence[float]) -> float:

@@ -6,8 +6,7 @@ phase, each phase a function in the module of its agent or market.
 
 from __future__ import annotations
 
-import logging
-import weakref
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, cast
@@ -32,6 +31,7 @@ from .levers import load_registry
 from .markets.capital import provide_direct_finance
 from .markets.credit import run_credit_market
 from .markets.goods import allocate_demand, collect_receivables
+from .mesa_registry import registry_for
 from .policy import PolicyState
 from .recorder import Recorder
 from .shocks import apply_shocks
@@ -42,9 +42,6 @@ SHUTDOWN_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("construction"
 CAN_EXPORT = np.isin(np.arange(len(SECTORS)), EXPORTING_SECTORS)
 CAN_BE_SHUT_DOWN = np.isin(np.arange(len(SECTORS)), SHUTDOWN_SECTORS)
 
-
-#: Share of the registry's agents that may leave before its hash tables are rebuilt.
-REGISTRY_COMPACTION_CHURN = 0.25
 
 class SMEEconomy(mesa.Model):
     """A national SME economy with banks, guarantors, government and a central bank.
@@ -65,6 +62,10 @@ class SMEEconomy(mesa.Model):
         >>> model.timeseries()["smes_active"].iloc[-1] > 0
         True
     """
+
+    #: Use Mesa 3.3's batched agent registration where its layout is found (False:
+    #: always Mesa's public ``SME(...)`` / ``agent.remove()``; same agents, same results).
+    fast_mesa_registry: bool = True
 
     def __init__(
         self,
@@ -95,7 +96,7 @@ class SMEEconomy(mesa.Model):
         self.policy = PolicyState(self.config, self.registry)
         self.recorder = Recorder(self)
         self.use_mesa_agents = self.config.simulation.mesa_agents
-        self._registry_churn = 0  # SME agents removed since Mesa's registry was last compacted
+        self.sme_registry = registry_for(self, SME, fast=self.fast_mesa_registry)
         self._set_constants()
         # The column stores create one attribute per schema column at run time,
         # which a static checker cannot see; they are typed Any on purpose.
@@ -200,101 +201,14 @@ class SMEEconomy(mesa.Model):
         return rows
 
     def _create_sme_agents(self, firm_ids: list[int]) -> list[SME]:
-        """``[SME(self, firm_id) for firm_id in firm_ids]``, registered in one pass.
-
-        What ``mesa.Agent.__init__`` and ``Model.register_agent`` do for each agent
-        (attributes, the next ``unique_id``, one entry in each of Mesa 3.3's three
-        registry tables, in the same order), with the per-agent calls taken out:
-        some 600 firms enter every month at 10^5 firms, and creating them one by one
-        cost about twice as much. The first SME of every batch goes through ``SME(...)``
-        and serves as the check: if Mesa gave it other attributes than the ones set
-        here, or lays out its registry differently, the whole batch does.
-        """
-        if not firm_ids:
-            return []
-        agents: list[SME] = [SME(self, firm_ids[0])]
-        firm_ids = firm_ids[1:]
-        tables = self._registry_tables()
-        ids = getattr(mesa.Agent, "_ids", None)  # Mesa's unique_id counter of each model
-        if tables is None or ids is None or set(vars(agents[0])) != {"model", "unique_id", "pos", "firm_id"}:
-            return agents + [SME(self, firm_id) for firm_id in firm_ids]
-        registry, type_set, all_set = tables
-        counter = ids[self]
-        make = SME.__new__
-        new: list[SME] = []
-        for firm_id in firm_ids:
-            agent = make(SME)
-            agent.model = self
-            agent.unique_id = next(counter)
-            agent.pos = None
-            agent.firm_id = int(firm_id)
-            new.append(agent)
-        registry.update(dict.fromkeys(new))
-        for table in (type_set, all_set):
-            remove = table._remove
-            table.data.update({weakref.ref(agent, remove): None for agent in new})
-        logger = getattr(mesa.model, "_mesa_logger", None)
-        if logger is not None and logger.isEnabledFor(logging.DEBUG):
-            for agent in new:
-                logger.debug(f"registered SME with agent_id {agent.unique_id}")
-        return agents + new
+        """``[SME(self, firm_id) for firm_id in firm_ids]``, through the SME registry
+        (:mod:`sme_abm.mesa_registry`: one pass on Mesa 3.3, Mesa's public calls elsewhere)."""
+        return self.sme_registry.create(firm_ids)
 
     def remove_smes(self, leaving: np.ndarray) -> None:
         if self.use_mesa_agents:
-            self._deregister_smes(self.smes.agent[leaving].tolist())
-            if self._registry_churn > REGISTRY_COMPACTION_CHURN * len(self._agents):
-                self._compact_registry()
+            self.sme_registry.remove(self.smes.agent[leaving].tolist())
         self.smes.remove_firms(leaving)
-
-    def _registry_tables(self) -> tuple[dict, Any, Any] | None:
-        """Mesa 3.3's registry: the model's agent dict and the weak dictionaries of the
-        SME and all-agents ``AgentSet`` s; None when Mesa lays them out differently."""
-        registry = getattr(self, "_agents", None)
-        type_set = getattr(getattr(self, "_agents_by_type", {}).get(SME), "_agents", None)
-        all_set = getattr(getattr(self, "_all_agents", None), "_agents", None)
-        if isinstance(registry, dict) and isinstance(getattr(type_set, "data", None), dict) \
-                and isinstance(getattr(all_set, "data", None), dict):
-            return registry, type_set, all_set
-        return None
-
-    def _deregister_smes(self, agents: list[SME]) -> None:
-        """Remove SME agents from Mesa's registry: what ``Agent.remove`` does, in one
-        pass over Mesa 3.3's registry structures (about 1% of firms leave every month,
-        and one ``remove()`` call each was the largest cost of a step). Falls back to
-        ``Agent.remove`` when the registry is not laid out as expected."""
-        tables = self._registry_tables()
-        if tables is None:
-            for agent in agents:
-                agent.remove()
-            return
-        registry, type_set, all_set = tables
-        type_refs, all_refs = type_set.data, all_set.data
-        for agent in agents:
-            key = weakref.ref(agent)
-            del registry[agent]
-            del type_refs[key]
-            del all_refs[key]
-        self._registry_churn += len(agents)
-
-    def _compact_registry(self) -> None:
-        """Rebuild the registry's hash tables without the slots of departed agents.
-
-        A Python dict keeps a slot for every key ever inserted until it resizes, and
-        then sizes itself for three times its live keys. With ~1% of firms replaced every
-        month, Mesa's three registry dicts all resized together after about five years,
-        to 2^22 slots at a million firms: 120 MB at once, a tenth of the run's peak memory.
-        Copying them once a quarter of the population has turned over keeps them at the
-        size a fresh model has (same keys, same agents; the copy takes ~0.1 s at 10^6).
-        """
-        tables = self._registry_tables()
-        if tables is None:
-            return
-        _, type_set, all_set = tables
-        del tables  # one table at a time: each old one is freed as soon as its copy is in place
-        setattr(self, "_agents", dict(getattr(self, "_agents")))  # Mesa leaves `_agents` untyped
-        type_set.data = dict(type_set.data)
-        all_set.data = dict(all_set.data)
-        self._registry_churn = 0
 
     def sme_agent(self, firm_id: int) -> SME:
         """The Mesa agent of a live SME.
@@ -419,7 +333,7 @@ class SMEEconomy(mesa.Model):
         balances["government"] = 0.0
         balances["rest_of_world"] = 0.0
         balances["central_bank"] = 0.0
-        balances["central_bank"] = -sum(self.ledger.cash_by_sector().values())
+        balances["central_bank"] = -math.fsum(self.ledger.cash_by_sector().values())
         self.ledger.open_step()
 
     def _initialise_banks(self) -> None:

@@ -3,6 +3,7 @@ step), plus the firm panel every K steps and one row per exit."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -131,9 +132,9 @@ class Recorder:
             "guarantee_loss_guarantor": s.get("guarantee_loss_guarantor", 0.0),
             "guarantee_loss_reguarantee_fund": s.get("guarantee_loss_reguarantee_fund", 0.0),
             "guarantee_loss_government": s.get("guarantee_loss_government", 0.0),
-            "tax_revenue": float(sum(ledger.flows.get(f, 0.0) for f in TAX_FLOWS)),
+            "tax_revenue": math.fsum(ledger.flows.get(f, 0.0) for f in TAX_FLOWS),
             "tax_paid_small_micro": m.government.tax_paid_small_micro,
-            "fiscal_cost_total": float(sum(fiscal.values())),
+            "fiscal_cost_total": math.fsum(fiscal.values()),
             **fiscal,
             "government_balance": ledger.balances["government"],
             "procurement_budget": s.get("procurement_budget", 0.0),

@@ -92,8 +92,9 @@ def test_mesa_batch_run_drives_the_model():
     assert len(results) == 4
     assert set(results[LEVER_KEY]) == {True, False}
     for row in results.itertuples(index=False):
-        seed, enabled, step = row.rng, getattr(row, LEVER_KEY), row.Step
-        # batch_run's Step is the model's 0-based month, the "step" column of timeseries()
+        # batch_run's Step: on Mesa 3.3 the 0-based month (the "step" column of timeseries()), after
+        # max_steps + 1 steps; on Mesa 3.4+ the model time (months run, a float), after max_steps steps
+        seed, enabled, step = row.rng, getattr(row, LEVER_KEY), int(row.Step) - (1 if hasattr(mesa.Model, "run_for") else 0)
         direct = SMEEconomy(n_smes=300, rng=seed, **{LEVER_KEY: enabled}).run(step + 1).timeseries()
         expected = direct.loc[direct["step"] == step].iloc[0]
         for column in ("output", "smes_active", "credit_granted", "npl_ratio"):

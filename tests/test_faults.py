@@ -83,6 +83,7 @@ def test_run_that_always_kills_its_worker_is_recorded_failed_alone(tmp_path: Pat
 # -- the sweep itself killed at random moments ------------------------------------------------
 
 
+@pytest.mark.trials
 def test_random_kills_then_resume_three_trials(tmp_path: Path) -> None:
     trials = load_fault_trials()
     rows = trials.run_trials(3, seed=11, runs=8, max_delay=3.5, workdir=tmp_path)

@@ -7,6 +7,7 @@ Phases: :func:`set_policy` (phase 1), :func:`pay_support` (after production),
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -266,9 +267,9 @@ def evaluate_policies(model: "SMEEconomy") -> None:
         scores[key] = gain / cost
     government.last_scores = scores
     positive = {k: max(v, 0.0) for k, v in scores.items()}
-    total = sum(positive.values())
+    total = math.fsum(positive.values())
     if share > 0 and total > 0:
-        pool = sum(government.budget_weights[k] for k in positive)
+        pool = math.fsum(government.budget_weights[k] for k in positive)
         for key, score in positive.items():
             target = pool * score / total
             government.budget_weights[key] = (1 - share) * government.budget_weights[key] + share * target
