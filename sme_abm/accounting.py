@@ -16,7 +16,8 @@ credits the payee and records the flow under a name. At the end of a step
 3. the SMEs' debt equals the banks' loan books; guaranteed SME debt equals the
    guarantors' outstanding guarantees; SME receivables equal the payables of
    large firms and government; banks' central-bank borrowing equals the
-   central bank's claims on them.
+   central bank's claims on them; government debt equals the bonds households
+   and banks hold.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def total_assets(model: "SMEEconomy", cash: dict[str, float] | None = None,
     receivables = smes.receivables.sum() if receivables is None else receivables
     positive_cash = math.fsum(max(v, 0.0) for v in cash.values())
     return float(
-        positive_cash + smes.capital.sum() + receivables + model.banks.loans.sum() + 1.0
+        positive_cash + smes.capital.sum() + receivables + model.banks.loans.sum() + model.government.debt + 1.0
     )
 
 
@@ -227,6 +228,8 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     residuals["guarantees"] = abs(smes.guaranteed.sum() - guarantors.outstanding.sum())
     residuals["receivables"] = abs(receivables - math.fsum(model.payables.values()))
     residuals["relending"] = abs(banks.cb_borrowing.sum() - model.central_bank.claims_on_banks)
+    government = model.government
+    residuals["bonds"] = abs(government.debt - government.household_bonds - banks.bonds.sum())
     worst_key = max(residuals, key=residuals.__getitem__)
     worst = residuals[worst_key] / scale
     if raise_on_failure and not worst <= TOLERANCE:

@@ -115,6 +115,15 @@ class GovernmentSettings(_Section):
     admin_fee_share: float = Field(0.003, ge=0, le=0.2, description="Administrative fees per yuan of sales.")
     receivable_default_rate: float = Field(0.004, ge=0, le=1, description="Monthly share of receivables buyers fail to pay.")
     other_spending_ratio: float = Field(0.2, ge=0, le=10, description="Monthly other government spending (wages, transfers) per yuan of initial monthly SME sales.")
+    fiscal_rule: Literal["deficit_financed", "debt_stabilising", "budget_neutral"] = Field(
+        "deficit_financed",
+        description="How the budget closes: deficit_financed (spending as planned, deficits in bonds); "
+        "debt_stabilising (other spending answers debt above debt_target_ratio); budget_neutral "
+        "(each month's lever costs offset by a lump-sum tax on households in the same month).")
+    bond_rate: float = Field(0.026, ge=0, le=0.5, description="Annual interest on government bonds (10-year CGB yield about 2.6% at end 2023, ChinaBond).")
+    bank_bond_share: float = Field(0.67, ge=0, le=1, description="Share of new bonds banks take (commercial banks hold about two thirds of government bonds, ChinaBond custody statistics).")
+    debt_target_ratio: float = Field(0.0, ge=0, le=5, description="Debt to annual output the debt-stabilising rule steers towards.")
+    debt_feedback: float = Field(0.3, ge=0, le=5, description="Debt-stabilising rule: other spending falls by this share a year of debt above target (Bohn 1998).")
 
 
 class RestOfWorldSettings(_Section):

@@ -28,6 +28,7 @@ from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
 from .kernels import njit
 from .levers import load_registry
+from .markets.bonds import finance_government, pay_bond_interest
 from .markets.capital import provide_direct_finance
 from .markets.credit import run_credit_market
 from .markets.goods import allocate_demand, collect_receivables
@@ -150,7 +151,9 @@ class SMEEconomy(mesa.Model):
         self.central_bank.settle_relending()
         sectors.settle_large_firms(self)
         self.government.close_month()
+        pay_bond_interest(self)
         sectors.settle_households(self)
+        finance_government(self)
         evaluate_policies(self)
         residual = check_identities(self, raise_on_failure=self.config.simulation.check_accounting)
         self.recorder.record_step(residual)

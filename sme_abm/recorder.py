@@ -18,6 +18,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
 
 TAX_FLOWS = ("vat", "corporate_income_tax", "admin_fees", "income_tax", "large_firm_taxes")
+BOND_SALES = ("bond_purchases_banks", "bond_purchases_households")
+BOND_SERVICE = ("bond_redemptions_banks", "bond_redemptions_households", "bond_interest_banks", "bond_interest_households")
+
+
+def _primary_deficit(ledger: Any) -> float:
+    """Government spending less revenue this month, before interest and bond finance."""
+    flows = ledger.flows
+    primary_balance = (ledger.net["government"] - math.fsum(flows.get(f, 0.0) for f in BOND_SALES)
+                       + math.fsum(flows.get(f, 0.0) for f in BOND_SERVICE))
+    return -primary_balance
 #: Rows per Parquet row group of a streamed panel: the writer encodes a whole group in memory.
 PANEL_ROW_GROUP = 131_072
 PANEL_COLUMNS = ("firm_id", "sector", "size_class", "employment", "sales", "capital", "debt", "age")
@@ -137,6 +147,15 @@ class Recorder:
             "fiscal_cost_total": math.fsum(fiscal.values()),
             **fiscal,
             "government_balance": ledger.balances["government"],
+            "government_debt": m.government.debt,
+            "debt_to_annual_output": m.government.debt / max(12.0 * (float(output) + m.large_firm_revenue), 1e-12),
+            "bond_interest": ledger.flows.get("bond_interest_banks", 0.0) + ledger.flows.get("bond_interest_households", 0.0),
+            "bonds_issued": s.get("bonds_issued", 0.0),
+            "bonds_held_by_banks": float(banks.bonds.sum()),
+            "government_overdraft": s.get("government_overdraft", 0.0),
+            "other_spending": m.government.other_spending,
+            "budget_neutral_levy": ledger.flows.get("budget_neutral_levy", 0.0),
+            "primary_deficit": _primary_deficit(ledger),
             "procurement_budget": s.get("procurement_budget", 0.0),
             "procurement_sme": s.get("procurement_sme", 0.0),
             "procurement_small_micro": s.get("procurement_small_micro", 0.0),

@@ -67,10 +67,12 @@ def settle_large_firms(model: "SMEEconomy") -> None:
 
 
 def settle_households(model: "SMEEconomy") -> None:
-    """Income tax on the month's income; the rest is next month's disposable income."""
+    """Income tax on the month's income (and, under the budget-neutral closure, the levy
+    that pays for the levers); the rest is next month's disposable income."""
     ledger = model.ledger
     income = ledger.gross_in["households"]
     tax = model.config.households.income_tax_rate * income
     ledger.pay("income_tax", "households", "government", tax)
-    model.household_income = income - tax
+    levy = ledger.pay("budget_neutral_levy", "households", "government", model.government.budget_neutral_levy())
+    model.household_income = income - tax - levy
     model.step_stats["household_income"] = income

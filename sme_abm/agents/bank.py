@@ -1,7 +1,7 @@
 """Banks: a handful of lenders with column-wise balance sheets.
 
-Each bank's balance sheet: assets are cash (reserves and liquid funds) and
-loans to SMEs; liabilities are household deposits and central-bank
+Each bank's balance sheet: assets are cash (reserves and liquid funds),
+loans to SMEs and government bonds; liabilities are household deposits and central-bank
 re-lending; equity is the difference. Large state banks, small local banks
 and non-deposit lenders differ in size, reserve ratio and whom they serve.
 """
@@ -28,6 +28,7 @@ BANK_SCHEMA: dict[str, object] = {
     "loans": np.float64,
     "deposits": np.float64,
     "cb_borrowing": np.float64,
+    "bonds": np.float64,
     "risk_weighted_assets": np.float64,
     "income": np.float64,
     "writeoffs": np.float64,
@@ -42,7 +43,7 @@ class BankBook(ColumnStore):
 
     @property
     def equity(self) -> np.ndarray:
-        return self.cash + self.loans - self.deposits - self.cb_borrowing
+        return self.cash + self.loans + self.bonds - self.deposits - self.cb_borrowing
 
     @property
     def capital_ratio(self) -> np.ndarray:

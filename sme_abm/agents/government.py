@@ -43,6 +43,9 @@ class Government(mesa.Agent):
         self.equity_holdings = 0.0
         self.tax_paid_small_micro = 0.0
         self.last_scores: dict[str, float] = {}
+        self.debt = 0.0  # bonds outstanding (face value), the government's record
+        self.household_bonds = 0.0  # the households' holdings (banks' are a bank column)
+        self.other_spending = model.other_spending if hasattr(model, "other_spending") else 0.0
 
     # -- spending and recording ------------------------------------------
     def spend(self, lever: str, flow: str, amounts: np.ndarray, support_rows: np.ndarray | None,
@@ -85,9 +88,27 @@ class Government(mesa.Agent):
         self.fiscal_cost_since_evaluation[lever] += amount
 
     def close_month(self) -> None:
-        """Other spending (public wages, transfers) at its fixed nominal level."""
+        """Other spending (public wages, transfers): its planned level, or under the
+        debt-stabilising rule that level less ``debt_feedback`` a year of the debt above
+        ``debt_target_ratio`` of annual output (a Bohn 1998 fiscal reaction: the primary
+        balance rises with debt, which keeps debt to output stationary when the feedback
+        exceeds the interest rate less growth)."""
         model = self.model
-        model.ledger.pay("government_other_spending", "government", "households", model.other_spending)
+        rule = model.config.government
+        spending = model.other_spending
+        if rule.fiscal_rule == "debt_stabilising":
+            annual_output = 12.0 * (float(model.smes.sales.sum()) + model.large_firm_revenue)
+            gap = self.debt - rule.debt_target_ratio * annual_output
+            spending = max(spending - rule.debt_feedback / 12.0 * gap, 0.0)
+        self.other_spending = spending
+        model.ledger.pay("government_other_spending", "government", "households", spending)
+
+    def budget_neutral_levy(self) -> float:
+        """Under the budget-neutral closure, the month's gross cost of all levers (spending
+        and revenue forgone), charged to households as a lump-sum tax; zero otherwise."""
+        if self.model.config.government.fiscal_rule != "budget_neutral":
+            return 0.0
+        return max(math.fsum(self.fiscal_cost.values()), 0.0)
 
 
 @njit

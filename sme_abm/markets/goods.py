@@ -59,9 +59,8 @@ def allocate_demand(model: "SMEEconomy") -> None:
     model.step_stats["shutdowns"] = int(smes.shut_down.sum())
 
     # households
-    consumption = hh.consumption_from_income * model.household_income + hh.consumption_from_wealth * max(
-        ledger.balances["households"], 0.0
-    )
+    wealth = ledger.balances["households"] + model.government.household_bonds  # deposits and bonds
+    consumption = hh.consumption_from_income * model.household_income + hh.consumption_from_wealth * max(wealth, 0.0)
     imports = hh.import_share * consumption
     to_smes = consumption * hh.sme_consumption_share * (1.0 - p.p02_fair_competition.large_firm_demand_bias)
     sector_budget = to_smes * model.sector_demand_share
