@@ -76,9 +76,12 @@ def run_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default results/runs/<name>-<time>/)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key: --set levers.p13_financing_guarantee.enabled=false"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or table."),
+    from_state: Optional[Path] = typer.Option(None, "--from-state", help="Continue from a saved state (sme-abm burn-in, --save-state): --steps more months."),
+    save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the final state to this folder."),
 ) -> None:
     """Run one config and write its results."""
     from .runner import default_out_dir, run, write_results
+    from .state import check_compatible, read_header
 
     overrides = parse_overrides(set_)
     for key, value in (("simulation.steps", steps), ("simulation.n_smes", smes), ("simulation.seed", seed)):
@@ -86,8 +89,14 @@ def run_command(
             overrides[key] = value
     resolved = load_config(config, overrides)
     target = out or default_out_dir(resolved)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ConfigError("--out", str(target), "already exists and is not an empty folder")
+    _require_empty("--out", target)
+    if save_state is not None:
+        _require_empty("--save-state", save_state)
+    start = 0
+    if from_state is not None:
+        header = read_header(from_state)
+        check_compatible(header, resolved, from_state)
+        start = int(header["month"]) + 1
     total = resolved.simulation.steps
     # the firm panel streams to a scratch file during the run (memory does not grow with it)
     scratch = Path(tempfile.mkdtemp(prefix=".sme-abm-panel-"))
@@ -95,8 +104,8 @@ def run_command(
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
                       TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
             task = bar.add_task(f"{resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=total)
-            result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1),
-                         panel_file=scratch / "firm_panel.parquet")
+            result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1 - start),
+                         panel_file=scratch / "firm_panel.parquet", from_state=from_state, save_state=save_state)
         try:
             path = write_results(result, target)
         except OSError as exc:  # not writable, disk full: write_results left nothing behind
@@ -106,6 +115,43 @@ def run_command(
     if not quiet:
         console.print(summary_table(result.summary, resolved.name))
     console.print(f"results written to {path}/")
+
+
+def _require_empty(option: str, target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(option, str(target), "already exists and is not an empty folder")
+
+
+@app.command("burn-in")
+@handle_errors
+def burn_in_command(
+    config: Path = typer.Argument(..., help="A TOML config, e.g. configs/baseline.toml."),
+    months: int = typer.Option(..., "--months", min=1, help="Months to run before saving."),
+    out: Path = typer.Option(..., "--out", help="Folder for the saved state."),
+    smes: Optional[int] = typer.Option(None, "--smes", help="SMEs at the start."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Run a config for --months and save the state studies start from (--from-state)."""
+    from .model import SMEEconomy
+
+    overrides = parse_overrides(set_)
+    for key, value in (("simulation.n_smes", smes), ("simulation.seed", seed)):
+        if value is not None:
+            overrides[key] = value
+    resolved = load_config(config, overrides)
+    _require_empty("--out", out)
+    model = SMEEconomy(resolved)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
+                  TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
+        task = bar.add_task(f"burn-in {resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=months)
+        model.run(months, progress=lambda month: bar.update(task, completed=month + 1))
+    try:
+        path = model.save_state(out)
+    except OSError as exc:
+        fail(f"{out}: cannot write the state ({os_reason(exc)}); nothing was written")
+    console.print(f"state after {months} months written to {path}/")
 
 
 def summary_table(summary: dict[str, Any], name: str) -> Table:

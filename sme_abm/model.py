@@ -36,6 +36,9 @@ from .mesa_registry import registry_for
 from .policy import PolicyState
 from .recorder import Recorder
 from .shocks import apply_shocks
+from .state import check_compatible as check_state_compatible
+from .state import read_header as read_state_header
+from .state import restore_state, save_state
 
 EXPORTING_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("trade"))
 SHUTDOWN_SECTORS = (SECTORS.index("manufacturing"), SECTORS.index("construction"))
@@ -54,6 +57,9 @@ class SMEEconomy(mesa.Model):
             this is what ``mesa.batch_run`` passes).
         n_smes: Shortcut for ``simulation.n_smes``.
         steps: Shortcut for ``simulation.steps`` (used by :meth:`run`).
+        state: A folder written by :meth:`save_state`: the economy continues from it
+            bit for bit (same random streams). ``config`` (default: the state's own)
+            may change the levers, shocks and run settings, not the economy.
         **overrides: Further config overrides as ``section__key=value`` (for
             levers ``levers__p13_financing_guarantee__enabled=False``).
 
@@ -75,6 +81,7 @@ class SMEEconomy(mesa.Model):
         rng: int | None = None,
         n_smes: int | None = None,
         steps: int | None = None,
+        state: str | Path | None = None,
         **overrides: Any,
     ) -> None:
         dotted = {key.replace("__", "."): value for key, value in overrides.items()}
@@ -84,9 +91,16 @@ class SMEEconomy(mesa.Model):
             dotted["simulation.steps"] = steps
         if rng is not None:
             dotted["simulation.seed"] = int(rng)
+        header = None
+        if state is not None:
+            header = read_state_header(state)
+            if config is None:
+                config = header["config"]
         if isinstance(config, Config):
             config = config.to_dict() if dotted else config
         self.config: Config = config if isinstance(config, Config) else load_config(config, dotted)
+        if header is not None and state is not None:
+            check_state_compatible(header, self.config, state)
         super().__init__(rng=self.config.simulation.seed)
         self.registry = load_registry()
         self.sector_names = list(SECTORS)
@@ -110,7 +124,10 @@ class SMEEconomy(mesa.Model):
         self.government = Government(self)
         self.sme_base_rate = 0.0
         self.central_bank.set_rates()
-        self._initialise()
+        if header is None or state is None:
+            self._initialise()
+        else:
+            restore_state(self, state, header)
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
         self.running = True
 
@@ -172,6 +189,11 @@ class SMEEconomy(mesa.Model):
             if progress is not None:
                 progress(self.month)
         return self
+
+    def save_state(self, path: str | Path) -> Path:
+        """Write the whole state to the folder ``path`` (Parquet and JSON; see
+        :mod:`sme_abm.state`); ``SMEEconomy(state=path)`` continues from it."""
+        return save_state(self, path)
 
     # ------------------------------------------------------------------
     # outputs

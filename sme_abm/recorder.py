@@ -57,9 +57,13 @@ class Recorder:
             return
         if self._panel_writer is None:
             self.firm_panel().to_parquet(self.panel_file, index=False)
-        else:
-            self._panel_writer.close()
-            self._panel_writer = None
+            return
+        self._panel_writer.close()
+        self._panel_writer = None
+        if self.panel:  # snapshots restored from a saved state come first
+            streamed = pd.read_parquet(self.panel_file)
+            pd.concat([*self.panel, streamed], ignore_index=True).to_parquet(self.panel_file, index=False)
+            self.panel = []
 
     def model_reporters(self) -> dict[str, Callable[[Any], Any]]:
         """Reporters for Mesa's DataCollector: the latest value of each headline output."""

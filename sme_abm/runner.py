@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from .atomic import staged_folder
 from .config import Config, load_config
 from .model import SMEEconomy
 
@@ -87,6 +86,8 @@ def run(
     *,
     progress: Callable[[int], None] | None = None,
     panel_file: str | Path | None = None,
+    from_state: str | Path | None = None,
+    save_state: str | Path | None = None,
     **keyword_overrides: Any,
 ) -> RunResult:
     """Build the model from a config and run it to the end.
@@ -97,6 +98,10 @@ def run(
             ``{"levers.p13_financing_guarantee.enabled": False}`` (the same keys
             as the CLI's ``--set``).
         progress: Optional callable called with the month after each step.
+        panel_file: Stream the firm panel to this Parquet file instead of memory.
+        from_state: A saved state (:mod:`sme_abm.state`) to continue from; the run adds
+            ``simulation.steps`` months to it, and its outputs include the state's months.
+        save_state: Write the final state to this folder.
         **keyword_overrides: More overrides as keywords, with ``__`` for dots
             (``levers__p13_financing_guarantee__enabled=False``); ``n_smes``,
             ``steps`` and ``seed`` (or ``rng``) are shortcuts for the
@@ -126,11 +131,13 @@ def run(
         resolved = load_config(config, dotted)
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
-    model = SMEEconomy(resolved)
+    model = SMEEconomy(resolved, state=from_state)
     if panel_file is not None:
         model.recorder.stream_panel(panel_file)
     model.run(progress=progress)
     model.recorder.close_panel()
+    if save_state is not None:
+        model.save_state(save_state)
     elapsed = time.perf_counter() - clock
     summary = model.summary()
     summary["run_seconds"] = round(elapsed, 3)
@@ -146,6 +153,7 @@ def run(
         "finished": datetime.now(timezone.utc).isoformat(),
         "run_seconds": round(elapsed, 3),
         "command": " ".join(sys.argv),
+        "from_state": str(from_state) if from_state is not None else None,
     }
     panel = None if panel_file is not None else model.firm_panel()
     return RunResult(resolved, model.timeseries(), summary, panel, model.exits(), manifest, model,
@@ -161,9 +169,7 @@ def write_results(result: RunResult, out: Path) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} already exists and is not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    with staged_folder(out) as staging:
         result.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
         if result.firm_panel is not None:
             result.firm_panel.to_parquet(staging / "firm_panel.parquet", index=False)
@@ -173,15 +179,6 @@ def write_results(result: RunResult, out: Path) -> Path:
         (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
         (staging / "config.toml").write_text(result.config.to_toml())
         (staging / "manifest.json").write_text(json.dumps(result.manifest, indent=2) + "\n")
-        for path in staging.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
