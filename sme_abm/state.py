@@ -30,6 +30,7 @@ import json
 import math
 import shutil
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,16 @@ NOT_STATE = {
     "use_mesa_agents", "sector_names", "vat_levy_standard",
 }
 AGENT_NOT_STATE = {"model", "unique_id", "pos", "fiscal_cost"}
+
+
+@lru_cache(maxsize=1)
+def _mesa_attributes() -> frozenset[str]:
+    """What ``mesa.Model`` itself keeps on a model (Mesa 3.5 adds ``time``, ``scenario``,
+    ``data_registry``, ``agent_id_counter``...): Mesa's bookkeeping, not the economy's.
+    Mesa's step count is restored; its clock (``time``, Mesa 3.4+) starts again at 0."""
+    import mesa
+
+    return frozenset(vars(mesa.Model(rng=0)))
 
 
 def structural_hash(config: Any) -> str:
@@ -138,7 +149,7 @@ def save_state(model: "SMEEconomy", path: str | Path) -> Path:
         "steps": int(model.steps),
         "rng": model.rng.bit_generator.state,
         "random": _encode(list(model.random.getstate()), "model.random"),
-        "model": _attributes(model, NOT_STATE, "model"),
+        "model": _attributes(model, NOT_STATE | _mesa_attributes(), "model"),
         "government": _attributes(model.government, AGENT_NOT_STATE, "government"),
         "central_bank": _attributes(model.central_bank, AGENT_NOT_STATE, "central_bank"),
         "ledger_balances": _encode(dict(model.ledger.balances), "ledger.balances"),
