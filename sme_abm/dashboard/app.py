@@ -48,6 +48,10 @@ CSS = """
 h1.sme-title { font-size: 1.6rem; margin: 4px 0 2px 0; }
 .sme-intro { max-width: 70em; margin-bottom: 8px; }
 .sme-chart img { display: block; }
+.sme-section-toggle { width: 100%; height: auto !important; min-height: 32px; text-transform: none !important;
+                      justify-content: flex-start !important; font-weight: bold; letter-spacing: normal !important; }
+.sme-section-toggle .v-btn__content { white-space: normal; text-align: left; flex: 1 1 auto; }
+.sme-lever-details, .sme-lever-reset { text-transform: none !important; letter-spacing: normal !important; }
 @media (max-width: 1000px) {
   .sme-layout { grid-template-columns: minmax(0, 1fr); }
   .sme-left { position: static; max-height: none; overflow: visible; }

@@ -402,8 +402,10 @@ class LiveFigure:
         for ax in {id(a): a for a, _, _ in self.lines + self.baseline_lines}.values():
             ax.relim()
             ax.autoscale_view()
-            if ax is not (self.rank_line.axes if self.rank_line is not None else None) and len(x):
-                ax.set_xlim(0.5, max(len(x), 1) + 0.5)
+            if ax is not (self.rank_line.axes if self.rank_line is not None else None):
+                ax.set_xlim(0.5, max(len(x), 12) + 0.5 if not len(x) else len(x) + 0.5)
+                if not len(x):
+                    ax.set_ylim(0, 1)
         if self.fiscal_axes is not None and not ts.empty:
             for artist in self.stacked:
                 artist.remove()

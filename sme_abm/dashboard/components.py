@@ -121,7 +121,7 @@ def LeverControl(lever: Any, values: dict[str, Any], preset: dict[str, Any], dis
                 solara.Text("off", classes=["sme-chip", "sme-chip-off"])
             if changed:
                 solara.Text("changed", classes=["sme-chip", "sme-chip-changed"])
-                solara.Button("Reset", text=True, small=True, disabled=disabled, on_click=lambda: on_reset(lever.key),
+                solara.Button("Reset to preset", text=True, small=True, disabled=disabled, on_click=lambda: on_reset(lever.key),
                               classes=["sme-lever-reset", f"sme-lever-reset-{lever.key}"])
             solara.Button("Hide parameters" if opened else f"Parameters ({len(lever.parameters)})", text=True,
                           small=True, on_click=lambda: set_opened(not opened),
@@ -147,9 +147,7 @@ def LeverSection(section: int, title: str, levers: list[Any], settings: Settings
     off = sum(not settings.levers[lever.key]["enabled"] for lever in levers)
     label = f"{'▾' if shown else '▸'} {section}. {title} ({len(levers)} levers{f', {off} off' if off else ''})"
     with solara.Column(gap="0px", classes=["sme-section", f"sme-section-{section}"]):
-        solara.Button(label, text=True, on_click=lambda: set_opened(not opened), classes=["sme-section-toggle"],
-                      style={"text-transform": "none", "justify-content": "flex-start", "white-space": "normal",
-                             "height": "auto", "text-align": "left", "font-weight": "bold"})
+        solara.Button(label, text=True, on_click=lambda: set_opened(not opened), classes=["sme-section-toggle"])
         if shown:
             for lever in levers:
                 LeverControl(lever, settings.levers[lever.key], settings.base["levers"][lever.key], disabled,
@@ -317,7 +315,7 @@ def RunControls() -> None:
         solara.Switch(label="Compare with baseline (dashed lines)", value=state.comparison.value is not None,
                       disabled=busy, on_value=state.set_comparison, classes=["sme-compare-switch"])
         BusyBar()
-    Player()
+        Player()
 
 
 @solara.component

@@ -53,7 +53,7 @@ def results_roots() -> list[Path]:
 def refusal(folder: str) -> str:
     """The one message for any folder that cannot be opened: the same whether
     it exists or not, so the browser cannot be used to probe the disk."""
-    return f"{folder}: not a sweep results folder under {', '.join(str(r) for r in results_roots())}"
+    return f"{folder}: not a sweep results folder (one holding runs.parquet) under {', '.join(str(r) for r in results_roots())}"
 
 
 def confine(folder: str | Path) -> Path:

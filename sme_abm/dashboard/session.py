@@ -230,7 +230,8 @@ def load_preset(name: str, n_smes: int | None = None, folder: Path | None = None
     """
     folder = folder or configs_dir()
     if not safe_preset_name(name) or name not in list_presets(folder):
-        raise ConfigError(f"no preset named {name!r}; the presets are: {', '.join(list_presets(folder)) or 'none'}")
+        raise ConfigError("preset", "", f"no preset named {name!r}; the presets are: "
+                          f"{', '.join(list_presets(folder)) or 'none'}")
     path = folder / f"{name}.toml"
     config = load_config(path)
     return Settings.from_config(config, preset=name, n_smes=n_smes)
