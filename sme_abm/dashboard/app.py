@@ -108,3 +108,4 @@ def Page() -> None:
 
 # Warm the server up as soon as the app is loaded, before the first page asks.
 threading.Thread(target=state.warm_up, daemon=True, name="sme-dashboard-warm-up").start()
+threading.Thread(target=state.release_memory_loop, daemon=True, name="sme-dashboard-release-memory").start()

@@ -192,13 +192,15 @@ def comparison_csv(current: pd.DataFrame, baseline: pd.DataFrame) -> str:
 
 
 def format_number(value: float, signed: bool = False) -> str:
-    """4 significant figures with thousands separators; ``0`` stays ``0``."""
+    """4 significant figures (whole numbers from 1,000 up, with separators); ``0`` stays ``0``."""
     if value == 0:
         return "0"
     if not np.isfinite(value):
         return str(value)
-    text = f"{value:+,.4g}" if signed else f"{value:,.4g}"
-    return text
+    sign = "+" if signed else ""
+    if abs(value) >= 1000:
+        return f"{value:{sign},.0f}"
+    return f"{value:{sign}.4g}"
 
 
 def format_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,11 @@ def Chart(make: Callable[[], Any], dependencies: list[Any], name: str, alt: str 
                       style_="width: 100%; max-width: 1100px; height: auto;")
 
 
+def Heading(text: str) -> Any:
+    """A small heading (plain text in an ``<h3>``; Markdown would load KaTeX, which the offline assets lack)."""
+    return solara.v.Html(tag="h3", children=[text], class_="sme-heading", style_="font-size: 1rem; margin: 8px 0 4px 0;")
+
+
 # -- levers --------------------------------------------------------------------
 
 
@@ -117,15 +122,16 @@ def LeverControl(lever: Any, values: dict[str, Any], preset: dict[str, Any], dis
             solara.Switch(label=f"{lever.provision}. {lever.title}", value=enabled, disabled=disabled,
                           on_value=lambda value: on_change(lever.key, "enabled", bool(value)),
                           classes=["sme-lever-switch", f"sme-lever-{lever.key}"])
+            # the details button first, so it stays the same widget when the chips come and go
+            solara.Button("Hide parameters" if opened else f"Parameters ({len(lever.parameters)})", text=True,
+                          small=True, on_click=lambda: set_opened(not opened),
+                          classes=["sme-lever-details", f"sme-lever-details-{lever.key}"])
             if not enabled:
                 solara.Text("off", classes=["sme-chip", "sme-chip-off"])
             if changed:
                 solara.Text("changed", classes=["sme-chip", "sme-chip-changed"])
                 solara.Button("Reset to preset", text=True, small=True, disabled=disabled, on_click=lambda: on_reset(lever.key),
                               classes=["sme-lever-reset", f"sme-lever-reset-{lever.key}"])
-            solara.Button("Hide parameters" if opened else f"Parameters ({len(lever.parameters)})", text=True,
-                          small=True, on_click=lambda: set_opened(not opened),
-                          classes=["sme-lever-details", f"sme-lever-details-{lever.key}"])
         solara.Text(lever.description, classes=["sme-hint"])
         if opened:
             for name in lever.parameters:
@@ -387,7 +393,7 @@ def InstitutionsTable() -> None:
     """Banks and guarantors: balance sheets, capital ratios, leverage."""
     run = state.current_run()
     _ = state.tick.value
-    solara.Markdown("**Banks and guarantors** (CNY m)")
+    Heading("Banks and guarantors (CNY m)")
     solara.DataFrame(charts.format_table(run.banks_table()), items_per_page=25)
 
 
@@ -409,7 +415,7 @@ def ComparisonPanel() -> None:
     if current.empty:
         solara.Text("Run at least one month to see the comparison.", classes=["sme-compare-empty"])
         return
-    solara.Markdown(f"**Current vs baseline after {len(current)} months**")
+    Heading(f"Current vs baseline after {len(current)} months")
     solara.DataFrame(charts.comparison_table(current, baseline), items_per_page=12)
     solara.FileDownload(lambda: charts.comparison_csv(current, baseline),
                         filename=f"{export_stem(state.settings.value)}-vs-baseline-month{len(current)}.csv",
@@ -426,9 +432,9 @@ def ExportPanel() -> None:
     run = state.current_run()
     settings = state.settings.value
     stem = export_stem(settings)
-    solara.Markdown(f"The config reproduces this run with `sme-abm run {stem}-dashboard.toml`: it is the config "
-                    "the run was built from, with `simulation.steps` set to the months run so far; its header "
-                    "lists what differs from the preset.")
+    solara.Text(f"The config reproduces this run with: sme-abm run {stem}-dashboard.toml. It is the config "
+                "the run was built from, with simulation.steps set to the months run so far; its header "
+                "lists what differs from the preset.", classes=["sme-hint"])
     with solara.Row(style={"flex-wrap": "wrap"}):
         solara.FileDownload(run.export_csv, filename=f"{stem}-timeseries-month{run.months}.csv",
                             label="Time series (CSV)", mime_type="text/csv")
@@ -467,7 +473,7 @@ def ResultsBrowser() -> None:
 def ResultsView(loaded: Any) -> None:
     """What :func:`load_results` could read from one folder."""
     kind = loaded.design_kind or "unknown"
-    solara.Markdown(f"**{loaded.folder.name}**: {len(loaded.runs)} runs, {kind} design; swept: "
+    Heading(f"{loaded.folder.name}: {len(loaded.runs)} runs, {kind} design; swept: "
                     f"{', '.join(charts.readable(p) for p in loaded.parameters) or 'none found'}")
     for warning in loaded.warnings:
         solara.Warning(warning)
@@ -502,7 +508,7 @@ def ResultsView(loaded: Any) -> None:
 @solara.component
 def SensitivityView(loaded: Any) -> None:
     table = loaded.sensitivity
-    solara.Markdown("**Sensitivity**")
+    Heading("Sensitivity")
     solara.DataFrame(charts.format_table(table), items_per_page=15)
     indices = [c for c in ("S1", "ST", "mu_star", "sigma", "delta") if c in table]
     if not indices:

@@ -15,6 +15,8 @@ run at once.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import Any, Callable
 
@@ -63,6 +65,36 @@ def warm_up() -> None:
             charts.png_bytes(live.update(small.timeseries(), small.model.smes.employment))
         finally:
             WARM.set()
+
+
+def release_memory_loop(interval: float = 2.0) -> None:
+    """Whenever Solara has dropped sessions, collect garbage and hand freed heap back to the OS.
+
+    A closed session's model, figures and images are freed by Python, but
+    glibc keeps the pages unless asked (``malloc_trim``); without this the
+    server's memory stays at its peak after sessions close.
+    """
+    import ctypes
+    import gc
+    import time
+
+    from solara.server import kernel_context
+
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except OSError:
+        trim = None
+    last = 0
+    while True:
+        time.sleep(interval)
+        now = len(kernel_context.contexts)
+        if os.environ.get("SME_ABM_DEBUG_SESSIONS"):
+            print(f"sessions {now}", file=sys.stderr, flush=True)
+        if now < last:
+            gc.collect()
+            if trim is not None:
+                trim(0)
+        last = now
 
 
 def _in_background(work: Callable[[], None]) -> bool:
