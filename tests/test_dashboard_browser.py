@@ -104,7 +104,9 @@ def results_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dashboard_url(tmp_path_factory, results_root):
     """A dashboard server on a free loopback port, stopped at teardown."""
-    process, port, log = start_server(tmp_path_factory.mktemp("server"), results_roots=[str(results_root)])
+    # many pages open and close in this module: a higher cap and a short cull keep them from hitting the cap
+    process, port, log = start_server(tmp_path_factory.mktemp("server"), results_roots=[str(results_root)],
+                                      max_sessions=50, extra_env={"SOLARA_KERNEL_CULL_TIMEOUT": "5s"})
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

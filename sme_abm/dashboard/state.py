@@ -15,8 +15,6 @@ run at once.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from typing import Any, Callable
 
@@ -88,8 +86,6 @@ def release_memory_loop(interval: float = 2.0) -> None:
     while True:
         time.sleep(interval)
         now = len(kernel_context.contexts)
-        if os.environ.get("SME_ABM_DEBUG_SESSIONS"):
-            print(f"sessions {now}", file=sys.stderr, flush=True)
         if now < last:
             gc.collect()
             if trim is not None:
