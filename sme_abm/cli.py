@@ -269,11 +269,22 @@ _register_experiment_commands(app)
 
 @app.command("dashboard")
 def dashboard_command(host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
-                      port: int = typer.Option(8765, help="TCP port.")) -> None:
+                      port: int = typer.Option(8765, help="TCP port."),
+                      allow_origin: list[str] = typer.Option(
+                          [], "--allow-origin", help="Another origin (scheme://host:port) whose pages may drive "
+                          "the dashboard; repeat for more."),
+                      allow_host: list[str] = typer.Option(
+                          [], "--allow-host", help="Another Host name the server answers to (e.g. the machine's "
+                          "name when --host 0.0.0.0); repeat for more."),
+                      results_root: list[str] = typer.Option(
+                          [], "--results-root", help="A folder the results browser may open sweeps under "
+                          "(default: the project's results/); repeat for more."),
+                      max_sessions: int = typer.Option(10, help="Most sessions (open or recently closed pages) "
+                                                       "at once.")) -> None:
     """Start the dashboard (a Solara app); open http://HOST:PORT in a browser."""
     from .dashboard.server import serve
 
-    raise typer.Exit(serve(host, port))
+    raise typer.Exit(serve(host, port, allow_origin, allow_host, results_root, max_sessions))
 
 
 def main() -> None:

@@ -38,8 +38,12 @@ def render(element):
 
 
 @pytest.fixture(autouse=True)
-def fresh_state():
-    """Each test starts from the baseline preset with a small population."""
+def fresh_state(monkeypatch, tmp_path):
+    """Each test starts from the baseline preset with a small population; the
+    results browser's root is the test's temporary folder."""
+    monkeypatch.setenv("SME_ABM_RESULTS_ROOTS", str(tmp_path))
+    state.busy.set("")
+    state.ready.set(False)
     state.settings.set(default_settings().with_run(n_smes=SMALL))
     state.run.set(None)
     state.playing.set(False)
@@ -103,14 +107,27 @@ def test_bad_preset_raises_config_error(tmp_path):
 # -- panels --------------------------------------------------------------------
 
 
+def images(rc) -> list:
+    """The chart images (``<img>`` elements with alt text) in a render."""
+    return rc.find(v.Html, tag="img").widgets
+
+
+def open_all_parameters(rc) -> None:
+    for button_widget in [w for w in rc.find(v.Btn).widgets if "sme-lever-details" in (w.class_ or "")]:
+        button_widget.click()
+
+
 def test_lever_panel_has_25_switches_under_7_headings():
     changes = []
     _, rc = render(components.LeverPanel(state.settings.value, changes.append))
     found = switches(rc)
     assert len(found) == 25
+    open_all_parameters(rc)
     sliders = rc.find(v.Slider).widgets
+    assert len(sliders) == sum(len(lever.parameters) for lever in load_registry().levers)
     for slider in sliders:
         assert slider.min <= slider.v_model <= slider.max
+    assert changes == []  # opening every lever's parameters wrote nothing
     found[12].v_model = False
     assert changes and changes[-1].levers["p13_financing_guarantee"]["enabled"] is False
     assert [w.label.split(".")[0] for w in found] == [str(n) for n in range(1, 26)]
@@ -120,16 +137,18 @@ def test_lever_panel_has_25_switches_under_7_headings():
 def test_page_steps_and_switching_a_lever_restarts(monkeypatch):
     from sme_abm.dashboard import app
 
+    state.prepare()
     _, rc = render(app.Page())
     assert len(switches(rc)) == 25
     button(rc, "Step").click()
     assert state.current_run().months == 1
-    assert len(rc.find(widgets.Image).widgets) == 1  # the Firms group: four panels in one figure
-    first = rc.find(widgets.Image).widgets[0].value
+    assert len(images(rc)) == 1  # the Firms group: four panels in one figure
+    first = images(rc)[0].attributes["src"]
+    assert "Month 1" in images(rc)[0].attributes["alt"]
     state.steps_to_run.set(6)
     button(rc, "Run 6 months").click()
     assert state.current_run().months == 7
-    assert rc.find(widgets.Image).widgets[0].value != first
+    assert images(rc)[0].attributes["src"] != first
     switches(rc)[12].v_model = False
     assert state.current_run().months == 0
     assert state.current_run().config.levers.p13_financing_guarantee.enabled is False
@@ -147,7 +166,7 @@ def test_chart_groups_draw_every_panel():
         live = LiveFigure(panels)
         figure = live.update(run.timeseries(), run.model.smes.employment)
         drawn += panels
-        titles = [ax.get_title() for ax in figure.axes if ax.get_visible() and ax.get_title()]
+        titles = [ax.get_title(loc="left") for ax in figure.axes if ax.get_visible() and ax.get_title(loc="left")]
         assert len(titles) == len(panels), name
         assert all(len(line.get_xdata()) > 0 for _, line, _ in live.lines)
     assert sorted(drawn) == [-1, *range(len(PANELS))]
@@ -156,18 +175,24 @@ def test_chart_groups_draw_every_panel():
 def test_comparison_panel_needs_months_then_shows_differences():
     _, rc = render(components.ComparisonPanel())
     button(rc, "Compare with baseline").click()
-    assert "at least one month" in state.message.value
+    assert state.comparison.value is not None and state.comparison.value.baseline.months == 0
+    assert rc.find(v.Html, class_="sme-compare-empty").widgets
+    state.set_comparison(False)
     state.apply_settings(state.settings.value.with_lever("p13_financing_guarantee", "enabled", False))
     state.step(4)
     button(rc, "Compare with baseline").click()
-    current, baseline = state.comparison.value
+    current, baseline = state.comparison.value.frames()
     assert len(current) == len(baseline) == 4
     assert not current["credit_guaranteed"].equals(baseline["credit_guaranteed"])
-    assert len(rc.find(widgets.Image).widgets) == 1
+    assert len(images(rc)) == 1
+    state.step(2)  # the baseline keeps up with the run
+    current, baseline = state.comparison.value.frames()
+    assert len(current) == len(baseline) == 6
+    assert not rc.find(v.Html, class_="sme-compare-empty").widgets
 
 
 def test_bad_preset_shows_message_and_keeps_state(tmp_path, monkeypatch):
-    (tmp_path / "baseline.toml").write_text("name = 'baseline'\n", encoding="utf-8")
+    (tmp_path / "baseline.toml").write_text("name = 'baseline'\n[simulation]\nn_smes = 300\n", encoding="utf-8")
     (tmp_path / "broken.toml").write_text("[simulation]\nn_smes = -3\n", encoding="utf-8")
     monkeypatch.setenv("SME_ABM_CONFIGS", str(tmp_path))
     state.step(2)
@@ -210,7 +235,7 @@ def make_sweep(folder: Path, sensitivity: bool = True) -> Path:
     (folder / "timeseries").mkdir()
     for i in range(0, len(series), 4):
         pd.concat(series[i:i + 4]).to_parquet(folder / "timeseries" / f"part-{i:03d}.parquet")
-    (folder / "manifest.json").write_text(json.dumps({"parameters": {
+    (folder / "manifest.json").write_text(json.dumps({"design_kind": "grid", "parameters": {
         "levers.p13_financing_guarantee.leverage_limit": [0.5, 1.0],
         "levers.p01_legal_system.loan_recovery_rate": [0.3, 0.45, 0.6]}}))
     if sensitivity:
@@ -252,10 +277,10 @@ def test_results_browser_shows_runs_heatmap_and_sensitivity(tmp_path):
     folder = make_sweep(tmp_path / "sweep")
     _, rc = render(components.ResultsBrowser())
     state.open_results(str(tmp_path / "nowhere"))
-    assert "not a folder" in state.results_message.value and state.results.value is None
+    assert "not a sweep results folder" in state.results_message.value and state.results.value is None
     state.open_results(str(folder))
     assert state.results_message.value == ""
-    assert len(rc.find(widgets.Image).widgets) == 3  # lines, heatmap, sensitivity
+    assert len(images(rc)) == 3  # lines, heatmap, sensitivity
     state.open_results(str(tmp_path))  # not a sweep: message, previous results kept
     assert "runs.parquet" in state.results_message.value
     assert state.results.value.folder == folder
@@ -282,7 +307,8 @@ def test_dashboard_command_binds_to_loopback_by_default():
 
     command = server.command()
     assert command[command.index("--host") + 1] == "127.0.0.1" and command[command.index("--port") + 1] == "8765"
-    assert command[4].endswith("app.py") and "--no-check-version" in command
+    assert command[2] == "sme_abm.dashboard.launch" and command[3].endswith("app.py")
+    assert "--no-check-version" in command
     assert server.environment()["SOLARA_ASSETS_PROXY"] == "True"
 
 
@@ -315,3 +341,237 @@ def test_run_setters_clamp_to_their_widget_ranges_and_say_so():
     state.message.set("")
     set_smes(300)
     assert state.settings.value.n_smes == 300 and state.message.value == ""
+
+
+# -- issue 18 and 19.1 -------------------------------------------------------------
+
+
+BASELINE_TOML = Path(__file__).resolve().parent.parent / "configs" / "baseline.toml"
+
+
+def test_untouched_page_exports_the_preset_exactly(tmp_path):
+    """Open the page, open every lever's parameters, touch nothing: the export is the preset."""
+    from sme_abm.dashboard import app
+
+    state.settings.set(default_settings())  # the preset as shipped, its own size
+    state.prepare()
+    _, rc = render(app.Page())
+    open_all_parameters(rc)
+    assert state.settings.value == default_settings()
+    assert state.settings.value.changes() == []
+    exported = tmp_path / "export.toml"
+    exported.write_text(state.current_run().export_toml(state.settings.value), encoding="utf-8")
+    assert load_config(exported).to_dict() == load_config(BASELINE_TOML).to_dict()
+    fields = {w.label: w.v_model for w in rc.find(v.TextField).widgets}
+    assert fields["fee cap"] == "0.01" and fields["leverage limit"] == "10.0"
+
+
+def test_untouched_12_months_compare_shows_exactly_zero_differences():
+    state.settings.set(default_settings())
+    state.prepare()
+    state.set_comparison(True)
+    state.run_months(12)
+    current, baseline = state.comparison.value.frames()
+    assert len(current) == len(baseline) == 12
+    pd.testing.assert_frame_equal(current, baseline)
+    from sme_abm.dashboard import charts
+
+    table = charts.comparison_table(current, baseline)
+    assert set(table["Difference"]) == {"0"} and set(table["Change"]) == {"0"}
+
+
+def test_slider_positions_never_snap_the_configured_value():
+    from sme_abm.dashboard.components import slider_position, slider_value
+
+    lever = load_registry().by_key("p05_fiscal_support") if "p05_fiscal_support" in load_registry().keys \
+        else load_registry().levers[4]
+    for lever in load_registry().levers:
+        for name, param in lever.parameters.items():
+            low, high = param.range
+            position = slider_position(param.default, low, high)
+            assert 0 <= position <= 100
+            # a drag writes a value that prints cleanly (no 0.054000000000000006)
+            assert len(repr(slider_value(position, low, high))) <= 14
+    settings = default_settings()
+    key = "p13_financing_guarantee"
+    assert settings.with_lever(key, "fee_cap", settings.levers[key]["fee_cap"]) is settings
+
+
+def test_off_lever_shows_the_off_values_the_model_uses():
+    _, rc = render(components.LeverPanel(state.settings.value, state.apply_settings))
+    switches(rc)[12].v_model = False
+    _, rc = render(components.LeverPanel(state.settings.value, state.apply_settings))
+    [w for w in rc.find(v.Btn).widgets if "sme-lever-details-p13" in (w.class_ or "")][0].click()
+    lever = load_registry().by_key("p13_financing_guarantee")
+    off_fields = [w for w in rc.find(v.TextField).widgets if "sme-param-off" in (w.class_ or "")]
+    assert len(off_fields) == len(lever.parameters)
+    assert all(w.disabled for w in off_fields)
+    assert [float(w.v_model) for w in off_fields] == [p.off for p in lever.parameters.values()]
+
+
+def test_changes_list_names_what_differs_and_resets():
+    settings = default_settings().with_run(n_smes=SMALL)
+    settings = settings.with_lever("p07_tax_relief", "enabled", False).with_lever(
+        "p13_financing_guarantee", "enabled", False).with_lever("p09_monetary_transmission", "relending_share", 0.8)
+    text = settings.changes_text()
+    assert text.startswith("levers 7 and 13 off; lever 9 relending_share 0.8 (preset ")
+    state.apply_settings(settings)
+    _, rc = render(components.ChangesList(state.settings.value, False))
+    button(rc, "Reset lever 7").click()
+    assert state.settings.value.levers["p07_tax_relief"]["enabled"] is True
+    _, rc = render(components.ChangesList(state.settings.value, False))
+    button(rc, "Reset all to preset").click()
+    assert state.settings.value.changes() == []
+
+
+def test_export_names_and_header_say_what_changed(tmp_path):
+    settings = default_settings().with_run(n_smes=SMALL).with_lever("p13_financing_guarantee", "enabled", False)
+    run = Run.from_settings(settings)
+    run.step(2)
+    text = run.export_toml(settings)
+    assert text.startswith("# Exported from the sme-abm dashboard after 2 months; preset baseline.")
+    assert "#   lever 13 off" in text
+    path = tmp_path / "x.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    assert config.name == "baseline-modified" and "lever 13 off" in config.description
+    from sme_abm.dashboard.session import export_stem
+
+    assert export_stem(settings) == "baseline-modified" and export_stem(default_settings()) == "baseline"
+
+
+def test_percent_changes_stay_meaningful_near_zero():
+    from sme_abm.dashboard.session import relative_change
+
+    assert relative_change(105.0, 100.0) == "+5%"
+    assert relative_change(0.0001, 0.0001) == "0"
+    assert relative_change(0.0184, 0.00001, "share") == "+1.84 pp"
+    assert "%" not in relative_change(18.4, 0.01) and "baseline near 0" in relative_change(18.4, 0.01)
+
+
+def test_headlines_show_change_against_the_baseline():
+    state.set_comparison(True)
+    state.apply_settings(state.settings.value.with_lever("p13_financing_guarantee", "enabled", False))
+    state.step(3)
+    _, rc = render(components.Headlines())
+    labels = [w.children[0] for w in rc.find(v.Html, class_="sme-headline-label").widgets]
+    assert labels == ["SMEs", "Employment", "Output", "Credit rationed", "NPL ratio", "Net fiscal cost"]
+    changes = [w.children[0] for w in rc.find(v.Html, class_="sme-headline-change").widgets]
+    assert len(changes) == 6 and all(c.endswith("vs baseline") for c in changes)
+
+
+def test_long_actions_cannot_start_twice():
+    started = []
+    state.busy.set("Running 12 months")
+    assert state.start("Running the baseline", lambda: started.append(1)) is False
+    assert started == [] and "still under way" in state.message.value
+    assert state.step(1) is False and state.current_run().months == 0
+    state.busy.set("")
+    assert state.start("Running the baseline", lambda: started.append(1)) is True
+    assert started == [1] and state.busy.value == ""
+
+
+def test_busy_page_disables_the_controls():
+    from sme_abm.dashboard import app
+
+    state.prepare()
+    state.busy.set("Running 12 months")
+    _, rc = render(app.Page())
+    run_n = rc.find(v.Btn, class_="sme-run-n").widget
+    assert button(rc, "Step").disabled and run_n.disabled
+    assert all(w.disabled for w in switches(rc))
+    assert rc.find(v.Html, class_="sme-busy-label").widgets
+
+
+def test_page_waits_for_the_model_before_offering_controls():
+    from sme_abm.dashboard import app
+
+    _, rc = render(app.Page())
+    # not ready yet: the page says so and shows no control (the preparing thread may finish meanwhile)
+    assert rc.find(v.Html, class_="sme-preparing-label").widgets or state.ready.value
+
+
+def test_presets_are_chosen_by_name_only(tmp_path):
+    outside = tmp_path / "outside.toml"
+    outside.write_text("name = 'outside'\n", encoding="utf-8")
+    before = state.settings.value
+    for name in (str(outside.with_suffix("")), "../../../../../../" + str(outside.with_suffix("")), "nonexistent"):
+        state.choose_preset(name)
+        assert "not one of the presets" in state.message.value
+        assert state.settings.value == before
+    with pytest.raises(ConfigError):
+        load_preset("../configs/baseline")
+
+
+def test_results_browser_refuses_outside_its_roots_with_one_message(tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    root.mkdir()
+    monkeypatch.setenv("SME_ABM_RESULTS_ROOTS", str(root))
+    elsewhere = make_sweep(tmp_path / "elsewhere")
+    (tmp_path / "csv-only").mkdir()
+    pd.DataFrame({"run_id": [1], "x": [2.0]}).to_csv(tmp_path / "csv-only" / "runs.csv", index=False)
+    (root / "csv").mkdir()
+    pd.DataFrame({"run_id": [1], "x": [2.0]}).to_csv(root / "csv" / "runs.csv", index=False)
+    (root / "link").symlink_to(elsewhere)
+
+    def refusal(path):
+        with pytest.raises(ResultsError) as info:
+            load_results(path)
+        return str(info.value).replace(str(path), "PATH")
+
+    messages = {refusal(p) for p in ("/etc", "/nonexistent/folder", str(elsewhere), str(tmp_path / "csv-only"),
+                                     str(root / "missing"), str(root / "csv"), str(root / "link"), "../..")}
+    assert len(messages) == 1, messages
+    inside = make_sweep(root / "sweeps" / "grid")
+    assert len(load_results(inside).runs) == 12
+    assert len(load_results("sweeps/grid").runs) == 12  # relative to the root
+    from sme_abm.dashboard.results import list_results_folders
+
+    assert list_results_folders() == ["sweeps/grid"]
+
+
+def test_results_browser_defaults_to_declared_outputs_and_grids_only(tmp_path):
+    folder = make_sweep(tmp_path / "sweep")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["experiment"] = {"outputs": ["output"], "metrics": ["npl_ratio_mean"]}
+    manifest["design_kind"] = "morris"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_results(folder)
+    assert loaded.default_metrics[0] == "npl_ratio_mean" and "point" not in loaded.outcomes
+    assert not loaded.is_grid
+    state.open_results(str(folder))
+    _, rc = render(components.ResultsView(loaded))
+    alts = [w.attributes["alt"] for w in images(rc)]
+    assert not any(a.startswith("Mean ") for a in alts)  # no heatmap for a Morris design
+    assert sum("of each run against" in a for a in alts) == 2  # a scatter per swept parameter
+    assert any("output_mean" in a for a in alts)  # sensitivity chart names its metric
+
+
+def test_guard_checks_host_and_origin(monkeypatch):
+    from sme_abm.dashboard import guard
+
+    monkeypatch.setenv("SERVER_PORT", "8765")
+    monkeypatch.delenv("SME_ABM_ALLOWED_ORIGINS", raising=False)
+    monkeypatch.delenv("SME_ABM_ALLOWED_HOSTS", raising=False)
+    ok = {"host": "127.0.0.1:8765", "origin": "http://127.0.0.1:8765"}
+    assert guard.check(ok, websocket=True) == ""
+    assert guard.check({"host": "localhost:8765", "origin": "http://localhost:8765"}, websocket=True) == ""
+    assert guard.check({**ok, "origin": "http://evil.example"}, websocket=True) == "origin not allowed"
+    assert guard.check({**ok, "origin": "http://127.0.0.1:9999"}, websocket=True) == "origin not allowed"
+    assert guard.check({"host": "127.0.0.1:8765"}, websocket=True) == "origin required"
+    assert guard.check({"host": "127.0.0.1:8765"}, websocket=False) == ""
+    assert guard.check({**ok, "host": "rebind.example:8765"}, websocket=False) == "host not allowed"
+    monkeypatch.setenv("SME_ABM_ALLOWED_ORIGINS", "https://analyst.example")
+    monkeypatch.setenv("SME_ABM_ALLOWED_HOSTS", "analyst.example")
+    assert guard.check({"host": "analyst.example", "origin": "https://analyst.example"}, websocket=True) == ""
+
+
+def test_dashboard_command_passes_the_guard_settings(tmp_path):
+    from sme_abm.dashboard import server
+
+    env = server.environment("10.0.0.5", allow_origins=["http://10.0.0.5:8765"], results_roots=[str(tmp_path)],
+                             max_sessions=4)
+    assert env["SME_ABM_ALLOWED_HOSTS"] == "10.0.0.5"
+    assert env["SME_ABM_ALLOWED_ORIGINS"] == "http://10.0.0.5:8765"
+    assert env["SME_ABM_RESULTS_ROOTS"] == str(tmp_path.resolve()) and env["SME_ABM_MAX_SESSIONS"] == "4"
+    assert env["SOLARA_KERNEL_CULL_TIMEOUT"] == server.CULL_TIMEOUT

@@ -2,55 +2,127 @@
 
 Functions here take data frames and return :class:`matplotlib.figure.Figure`
 objects (never pyplot, so nothing leaks between sessions); the components
-only display them.
+only display them, as PNG images with alt text (:func:`png_bytes`,
+:func:`describe`).
+
+Every chart has the month (1 = the first month run) on its x-axis, a unit on
+its y-axis, its legend above the plotting area (never over the data), lever
+names rather than codes, and the shock windows of the config shaded. Sizes
+and fonts are chosen so the text is 11-13 px on a 1366x768 laptop and a
+1920x1080 desktop at 100% zoom.
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-#: One panel per entry: (title, [(column, label), ...], unit).
+from ..levers import load_registry
+from .session import format_value, relative_change
+
+#: Figure resolution; with the sizes below, fonts are 9-11 pt, i.e. 12-15 px before scaling.
+DPI = 96
+TITLE_SIZE = 11
+LABEL_SIZE = 10
+TICK_SIZE = 9
+LEGEND_SIZE = 9
+
+#: One panel per entry: (title, [(column, label), ...], y-axis label).
 PANELS: list[tuple[str, list[tuple[str, str]], str]] = [
     ("SMEs by size class", [("smes_micro", "micro"), ("smes_small", "small"), ("smes_medium", "medium")], "firms"),
-    ("Entries and exits", [("entries", "entries"), ("exits", "exits")], "firms / month"),
-    ("Employment and output", [("employment", "employment (workers)"), ("output", "output (CNY m)")], ""),
-    ("Credit granted vs rationed", [("credit_granted", "granted"), ("credit_rationed", "rationed")], "CNY m / month"),
-    ("Loan rate and spread", [("avg_loan_rate", "avg loan rate"), ("loan_rate_spread", "spread over LPR")], "annual"),
-    ("Non-performing loans", [("npl_ratio", "NPL ratio")], "share"),
-    ("Guarantees and guarantor leverage", [("guarantees_outstanding", "outstanding (CNY m)"),
-                                           ("guarantor_leverage_max", "max leverage (x, right)")], ""),
-    ("Fiscal cost by lever", [], "CNY m / month"),
+    ("Entries and exits", [("entries", "entries"), ("exits", "exits")], "firms per month"),
+    ("Employment and output", [("employment", "employment (workers, left)"), ("output", "output (CNY m, right)")],
+     "workers"),
+    ("Credit granted vs rationed", [("credit_granted", "granted"), ("credit_rationed", "rationed")], "CNY m per month"),
+    ("Loan rate and spread", [("avg_loan_rate", "average loan rate"), ("loan_rate_spread", "spread over LPR")],
+     "annual rate"),
+    ("Non-performing loans", [("npl_ratio", "NPL ratio")], "share of loans"),
+    ("Guarantees and guarantor leverage", [("guarantees_outstanding", "outstanding (CNY m, left)"),
+                                           ("guarantor_leverage_max", "max leverage (x, right)")], "CNY m"),
+    ("Fiscal cost by lever", [], "CNY m per month"),
+]
+#: Right-hand axis labels of the two-axis panels.
+RIGHT_LABELS = {"Employment and output": "CNY m per month", "Guarantees and guarantor leverage": "leverage (x)"}
+
+#: Outcomes compared against the baseline: (column, label, kind) with kind as in
+#: :func:`session.relative_change`.
+COMPARE_OUTCOMES: list[tuple[str, str, str]] = [
+    ("smes_active", "Active SMEs (firms)", "level"),
+    ("employment", "Employment (workers)", "level"),
+    ("output", "Output (CNY m per month)", "level"),
+    ("credit_granted", "Credit granted (CNY m per month)", "level"),
+    ("credit_rationed", "Credit rationed (CNY m per month)", "level"),
+    ("avg_loan_rate", "Average loan rate (annual)", "share"),
+    ("npl_ratio", "NPL ratio (share of loans)", "share"),
+    ("fiscal_cost_total", "Fiscal cost of the levers (CNY m per month)", "level"),
+    ("tax_revenue", "Tax revenue (CNY m per month)", "level"),
 ]
 
-#: Outcomes compared against the baseline.
-COMPARE_OUTCOMES: list[tuple[str, str]] = [
-    ("smes_active", "active SMEs"),
-    ("employment", "employment"),
-    ("output", "output (CNY m)"),
-    ("credit_granted", "credit granted (CNY m)"),
-    ("credit_rationed", "credit rationed (CNY m)"),
-    ("avg_loan_rate", "avg loan rate"),
-    ("npl_ratio", "NPL ratio"),
-    ("fiscal_cost_total", "fiscal cost (CNY m)"),
-]
+
+def months(ts: pd.DataFrame) -> np.ndarray:
+    """Month numbers of the rows: 1 for the first month run (``step`` 0)."""
+    return ts["step"].to_numpy() + 1 if "step" in ts else np.arange(1, len(ts) + 1)
 
 
-def _x(ts: pd.DataFrame) -> np.ndarray:
-    return ts["step"].to_numpy() if "step" in ts else np.arange(len(ts))
+_x = months
+
+
+def lever_label(code: str) -> str:
+    """``p06`` -> ``6 Special funds`` (the registry's title)."""
+    try:
+        lever = load_registry().by_provision(int(code.lstrip("p")))
+    except (KeyError, ValueError, IndexError):
+        return code
+    return f"{lever.provision} {lever.title}"
 
 
 def _fiscal_columns(ts: pd.DataFrame) -> list[str]:
     return sorted(c for c in ts.columns if c.startswith("fiscal_cost_p"))
 
 
-def _style(ax) -> None:
-    """Small tick labels, few ticks: text is most of a redraw's cost."""
-    ax.tick_params(labelsize=7)
-    ax.locator_params(nbins=4)
+def _style(ax, month_axis: bool = True) -> None:
+    ax.tick_params(labelsize=TICK_SIZE)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    if month_axis:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        ax.set_xlabel("month", fontsize=LABEL_SIZE)
+    ax.grid(True, linewidth=0.4, alpha=0.4)
+
+
+def _legend_above(ax, handles=None, ncol: int = 3):
+    """A legend in a row above the axes, outside the data."""
+    kwargs = {"handles": handles} if handles is not None else {}
+    return ax.legend(**kwargs, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol, fontsize=LEGEND_SIZE,
+                     frameon=False, borderaxespad=0.2, handlelength=1.6, columnspacing=1.0)
+
+
+def _title(ax, text: str) -> None:
+    ax.set_title(text, fontsize=TITLE_SIZE, loc="left", pad=24, fontweight="bold")
+
+
+def shade_shocks(ax, shocks: Iterable[tuple[int, int, str]]) -> None:
+    """Grey bands over each shock's months (``start`` is the model month index)."""
+    for start, duration, kind in shocks:
+        ax.axvspan(start + 0.5, start + duration + 0.5, color="0.5", alpha=0.15, linewidth=0, zorder=0,
+                   label=f"{kind} shock")
+
+
+def shock_windows(config: Any) -> list[tuple[int, int, str]]:
+    """(start, duration, kind) of each scheduled shock of a config."""
+    return [(int(s.start), int(s.duration), str(s.kind)) for s in getattr(config, "shocks", []) or []]
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=figure.dpi)
+    return buffer.getvalue()
 
 
 def rank_points(sizes: np.ndarray | None, max_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -70,95 +142,165 @@ def rank_points(sizes: np.ndarray | None, max_points: int = 400) -> tuple[np.nda
 
 
 def comparison_figure(current: pd.DataFrame, baseline: pd.DataFrame,
-                      outcomes: Sequence[tuple[str, str]] = COMPARE_OUTCOMES) -> Figure:
-    """Current settings vs baseline (left of each pair) and their difference (right)."""
+                      outcomes: Sequence[tuple[str, str, str]] = COMPARE_OUTCOMES) -> Figure:
+    """Per outcome, the difference current - baseline by month."""
     outcomes = [o for o in outcomes if o[0] in current and o[0] in baseline]
-    rows = max(len(outcomes), 1)
-    fig = Figure(figsize=(12, 2.2 * rows), dpi=72, layout="constrained")
-    axes = fig.subplots(rows, 2, squeeze=False)
+    cols = 3
+    rows = max(-(-len(outcomes) // cols), 1)
+    fig = Figure(figsize=(11, 2.9 * rows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     n = min(len(current), len(baseline))
     cur, base = current.iloc[:n], baseline.iloc[:n]
-    x = _x(cur)
-    for (column, label), (left, right) in zip(outcomes, axes):
-        left.plot(x, cur[column], label="current")
-        left.plot(x, base[column], label="baseline", linestyle="--")
-        left.set_title(label, fontsize=9)
-        left.legend(fontsize=6)
+    x = months(cur)
+    for ax in axes[len(outcomes):]:
+        ax.set_visible(False)
+    for (column, label, _), ax in zip(outcomes, axes):
         diff = cur[column].to_numpy(dtype=float) - base[column].to_numpy(dtype=float)
-        right.axhline(0, color="grey", linewidth=0.8)
-        right.plot(x, diff, color="C3")
-        right.set_title(f"{label}: current - baseline", fontsize=9)
-        for ax in (left, right):
-            ax.tick_params(labelsize=7)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.plot(x, diff, color="C3")
+        ax.set_title(label, fontsize=LABEL_SIZE, loc="left")
+        ax.set_ylabel("current - baseline", fontsize=TICK_SIZE)
+        _style(ax)
+    fig.suptitle("Difference from the baseline by month", fontsize=TITLE_SIZE)
     return fig
 
 
-def comparison_table(current: pd.DataFrame, baseline: pd.DataFrame,
-                     outcomes: Sequence[tuple[str, str]] = COMPARE_OUTCOMES) -> pd.DataFrame:
-    """End-of-run values side by side with their difference."""
+def comparison_rows(current: pd.DataFrame, baseline: pd.DataFrame,
+                    outcomes: Sequence[tuple[str, str, str]] = COMPARE_OUTCOMES) -> list[dict[str, Any]]:
+    """End-of-run values of each outcome: raw numbers (for the CSV) and the change as text."""
     rows = []
-    for column, label in outcomes:
+    for column, label, kind in outcomes:
         if column in current and column in baseline and len(current) and len(baseline):
             a, b = float(current[column].iloc[-1]), float(baseline[column].iloc[-1])
-            rows.append({"outcome": label, "current": a, "baseline": b, "difference": a - b,
-                         "difference_pct": (a - b) / abs(b) * 100 if b else float("nan")})
-    return pd.DataFrame(rows).round(4)
+            rows.append({"outcome": label, "column": column, "current": a, "baseline": b, "difference": a - b,
+                         "change": relative_change(a, b, kind)})
+    return rows
+
+
+def comparison_table(current: pd.DataFrame, baseline: pd.DataFrame,
+                     outcomes: Sequence[tuple[str, str, str]] = COMPARE_OUTCOMES) -> pd.DataFrame:
+    """End-of-run values side by side, formatted for reading (4 significant figures)."""
+    rows = comparison_rows(current, baseline, outcomes)
+    return pd.DataFrame([{"Outcome": r["outcome"], "Current": format_number(r["current"]),
+                          "Baseline": format_number(r["baseline"]), "Difference": format_number(r["difference"], True),
+                          "Change": r["change"]} for r in rows])
+
+
+def comparison_csv(current: pd.DataFrame, baseline: pd.DataFrame) -> str:
+    """The comparison table with full-precision numbers, as CSV."""
+    return pd.DataFrame(comparison_rows(current, baseline)).to_csv(index=False)
+
+
+def format_number(value: float, signed: bool = False) -> str:
+    """4 significant figures (whole numbers from 1,000 up, with separators); ``0`` stays ``0``."""
+    if value == 0:
+        return "0"
+    if not np.isfinite(value):
+        return str(value)
+    sign = "+" if signed else ""
+    if abs(value) >= 1000:
+        return f"{value:{sign},.0f}"
+    return f"{value:{sign}.4g}"
+
+
+def format_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with floats at 4 significant figures and readable column names."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].map(lambda v: "" if pd.isna(v) else format_number(float(v)))
+    out.columns = [readable(str(c)) for c in out.columns]
+    return out
+
+
+def readable(name: str) -> str:
+    """``levers.p13_financing_guarantee.leverage_limit`` -> ``13 leverage_limit``."""
+    if name.startswith("levers."):
+        parts = name.split(".")
+        if len(parts) == 3 and parts[1][:1] == "p" and parts[1][1:3].isdigit():
+            return f"{int(parts[1][1:3])} {parts[2]}"
+    return name.replace("_", " ")
 
 
 def lines_figure(timeseries: pd.DataFrame, outcome: str, group: str = "run_id", limit: int = 40) -> Figure:
     """One line per run of ``outcome`` over time."""
-    fig = Figure(figsize=(7, 3.5), dpi=72, layout="constrained")
+    fig = Figure(figsize=(10, 4), dpi=DPI, layout="constrained")
     ax = fig.subplots()
-    ax.set_title(f"{outcome} by run", fontsize=9)
+    ax.set_title(f"{readable(outcome)}: one line per run", fontsize=TITLE_SIZE, loc="left")
     ids = list(pd.unique(timeseries[group]))[:limit]
     for run_id in ids:
         part = timeseries[timeseries[group] == run_id]
-        ax.plot(_x(part), part[outcome], linewidth=0.8, alpha=0.7)
-    ax.set_xlabel("month", fontsize=7)
+        ax.plot(months(part), part[outcome], linewidth=0.8, alpha=0.7)
+    ax.set_ylabel(readable(outcome), fontsize=LABEL_SIZE)
+    _style(ax)
     if len(ids) < timeseries[group].nunique():
-        ax.text(0.01, 0.98, f"first {limit} runs shown", fontsize=7, va="top", transform=ax.transAxes)
+        ax.text(0.01, 0.98, f"first {limit} runs shown", fontsize=TICK_SIZE, va="top", transform=ax.transAxes)
     return fig
 
 
 def scatter_figure(runs: pd.DataFrame, parameter: str, outcome: str) -> Figure:
     """Run-level outcome against one swept parameter."""
-    fig = Figure(figsize=(5, 3.5), dpi=72, layout="constrained")
+    fig = Figure(figsize=(8, 4), dpi=DPI, layout="constrained")
     ax = fig.subplots()
-    ax.scatter(runs[parameter], runs[outcome], s=12)
-    ax.set_xlabel(parameter, fontsize=7)
-    ax.set_ylabel(outcome, fontsize=7)
-    ax.set_title(f"{outcome} vs {parameter}", fontsize=9)
+    ax.scatter(runs[parameter], runs[outcome], s=16)
+    _style(ax, month_axis=False)
+    ax.set_xlabel(readable(parameter), fontsize=LABEL_SIZE)
+    ax.set_ylabel(readable(outcome), fontsize=LABEL_SIZE)
+    ax.set_title(f"{readable(outcome)} against {readable(parameter)}", fontsize=TITLE_SIZE, loc="left")
     return fig
 
 
 def heatmap_figure(runs: pd.DataFrame, x: str, y: str, outcome: str) -> Figure:
-    """Mean ``outcome`` over a two-parameter grid."""
+    """Mean ``outcome`` over a two-parameter grid (for grid designs only)."""
     grid = runs.pivot_table(index=y, columns=x, values=outcome, aggfunc="mean")
-    fig = Figure(figsize=(6, 4.5), dpi=72, layout="constrained")
+    fig = Figure(figsize=(8, 5), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=7, rotation=45)
-    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index], fontsize=7)
-    ax.set_xlabel(x, fontsize=8)
-    ax.set_ylabel(y, fontsize=8)
-    ax.set_title(f"mean {outcome}", fontsize=9)
-    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=TICK_SIZE, rotation=45)
+    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index], fontsize=TICK_SIZE)
+    ax.set_xlabel(readable(x), fontsize=LABEL_SIZE)
+    ax.set_ylabel(readable(y), fontsize=LABEL_SIZE)
+    ax.set_title(f"Mean {readable(outcome)} over the grid", fontsize=TITLE_SIZE, loc="left")
+    fig.colorbar(image, ax=ax).set_label(readable(outcome), fontsize=LABEL_SIZE)
     return fig
 
 
-def sensitivity_figure(table: pd.DataFrame, name_column: str, index_columns: Iterable[str]) -> Figure:
-    """Horizontal bars of sensitivity indices per parameter."""
+def sensitivity_figure(table: pd.DataFrame, name_column: str, index_columns: Iterable[str],
+                       metric: str = "") -> Figure:
+    """Horizontal bars of sensitivity indices per parameter, for one metric."""
     index_columns = list(index_columns)
-    fig = Figure(figsize=(7, max(2.5, 0.3 * len(table) + 1)), dpi=72, layout="constrained")
+    fig = Figure(figsize=(8, max(2.8, 0.45 * len(table) + 1.4)), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(table))
     height = 0.8 / max(len(index_columns), 1)
     for i, column in enumerate(index_columns):
         ax.barh(positions + i * height, table[column].astype(float), height=height, label=column)
-    ax.set_yticks(positions + height * (len(index_columns) - 1) / 2, table[name_column].astype(str), fontsize=7)
-    ax.legend(fontsize=7)
-    ax.set_title("sensitivity indices", fontsize=9)
+    ax.set_yticks(positions + height * (len(index_columns) - 1) / 2,
+                  [readable(str(n)) for n in table[name_column]], fontsize=TICK_SIZE)
+    ax.tick_params(axis="x", labelsize=TICK_SIZE)
+    ax.set_xlabel("index", fontsize=LABEL_SIZE)
+    _legend_above(ax, ncol=len(index_columns))
+    _title(ax, f"Sensitivity of {readable(metric)}" if metric else "Sensitivity indices")
     return fig
+
+
+def describe(ts: pd.DataFrame, panels: Sequence[int], baseline: pd.DataFrame | None = None) -> str:
+    """Alt text for a chart group: what it shows and the last month's values."""
+    names = ["firm size rank plot" if i < 0 else PANELS[i][0] for i in panels]
+    text = f"Charts: {', '.join(names)}."
+    if ts.empty:
+        return text + " No months run yet."
+    last = ts.iloc[-1]
+    values = []
+    for i in panels:
+        if i >= 0:
+            for column, label in PANELS[i][1]:
+                if column in ts:
+                    values.append(f"{label.split(' (')[0]} {format_number(float(last[column]))}")
+    text += f" Month {len(ts)}: " + ", ".join(values) + "."
+    if baseline is not None and not baseline.empty:
+        text += " Dashed lines: the baseline."
+    return text
 
 
 class LiveFigure:
@@ -166,25 +308,28 @@ class LiveFigure:
 
     Building axes, titles and legends once and then only replacing line data
     saves most of a redraw's cost; the figure is drawn to PNG once per step
-    instead of once per chart.
+    instead of once per chart. With a baseline, each line gets a dashed twin.
 
     Args:
         panels: Indices of :data:`PANELS`; -1 is the firm-size rank plot.
+        shocks: (start, duration, kind) windows to shade.
     """
 
-    def __init__(self, panels: Sequence[int]) -> None:
+    def __init__(self, panels: Sequence[int], shocks: Sequence[tuple[int, int, str]] = ()) -> None:
         self.panels = list(panels)
+        self.shocks = list(shocks)
         cols = 2 if len(self.panels) > 1 else 1
         rows = -(-len(self.panels) // cols)
-        self.figure = Figure(figsize=(4.6 * cols + 1.4 * (cols == 1), 3.2 * rows + 0.4 * (rows == 1)), dpi=72)
+        self.figure = Figure(figsize=(11, 3.7 * rows + 0.3), dpi=DPI)
         if cols == 1:
-            self.figure.subplots_adjust(left=0.14, right=0.95, bottom=0.1, top=0.84)
+            self.figure.subplots_adjust(left=0.08, right=0.97, bottom=0.14, top=0.72)
         else:
-            self.figure.subplots_adjust(left=0.08, right=0.92, bottom=0.09, top=0.93, wspace=0.35, hspace=0.4)
+            self.figure.subplots_adjust(left=0.08, right=0.92, bottom=0.08, top=0.88, wspace=0.38, hspace=0.62)
         axes = self.figure.subplots(rows, cols, squeeze=False).ravel()
         for extra in axes[len(self.panels):]:
             extra.set_visible(False)
         self.lines: list[tuple[Any, Any, str]] = []  # (axes, line, column)
+        self.baseline_lines: list[tuple[Any, Any, str]] = []
         self.stacked: list[Any] = []
         self.fiscal_axes = None
         self.rank_line = None
@@ -192,40 +337,58 @@ class LiveFigure:
         for ax, index in zip(axes, self.panels):
             self._build(ax, index)
 
+    def _pair(self, ax, column: str, label: str, color: str):
+        line = ax.plot([], [], color=color, label=label)[0]
+        twin = ax.plot([], [], color=color, linestyle="--", linewidth=1.0, alpha=0.8)[0]
+        self.lines.append((ax, line, column))
+        self.baseline_lines.append((ax, twin, column))
+        return line
+
     def _build(self, ax, index: int) -> None:
-        _style(ax)
         if index < 0:
-            ax.set_title("Firm size: rank vs employment (log-log)", fontsize=9)
+            _style(ax, month_axis=False)
+            _title(ax, "Firm size: rank vs employment (log-log)")
             (self.rank_line,) = ax.plot([], [], ".", markersize=3)
-            ax.set_xlabel("log10 rank", fontsize=7)
-            ax.set_ylabel("log10 employment", fontsize=7)
+            ax.set_xlabel("log10 rank (1 = largest firm)", fontsize=LABEL_SIZE)
+            ax.set_ylabel("log10 employment (workers)", fontsize=LABEL_SIZE)
             self.lines.append((ax, self.rank_line, ""))
             return
+        _style(ax)
         title, series, unit = PANELS[index]
-        ax.set_title(title, fontsize=9)
-        if unit:
-            ax.set_ylabel(unit, fontsize=7)
-        self.empty_notes.append(ax.text(0.5, 0.5, "no months run yet", ha="center", va="center", fontsize=8,
-                                        transform=ax.transAxes))
+        _title(ax, title)
+        ax.set_ylabel(unit, fontsize=LABEL_SIZE)
+        shade_shocks(ax, self.shocks)
+        self.empty_notes.append(ax.text(0.5, 0.5, "no months run yet: press Step or Run", ha="center", va="center",
+                                        fontsize=LABEL_SIZE, color="0.4", transform=ax.transAxes))
         if title.startswith("Fiscal cost"):
             self.fiscal_axes = ax
             return
-        if title.startswith(("Employment", "Guarantees")):
-            (first, _), (second, second_label) = series
+        handles = []
+        if title in RIGHT_LABELS:
+            (first, first_label), (second, second_label) = series
             twin = ax.twinx()
-            _style(twin)
-            left = ax.plot([], [], label=series[0][1])[0]
-            right = twin.plot([], [], color="C1", label=second_label)[0]
-            self.lines += [(ax, left, first), (twin, right, second)]
-            ax.legend(handles=[left, right], fontsize=6, loc="upper left")
-            return
-        for column, label in series:
-            self.lines.append((ax, ax.plot([], [], label=label)[0], column))
-        ax.legend(fontsize=6, loc="upper left")
+            _style(twin, month_axis=False)
+            twin.set_ylabel(RIGHT_LABELS[title], fontsize=LABEL_SIZE)
+            handles = [self._pair(ax, first, first_label, "C0"), self._pair(twin, second, second_label, "C1")]
+        else:
+            handles = [self._pair(ax, column, label, f"C{i}") for i, (column, label) in enumerate(series)]
+        self._legend_handles = handles
+        _legend_above(ax, handles=handles + self._extra_handles(), ncol=4)
 
-    def update(self, ts: pd.DataFrame, firm_sizes: np.ndarray | None = None) -> Figure:
-        """Put the run's data so far into the figure and return it."""
-        x = _x(ts) if not ts.empty else np.array([])
+    def _extra_handles(self) -> list[Any]:
+        extra = []
+        if self.shocks:
+            from matplotlib.patches import Patch
+
+            extra.append(Patch(color="0.5", alpha=0.3, label="shock"))
+        return extra
+
+    def update(self, ts: pd.DataFrame, firm_sizes: np.ndarray | None = None,
+               baseline: pd.DataFrame | None = None) -> Figure:
+        """Put the run's data so far (and the baseline's, dashed) into the figure and return it."""
+        x = months(ts) if not ts.empty else np.array([])
+        with_base = baseline is not None and not baseline.empty
+        bx = months(baseline) if with_base else np.array([])
         for note in self.empty_notes:
             note.set_visible(ts.empty)
         for ax, line, column in self.lines:
@@ -233,19 +396,41 @@ class LiveFigure:
                 line.set_data(*rank_points(firm_sizes))
             elif column in ts:
                 line.set_data(x, ts[column].to_numpy(dtype=float))
+        for ax, line, column in self.baseline_lines:
+            if with_base and column in baseline:
+                line.set_data(bx, baseline[column].to_numpy(dtype=float))
+            else:
+                line.set_data([], [])
+        for ax in {id(a): a for a, _, _ in self.lines + self.baseline_lines}.values():
             ax.relim()
             ax.autoscale_view()
+            if ax is not (self.rank_line.axes if self.rank_line is not None else None):
+                ax.set_xlim(0.5, max(len(x), 12) + 0.5 if not len(x) else len(x) + 0.5)
+                if not len(x):
+                    ax.set_ylim(0, 1)
         if self.fiscal_axes is not None and not ts.empty:
             for artist in self.stacked:
                 artist.remove()
             if self.fiscal_axes.get_legend() is not None:
                 self.fiscal_axes.get_legend().remove()
             columns = [c for c in _fiscal_columns(ts) if ts[c].abs().sum() > 0]
+            labels = [lever_label(c[len("fiscal_cost_"):]) for c in columns]
             self.stacked = list(self.fiscal_axes.stackplot(x, *(ts[c].to_numpy() for c in columns),
-                                                           labels=[c[-3:] for c in columns])) if columns else []
+                                                           labels=labels)) if columns else []
+            if with_base and "fiscal_cost_total" in baseline:
+                self.stacked += self.fiscal_axes.plot(bx, baseline["fiscal_cost_total"].to_numpy(dtype=float),
+                                                      color="black", linestyle="--", label="baseline total")
             if columns:
-                self.fiscal_axes.legend(fontsize=5, ncol=3, loc="upper left")
+                self.fiscal_axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=LEGEND_SIZE,
+                                        frameon=False, ncol=1 + len(columns) // 9)
             self.fiscal_axes.relim()
             self.fiscal_axes.autoscale_view()
-        self.figure.suptitle(f"month {len(ts)}", fontsize=9)
+            self.fiscal_axes.set_xlim(0.5, len(x) + 0.5)
+        note = "   dashed: baseline" if with_base else ""
+        self.figure.suptitle(f"Month {len(ts)}{note}", fontsize=TITLE_SIZE, x=0.01, ha="left")
         return self.figure
+
+
+__all__ = ["COMPARE_OUTCOMES", "LiveFigure", "PANELS", "comparison_csv", "comparison_figure", "comparison_table",
+           "describe", "format_table", "heatmap_figure", "lines_figure", "png_bytes", "scatter_figure",
+           "sensitivity_figure", "shock_windows"]

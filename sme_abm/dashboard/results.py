@@ -11,6 +11,7 @@ table raises :class:`ResultsError`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from typing import Any
 import pandas as pd
 
 #: Columns that identify a run rather than describe it.
-ID_COLUMNS = {"run_id", "run", "seed", "replicate", "rep", "config_digest", "digest", "status", "error", "path"}
+ID_COLUMNS = {"run_id", "run", "point", "seed", "replicate", "rep", "config_digest", "digest", "status", "error",
+              "path", "attempts", "elapsed_s", "worker"}
+#: Design kinds whose runs sit on a grid (a heatmap of two parameters means something).
+GRID_DESIGNS = ("grid",)
 #: Names under which a manifest may list the swept parameters.
 MANIFEST_PARAMETER_KEYS = ("parameters", "swept", "swept_parameters", "factors", "grid", "ranges", "problem")
 #: Column names that hold sensitivity indices.
@@ -27,6 +31,68 @@ SENSITIVITY_INDEX_NAMES = ("S1", "ST", "S1_conf", "ST_conf", "mu_star", "mu", "s
 
 class ResultsError(Exception):
     """A folder that cannot be shown as sweep results."""
+
+
+def project_root() -> Path:
+    """The repository the package sits in (the folder holding ``results/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def results_roots() -> list[Path]:
+    """The folders the results browser may open, and only folders under them.
+
+    ``SME_ABM_RESULTS_ROOTS`` (paths separated by ``os.pathsep``, set by
+    ``sme-abm dashboard --results-root``) wins; the default is the project's
+    ``results/``.
+    """
+    env = os.environ.get("SME_ABM_RESULTS_ROOTS", "")
+    roots = [Path(part).expanduser() for part in env.split(os.pathsep) if part.strip()] if env.strip() else []
+    return [root.resolve() for root in (roots or [project_root() / "results"])]
+
+
+def refusal(folder: str) -> str:
+    """The one message for any folder that cannot be opened: the same whether
+    it exists or not, so the browser cannot be used to probe the disk."""
+    return f"{folder}: not a sweep results folder (one holding runs.parquet) under {', '.join(str(r) for r in results_roots())}"
+
+
+def confine(folder: str | Path) -> Path:
+    """``folder`` resolved (relative paths against the first root), if it lies
+    under one of :func:`results_roots`.
+
+    Raises:
+        ResultsError: Outside the roots, empty, or not a sweep's folder, with
+            the same message in every case.
+    """
+    text = str(folder).strip()
+    if not text or "\x00" in text:
+        raise ResultsError(refusal(text))
+    roots = results_roots()
+    path = Path(text).expanduser()
+    path = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not any(path == root or root in path.parents for root in roots):
+        raise ResultsError(refusal(text))
+    if not (path / "runs.parquet").is_file():
+        raise ResultsError(refusal(text))
+    return path
+
+
+def list_results_folders(limit: int = 200) -> list[str]:
+    """Sweep folders (holding ``runs.parquet``) under the roots, newest first,
+    as paths relative to their root where possible."""
+    found: list[tuple[float, str]] = []
+    for root in results_roots():
+        if not root.is_dir():
+            continue
+        for runs in root.glob("**/runs.parquet"):
+            folder = runs.parent.resolve()
+            if ".partial" in folder.name or not any(folder == r or r in folder.parents for r in results_roots()):
+                continue
+            shown = str(folder.relative_to(root)) if folder != root else str(root)
+            found.append((runs.stat().st_mtime, shown if len(results_roots()) == 1 else str(folder)))
+            if len(found) >= limit:
+                break
+    return [name for _, name in sorted(found, reverse=True)]
 
 
 @dataclass
@@ -55,6 +121,31 @@ class SweepResults:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def design_kind(self) -> str:
+        """The sweep's design (``grid``, ``morris``, ``sobol``, ...) or ``""``."""
+        kind = self.manifest.get("design_kind") or (self.manifest.get("experiment", {}).get("design") or {}).get("kind")
+        return str(kind or "")
+
+    @property
+    def is_grid(self) -> bool:
+        return self.design_kind in GRID_DESIGNS
+
+    def _declared(self, key: str, available: list[str]) -> list[str]:
+        declared = (self.manifest.get("experiment") or {}).get(key) or []
+        first = [name for name in declared if name in available]
+        return first + [name for name in available if name not in first]
+
+    @property
+    def default_outputs(self) -> list[str]:
+        """Time-series outcomes, the sweep's declared ``outputs`` first."""
+        return self._declared("outputs", self.timeseries_outcomes)
+
+    @property
+    def default_metrics(self) -> list[str]:
+        """Run outcomes, the sweep's declared ``metrics`` first."""
+        return self._declared("metrics", self.outcomes)
+
+    @property
     def timeseries_outcomes(self) -> list[str]:
         """Numeric columns of the stacked time series other than ids and step."""
         if self.timeseries is None:
@@ -65,7 +156,11 @@ class SweepResults:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    """Parquet or one of ``sme-abm sweep``'s ``figures/sensitivity_*.csv`` tables;
+    nothing else (a CSV planted anywhere else is never read)."""
     if path.suffix == ".csv":
+        if path.parent.name != "figures" or not path.name.startswith("sensitivity_"):
+            raise ValueError(f"{path.name}: not a format the results browser reads")
         return pd.read_csv(path)
     return pd.read_parquet(path)
 
@@ -142,7 +237,7 @@ def _sensitivity_frame(data: Any, outcome: str | None = None) -> pd.DataFrame | 
 
 
 def _load_sensitivity(folder: Path, runs: pd.DataFrame, warnings: list[str]) -> pd.DataFrame | None:
-    for name in ("sensitivity.json", "sensitivity.parquet", "sensitivity.csv"):
+    for name in ("sensitivity.json", "sensitivity.parquet"):
         path = folder / name
         if not path.exists():
             continue
@@ -182,21 +277,18 @@ def load_results(folder: str | Path) -> SweepResults:
         What could be read, with warnings for the rest.
 
     Raises:
-        ResultsError: Not a folder, or no readable ``runs.parquet`` (or ``runs.csv``).
+        ResultsError: Outside the results roots, not a folder, or no readable
+            ``runs.parquet`` (the same message for the first three).
     """
-    folder = Path(str(folder).strip()).expanduser()
-    if not str(folder).strip() or not folder.is_dir():
-        raise ResultsError(f"{folder}: not a folder")
+    folder = confine(folder)
     warnings: list[str] = []
-    runs_path = next((folder / n for n in ("runs.parquet", "runs.csv") if (folder / n).exists()), None)
-    if runs_path is None:
-        raise ResultsError(f"{folder}: no runs.parquet, so this is not a sweep's results folder")
+    runs_path = folder / "runs.parquet"
     try:
         runs = _read_table(runs_path)
     except Exception as exc:  # pyarrow raises several unrelated types
-        raise ResultsError(f"{runs_path}: cannot be read ({type(exc).__name__}: {exc})") from None
+        raise ResultsError(f"runs.parquet: cannot be read ({type(exc).__name__})") from None
     if runs.empty:
-        raise ResultsError(f"{runs_path}: has no runs")
+        raise ResultsError("runs.parquet: has no runs")
 
     manifest: dict[str, Any] = {}
     manifest_path = folder / "manifest.json"
