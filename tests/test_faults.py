@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sme_abm.cli import app
-from sme_abm.sweep.store import SweepStore
+from sme_abm.sweep.store import SweepLockedError, SweepStore
 
 from conftest import CONFIGS, ROOT
 from test_sweep import SMOKE, assert_complete, run_cli_env
@@ -207,33 +207,92 @@ def test_live_lock_is_refused_and_release_lets_the_next_sweep_in(tmp_path: Path)
     first.acquire_lock()
     holder = json.loads(first.lock_path.read_text())
     assert holder == {"pid": os.getpid(), "hostname": socket.gethostname()}
-    # a live process (here: a sleeping child) holding the lock refuses the second sweep
+    with pytest.raises(SweepLockedError, match=f"pid {os.getpid()}"):
+        second.acquire_lock()
+    first.release_lock()
+    assert not first.lock_path.exists()
+    # a live process (here: a child that took the lock and sleeps) refuses the next sweep
     import subprocess
     import sys
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from sme_abm.sweep.store import SweepStore; "
+                              "SweepStore(sys.argv[1]).acquire_lock(); print('locked', flush=True); time.sleep(60)",
+                              str(second.root)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        first.lock_path.write_text(json.dumps({"pid": child.pid, "hostname": socket.gethostname()}))
-        with pytest.raises(Exception, match=f"pid {child.pid}"):
+        assert child.stdout.readline().strip() == "locked"
+        with pytest.raises(SweepLockedError, match=f"pid {child.pid}"):
             second.acquire_lock()
     finally:
         child.kill()
         child.wait()
-    second.acquire_lock()  # its holder died: stale, taken over
+    assert json.loads(second.lock_path.read_text())["pid"] == child.pid  # the killed holder's file stays
+    second.acquire_lock()  # but the kernel dropped its lock: taken over at once
     assert json.loads(second.lock_path.read_text())["pid"] == os.getpid()
     second.release_lock()
     assert not second.lock_path.exists()
 
 
 @pytest.mark.parametrize("content", ["", "{", "5", "\x00\x00", '{"hostname": "h"}'])
-def test_torn_lock_file_is_taken_over_once_old(tmp_path: Path, content: str) -> None:
+def test_torn_lock_file_is_taken_over_at_once(tmp_path: Path, content: str) -> None:
     store = SweepStore(tmp_path / "out")
     store.root.mkdir()
     store.lock_path.write_text(content)  # a sweep killed between creating the lock and writing it
-    old = time.time() - 60
-    os.utime(store.lock_path, (old, old))
     started = time.monotonic()
     store.acquire_lock()
     assert time.monotonic() - started < 1
     assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
     store.release_lock()
+
+
+LOCK_CONTENDER = """
+import sys, time
+from sme_abm.sweep.store import SweepLockedError, SweepStore
+for line in sys.stdin:
+    folder, start = line.split()
+    store = SweepStore(folder)
+    while time.time() < float(start):  # both contenders start at the same instant
+        pass
+    try:
+        store.acquire_lock()
+        print("won", flush=True)
+    except SweepLockedError:
+        print("lost", flush=True)
+    sys.stdin.readline()  # hold the lock until both contenders have answered
+    store.release_lock()
+    print("released", flush=True)
+"""
+
+
+def test_two_processes_racing_for_a_stale_lock_never_both_win(tmp_path: Path) -> None:
+    """400 trials: two real processes take over the same stale lock at once; exactly one may win."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = json.dumps({"pid": int(dead.stdout), "hostname": socket.gethostname()})
+    contenders = [subprocess.Popen([sys.executable, "-c", LOCK_CONTENDER], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(2)]
+    winners = []
+    try:
+        for trial in range(400):
+            folder = tmp_path / f"t{trial}"
+            folder.mkdir()
+            (folder / ".lock").write_text(stale)
+            start = time.time() + 0.02
+            for process in contenders:
+                process.stdin.write(f"{folder} {start}\n")
+                process.stdin.flush()
+            answers = [process.stdout.readline().strip() for process in contenders]
+            winners.append(answers.count("won"))
+            for process in contenders:
+                process.stdin.write("release\n")
+                process.stdin.flush()
+            assert [process.stdout.readline().strip() for process in contenders] == ["released"] * 2
+            assert set(answers) <= {"won", "lost"}, answers
+    finally:
+        for process in contenders:
+            process.stdin.close()
+            process.wait(timeout=30)
+    assert len(winners) == 400
+    assert winners.count(2) == 0, f"{winners.count(2)} of 400 trials had two holders"
+    assert winners.count(0) == 0, f"{winners.count(0)} of 400 trials had no holder"

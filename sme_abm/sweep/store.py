@@ -3,7 +3,7 @@
 Layout::
 
     DIR/
-      .lock                       PID + hostname of the sweep writing here
+      .lock                       flock()ed by the sweep writing here; holds its PID + hostname
       manifest.json               experiment, seeds, versions, backend, times
       runs/<run_id>.json          one per finished run: params, seed, status, summary, error
       timeseries/<run_id>.parquet one per successful run, with a run_id column
@@ -18,21 +18,17 @@ its time series is written before it, so it is then present too.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
 from ..errors import SmeAbmError
-
-
-TORN_LOCK_SECONDS = 2.0
-"""A lock file that stays empty or unreadable this long was torn by a kill while it was written."""
 
 
 class SweepLockedError(SmeAbmError):
@@ -70,16 +66,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class SweepStore:
     """Reads and writes one sweep's results folder."""
 
@@ -90,48 +76,47 @@ class SweepStore:
         self.figures_dir = self.root / "figures"
         self.lock_path = self.root / ".lock"
         self.manifest_path = self.root / "manifest.json"
-        self._locked = False
+        self._lock_handle: int | None = None
 
     # -- lock ---------------------------------------------------------------
     def acquire_lock(self) -> None:
         """Take the folder's lock, or raise :class:`SweepLockedError` if a live sweep holds it.
 
-        A lock left by a dead process on this host is taken over, and so is a lock
-        file left empty or unreadable (for over :data:`TORN_LOCK_SECONDS`) by a
-        sweep killed while it was writing it.
+        The lock is an exclusive ``fcntl.flock`` on ``.lock``, held for as long as the
+        sweep runs; the kernel drops it when the process dies however it dies, so a
+        lock file left by a dead sweep (or torn while it was written) is simply taken
+        over, and of two processes taking it over at once exactly one wins. The file
+        holds the holder's PID and hostname, for the messages. A lock file naming
+        another host is never taken over (its sweep may be alive on a shared disk).
         """
         self.root.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "hostname": socket.gethostname()}
         for _attempt in range(100):
+            handle = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                handle = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._read_lock()
-                if holder is None:  # vanished, being written, or torn by a kill while it was written
-                    try:
-                        age = time.time() - self.lock_path.stat().st_mtime
-                    except FileNotFoundError:
-                        continue
-                    if age > TORN_LOCK_SECONDS:
-                        self.lock_path.unlink(missing_ok=True)
-                    else:
-                        time.sleep(0.05)
-                    continue
-                if holder.get("hostname") != me["hostname"]:
-                    raise SweepLockedError(
-                        f"{self.root}: locked by a sweep on host {holder.get('hostname')} (pid {holder.get('pid')}); "
-                        f"if it is dead, delete {self.lock_path}")
-                if _pid_alive(int(holder.get("pid", -1))) and holder.get("pid") != me["pid"]:
-                    raise SweepLockedError(
-                        f"{self.root}: another sweep (pid {holder['pid']}) is writing here; wait for it or stop it")
-                try:
-                    os.unlink(self.lock_path)  # stale: its process is gone
-                except FileNotFoundError:
-                    pass
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)
+                holder = self._read_lock() or {}
+                raise SweepLockedError(
+                    f"{self.root}: another sweep (pid {holder.get('pid', 'unknown')}) is writing here; "
+                    "wait for it or stop it") from None
+            try:
+                same_file = os.fstat(handle).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if not same_file:  # its holder released it (and unlinked the file) while we waited: try again
+                os.close(handle)
                 continue
-            with os.fdopen(handle, "w") as stream:
-                json.dump(me, stream)
-            self._locked = True
+            holder = self._read_lock()
+            if holder is not None and holder.get("hostname") != me["hostname"]:
+                os.close(handle)
+                raise SweepLockedError(
+                    f"{self.root}: locked by a sweep on host {holder.get('hostname')} (pid {holder.get('pid')}); "
+                    f"if it is dead, delete {self.lock_path}")
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, json.dumps(me).encode(), 0)
+            self._lock_handle = handle
             return
         raise SweepLockedError(f"{self.root}: could not take the lock {self.lock_path}")
 
@@ -143,11 +128,10 @@ class SweepStore:
         return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
 
     def release_lock(self) -> None:
-        if self._locked:
-            holder = self._read_lock()
-            if holder and holder.get("pid") == os.getpid():
-                self.lock_path.unlink(missing_ok=True)
-            self._locked = False
+        if self._lock_handle is not None:
+            self.lock_path.unlink(missing_ok=True)  # before unlocking: a waiter then sees a new file
+            os.close(self._lock_handle)
+            self._lock_handle = None
 
     # -- manifest -----------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
