@@ -3,6 +3,7 @@ written (folder not writable, disk full), torn and foreign locks. See docs/relia
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib.util
 import json
@@ -296,3 +297,66 @@ def test_two_processes_racing_for_a_stale_lock_never_both_win(tmp_path: Path) ->
     assert len(winners) == 400
     assert winners.count(2) == 0, f"{winners.count(2)} of 400 trials had two holders"
     assert winners.count(0) == 0, f"{winners.count(0)} of 400 trials had no holder"
+
+
+# -- a killed sweep leaves no process behind, and none holds its pipes --------------------------
+
+
+def _kill_moments():
+    """When to SIGKILL the sweep: at once (still importing), when its manifest appears (pool
+    starting), 1.5 s later (forkserver preloading or first runs), after its first finished run."""
+    return ["start", "manifest", "manifest+1.5s", "first-run"]
+
+
+@pytest.mark.parametrize("moment", _kill_moments())
+def test_killed_sweep_leaves_no_process_holding_its_pipes(tmp_path: Path, moment: str) -> None:
+    import subprocess
+    import sys
+
+    import psutil
+
+    from test_sweep import SLOW_RUNS, grid_experiment
+
+    experiment = grid_experiment(tmp_path, [0.0, 0.01, 0.02], [0.1, 0.2], replicates=4, **SLOW_RUNS)
+    out = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "sme_abm", "sweep", str(experiment), "--out", str(out),
+                              "--workers", "2", "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    descendants: dict[int, psutil.Process] = {}
+    deadline = time.monotonic() + 120
+    ready_at = None
+    while time.monotonic() < deadline and sweep.poll() is None:
+        for child in psutil.Process(sweep.pid).children(recursive=True):
+            descendants.setdefault(child.pid, child)
+        if moment == "start":
+            break
+        if ready_at is None and (out / "manifest.json").exists():
+            ready_at = time.monotonic()
+        if moment == "manifest" and ready_at is not None:
+            break
+        if moment == "manifest+1.5s" and ready_at is not None and time.monotonic() - ready_at >= 1.5:
+            break
+        if moment == "first-run" and list((out / "runs").glob("*.json")):
+            break
+        time.sleep(0.01)
+    assert sweep.poll() is None, "the sweep ended before it could be killed; the test proved nothing"
+    for child in psutil.Process(sweep.pid).children(recursive=True):
+        descendants.setdefault(child.pid, child)
+    sweep.kill()
+    killed = time.monotonic()
+    try:
+        sweep.communicate(timeout=5)  # returns once no process holds the sweep's stdout and stderr
+    except subprocess.TimeoutExpired:
+        holders = [(p.pid, " ".join(p.cmdline())[:90]) for p in descendants.values() if p.is_running()]
+        for process in descendants.values():
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        sweep.communicate()
+        pytest.fail(f"communicate() still blocked 5 s after the kill ({moment}); alive: {holders}")
+    returned = time.monotonic() - killed
+    _, alive = psutil.wait_procs(list(descendants.values()), timeout=max(0.1, 5 - returned))
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    assert not alive, f"still alive 5 s after the kill ({moment}): {[p.pid for p in alive]}"
+    if moment in ("manifest+1.5s", "first-run"):
+        assert len(descendants) >= 3, "the forkserver and workers had not started; the test proved nothing"
