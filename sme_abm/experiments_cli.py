@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .cli import console, fail, handle_errors, os_reason
+from .cli import console, error_console, fail, handle_errors, os_reason
 
 
 def sweep_command(
@@ -34,7 +34,7 @@ def sweep_command(
     target = out or Path("results/sweeps") / loaded.name
     try:
         table = sweep(loaded, workers=workers, backend=backend, scheduler=scheduler, out=target, resume=resume,
-                      progress=not quiet)
+                      progress=not quiet, report=lambda line: error_console.print(f"warning: {line}", markup=False))
     except SweepLockedError as exc:
         fail(str(exc))
     except OSError as exc:  # folder not writable, disk full: the user must fix it, like a bad argument
@@ -56,7 +56,7 @@ def reproduce_command(
     folder: Path = typer.Argument(..., help="A sweep's results folder."),
     runs: Optional[int] = typer.Option(None, "--runs", help="Rerun only K sampled runs (default all)."),
 ) -> None:
-    """Rerun a sweep's runs from its manifest and check their time series match bit for bit."""
+    """Rerun a sweep's runs from its manifest and check every result they published matches bit for bit."""
     from .sweep import reproduce
 
     def show(run_id: str, matches: bool, verdict: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -20,6 +19,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from .config import Config, load_config
+from .jsonio import dumps
 from .model import SMEEconomy
 
 DEPENDENCIES = ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "typer", "rich", "tomli_w")
@@ -170,9 +170,9 @@ def write_results(result: RunResult, out: Path) -> Path:
         elif result.panel_file is not None:
             shutil.copyfile(result.panel_file, staging / "firm_panel.parquet")
         result.exits.to_parquet(staging / "exits.parquet", index=False)
-        (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
+        (staging / "summary.json").write_text(dumps(result.summary, indent=2) + "\n")
         (staging / "config.toml").write_text(result.config.to_toml())
-        (staging / "manifest.json").write_text(json.dumps(result.manifest, indent=2) + "\n")
+        (staging / "manifest.json").write_text(dumps(result.manifest, indent=2) + "\n")
         for path in staging.iterdir():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())

@@ -10,7 +10,6 @@ rule). The report says which.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .config import Config, load_config
+from .jsonio import dumps
 from .runner import run
 
 ZIPF_TAIL_QUANTILE = 0.9  # the upper 10% of firms by employment form the fitted tail
@@ -201,7 +201,7 @@ def write_report(out: Path, config: Config, results: list[TargetResult], runs: l
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    (out / "results.json").write_text(dumps([asdict(r) for r in results], indent=2) + "\n")
 
     # firm-size distribution: log-log rank plot with the fitted tail
     sizes = np.sort(np.asarray(runs[0]["employment"]))[::-1]

@@ -12,11 +12,13 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from sme_abm.cli import app
+from sme_abm.sweep import reproduce
 from sme_abm.sweep.store import SweepLockedError, SweepStore
 
 from conftest import CONFIGS, ROOT
@@ -247,6 +249,7 @@ def test_torn_lock_file_is_taken_over_at_once(tmp_path: Path, content: str) -> N
 
 LOCK_CONTENDER = """
 import sys, time
+from sme_abm.sweep import reproduce
 from sme_abm.sweep.store import SweepLockedError, SweepStore
 for line in sys.stdin:
     folder, start = line.split()
@@ -360,3 +363,155 @@ def test_killed_sweep_leaves_no_process_holding_its_pipes(tmp_path: Path, moment
     assert not alive, f"still alive 5 s after the kill ({moment}): {[p.pid for p in alive]}"
     if moment in ("manifest+1.5s", "first-run"):
         assert len(descendants) >= 3, "the forkserver and workers had not started; the test proved nothing"
+
+
+# -- corrupt or edited results: checksums, resume and reproduce -------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "smoke"
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / "copy"))
+
+
+def damage(out: Path) -> dict[str, str]:
+    """Five finished runs damaged five ways; returns run id -> what was done."""
+    series = out / "timeseries"
+    data = (series / "000001.parquet").read_bytes()
+    (series / "000001.parquet").write_bytes(data[: len(data) // 2])  # cut in half
+    data = bytearray((series / "000002.parquet").read_bytes())
+    data[100:160] = bytes(60)  # 60 bytes overwritten
+    (series / "000002.parquet").write_bytes(bytes(data))
+    frame = pd.read_parquet(series / "000004.parquet")
+    frame.iloc[:-1].to_parquet(series / "000004.parquet", index=False)  # last row dropped
+    record = json.loads((out / "runs" / "000003.json").read_text())
+    record["summary"]["annual_exit_rate"] = 0.999  # a result edited
+    (out / "runs" / "000003.json").write_text(json.dumps(record))
+    text = (out / "runs" / "000006.json").read_text()
+    (out / "runs" / "000006.json").write_text(text[: len(text) // 2])  # record cut short
+    return {"000001": "timeseries/000001.parquet", "000002": "timeseries/000002.parquet",
+            "000004": "timeseries/000004.parquet", "000003": "000003.json", "000006": "000006.json"}
+
+
+def test_resume_reruns_every_corrupt_finished_run_and_names_each(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    damaged = damage(out)
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--resume", "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 5, result.stderr
+    for run_id, name in damaged.items():
+        assert sum(f"run {run_id} is corrupt" in line and name in line for line in warnings) == 1, (run_id, warnings)
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["to_run"] == 5 and session["already_done"] == 3
+    table = assert_complete(out, 8)
+    original = pd.read_parquet(finished_smoke / "runs.parquet")
+    columns = [c for c in table.columns if c not in ("duration", "run_seconds")]
+    pd.testing.assert_frame_equal(table[columns], original[columns], check_exact=True)  # 0.999 is gone
+    for path in sorted((finished_smoke / "timeseries").glob("*.parquet")):
+        assert pd.read_parquet(path).equals(pd.read_parquet(out / "timeseries" / path.name))
+    assert runner.invoke(app, ["reproduce", str(out)]).exit_code == 0
+
+
+def test_reproduce_gives_a_verdict_for_every_run_whatever_happened_to_the_others(finished_smoke: Path,
+                                                                                 tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    damaged = damage(out)
+    result = runner.invoke(app, ["reproduce", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for run_id in [f"{i:06d}" for i in range(8)]:
+        line = one_line("\n".join(x for x in result.stdout.splitlines() if x.startswith(f"{run_id}:")))
+        if run_id in damaged:
+            assert "MISMATCH (corrupt:" in line and damaged[run_id] in line, line
+        else:
+            assert "OK (identical)" in line, line
+    assert "3/8 runs reproduced" in result.stdout
+
+
+def forge(out: Path, run_id: str, edit) -> None:
+    """Edit a run's results and recompute every checksum, as a careful forger would."""
+    from sme_abm.sweep.store import file_sha256, record_digest
+
+    path = out / "runs" / f"{run_id}.json"
+    record = json.loads(path.read_text())
+    edit(record)
+    for name in record["files"]:
+        record["files"][name] = file_sha256(out / name)
+    record["sha256"] = record_digest(record)
+    path.write_text(json.dumps(record))
+
+
+def test_reproduce_compares_summary_and_config_not_only_the_time_series(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    forge(out, "000003", lambda record: record["summary"].update(annual_exit_rate=0.999))
+    forge(out, "000005", lambda record: record.update(config_sha256="0" * 64))
+    frame = pd.read_parquet(out / "timeseries" / "000007.parquet")
+    frame.loc[3, "output"] = np.nextafter(frame.loc[3, "output"], np.inf)
+    frame.to_parquet(out / "timeseries" / "000007.parquet", index=False)
+    forge(out, "000007", lambda record: None)
+    verdicts = dict((run_id, (ok, verdict)) for run_id, ok, verdict in reproduce(out))
+    assert verdicts["000003"] == (False, "1 results differ: summary.annual_exit_rate")
+    assert verdicts["000005"] == (False, "1 results differ: config_sha256")
+    assert not verdicts["000007"][0] and "time series (1 columns differ: output)" in verdicts["000007"][1]
+    assert [run_id for run_id, (ok, _) in verdicts.items() if ok] == ["000000", "000001", "000002", "000004", "000006"]
+
+
+def test_edited_manifest_is_refused_by_resume_and_reproduce(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["base_config"]["economy"]["wage"] = 0.02
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "runs" / "000003.json").unlink()
+    for args in (["sweep", str(SMOKE), "--out", str(out), "--resume", "--workers", "1", "--quiet"], ["reproduce", str(out)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        line = one_line(result.stderr)
+        assert str(out / "manifest.json") in line and "checksum" in line, line
+    assert not (out / "runs" / "000003.json").exists()  # nothing was rerun
+
+
+def test_resume_with_another_entropy_is_refused(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "baseline.toml").write_text((CONFIGS / "baseline.toml").read_text())
+    experiment = tmp_path / "experiments" / "smoke.toml"
+    experiment.write_text(SMOKE.read_text().replace("entropy = 20260101", "entropy = 7"))
+    assert "entropy = 7" in experiment.read_text()
+    result = runner.invoke(app, ["sweep", str(experiment), "--out", str(out), "--resume", "--quiet"])
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert str(experiment) in line and "entropy" in line and "20260101" in line
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"format": 2, "runs": [', "[]", "{}", "5", "\x00\x00"])
+def test_damaged_manifest_one_line_exit_2(finished_smoke: Path, tmp_path: Path, content: str) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    (out / "manifest.json").write_text(content)
+    for args in (["sweep", str(SMOKE), "--out", str(out), "--resume", "--quiet"], ["reproduce", str(out)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (content, result.output)
+        assert str(out / "manifest.json") in one_line(result.stderr)
+
+
+def test_manifest_without_runs_one_line_exit_2(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["runs"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(app, ["reproduce", str(out)])
+    assert result.exit_code == 2 and "runs: missing" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_reproduce_refuses_fewer_than_one_run(finished_smoke: Path, count: str) -> None:
+    result = runner.invoke(app, ["reproduce", str(finished_smoke), "--runs", count])
+    assert result.exit_code == 2 and "--runs" in one_line(result.stderr)

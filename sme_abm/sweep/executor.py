@@ -71,9 +71,12 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
     """Worker entry point: run one :class:`RunSpec` and never raise for a failing run.
 
     Returns:
-        The run's record (``status`` ``ok`` or ``failed`` with the error) and its
-        time series as Parquet bytes (None when it failed).
+        The run's record (``status`` ``ok`` or ``failed`` with the error; ``config_sha256``,
+        the digest of the run's resolved config) and its time series as Parquet bytes
+        (None when it failed).
     """
+    from .experiment import config_for
+
     clock = time.perf_counter()
     record: dict[str, Any] = {**spec, "status": "ok", "error": None, "summary": {}}
     blob: bytes | None = None
@@ -81,6 +84,7 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
         _maybe_kill_worker(spec["run_id"])
         if spec["run_id"] in os.environ.get(FAIL_RUNS_ENV, "").split(","):
             raise RuntimeError(f"injected failure for run {spec['run_id']} ({FAIL_RUNS_ENV})")
+        record["config_sha256"] = config_for(base_config, spec["values"], spec["seed"]).digest()
         summary, timeseries = simulate(base_config, spec["values"], spec["seed"])
         timeseries.insert(0, "run_id", spec["run_id"])
         buffer = io.BytesIO()

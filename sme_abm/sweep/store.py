@@ -12,13 +12,15 @@ Layout::
 
 Every file is written to a temporary name in the same folder and renamed
 with :func:`os.replace`, so a reader (or a resumed sweep) never sees half a
-file. A run is *done* when ``runs/<run_id>.json`` exists with status ``ok``;
+file. A run is *done* when ``runs/<run_id>.json`` exists with status ``ok`` and it
+and the files it names match their SHA-256 checksums (see :meth:`SweepStore.verify_run`);
 its time series is written before it, so it is then present too.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -28,7 +30,8 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from ..errors import SmeAbmError
+from ..errors import ConfigError, SmeAbmError
+from ..jsonio import digest, dumps, json_safe
 
 
 class SweepLockedError(SmeAbmError):
@@ -55,15 +58,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=_json_default) + "\n").encode())
+    atomic_write_bytes(path, (dumps(data, indent=2) + "\n").encode())
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """The checksum a run record carries of itself (of everything but its ``sha256`` key)."""
+    return digest({key: value for key, value in record.items() if key != "sha256"})
+
+
+RUN_FIELDS = ("run_id", "point", "replicate", "seed", "values")
+"""The fields of a run record that must equal the manifest's plan of the run."""
 
 
 class SweepStore:
@@ -134,10 +146,16 @@ class SweepStore:
             self._lock_handle = None
 
     # -- manifest -----------------------------------------------------------
-    def read_manifest(self) -> dict[str, Any] | None:
-        if not self.manifest_path.exists():
+    def read_manifest(self) -> Any:
+        """The parsed ``manifest.json`` (None when there is none); :class:`ConfigError` when it is not JSON."""
+        try:
+            text = self.manifest_path.read_bytes()
+        except FileNotFoundError:
             return None
-        return json.loads(self.manifest_path.read_text())
+        try:
+            return json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(str(self.manifest_path), "", f"is not valid JSON ({exc}); the sweep's manifest is damaged") from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest_path, manifest)
@@ -150,30 +168,66 @@ class SweepStore:
         return self.timeseries_dir / f"{run_id}.parquet"
 
     def save_run(self, record: dict[str, Any], timeseries_parquet: bytes | None) -> None:
-        """Write one finished run: its time series first, then its record."""
+        """Write one finished run: its time series first, then its record, which carries the
+        SHA-256 of the time series (``files``) and of itself (``sha256``)."""
+        record = json_safe(record)
+        record["files"] = {}
         if timeseries_parquet is not None:
-            atomic_write_bytes(self.timeseries_path(record["run_id"]), timeseries_parquet)
+            path = self.timeseries_path(record["run_id"])
+            atomic_write_bytes(path, timeseries_parquet)
+            record["files"][path.relative_to(self.root).as_posix()] = hashlib.sha256(timeseries_parquet).hexdigest()
+        record["sha256"] = record_digest(record)
         atomic_write_json(self.run_record_path(record["run_id"]), record)
 
     def read_record(self, run_id: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self.run_record_path(run_id).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            record = json.loads(self.run_record_path(run_id).read_text())
+        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
             return None
+        return record if isinstance(record, dict) else None
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        if not self.runs_dir.exists():
-            return
-        for path in sorted(self.runs_dir.glob("*.json")):
-            yield json.loads(path.read_text())
+    def verify_run(self, planned: dict[str, Any]) -> tuple[str, str]:
+        """The state of a planned run in the folder, checked against the checksums it carries.
 
-    def done_run_ids(self) -> set[str]:
-        """Runs that finished successfully (record says ok and its time series exists)."""
-        done = set()
-        for record in self.records():
-            if record.get("status") == "ok" and self.timeseries_path(record["run_id"]).exists():
-                done.add(record["run_id"])
-        return done
+        Returns:
+            ``(state, detail)``: ``("ok", "")`` when it finished ok and its record and every
+            file it names are intact; ``("missing", ...)`` when it never finished;
+            ``("failed", error)`` when it failed; ``("corrupt", what is wrong)`` otherwise.
+        """
+        path = self.run_record_path(planned["run_id"])
+        try:
+            record = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return "missing", "never finished"
+        except OSError as exc:
+            return "corrupt", f"record {path.name} cannot be read ({exc.strerror})"
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return "corrupt", f"record {path.name} is not valid JSON (cut short or overwritten)"
+        if not isinstance(record, dict) or record.get("sha256") != record_digest(record):
+            return "corrupt", f"record {path.name} does not match its checksum (edited or damaged)"
+        for key in RUN_FIELDS:
+            if record.get(key) != planned[key]:
+                return "corrupt", f"record {path.name} has another {key} than the manifest plans"
+        if record.get("status") != "ok":
+            return "failed", str(record.get("error"))
+        files = record.get("files") or {}
+        if self.timeseries_path(planned["run_id"]).relative_to(self.root).as_posix() not in files:
+            return "corrupt", f"record {path.name} names no time series"
+        for name, expected in files.items():
+            try:
+                found = file_sha256(self.root / name)
+            except FileNotFoundError:
+                return "corrupt", f"{name} is missing"
+            except OSError as exc:
+                return "corrupt", f"{name} cannot be read ({exc.strerror})"
+            if found != expected:
+                return "corrupt", f"{name} does not match its checksum (cut short, overwritten or edited)"
+        return "ok", ""
+
+    def discard_run(self, run_id: str) -> None:
+        """Delete a run's files (before it is rerun)."""
+        self.run_record_path(run_id).unlink(missing_ok=True)
+        self.timeseries_path(run_id).unlink(missing_ok=True)
 
     def remove_temporaries(self) -> None:
         """Delete temporary files left by an interrupted write."""
