@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..jsonio import digest, json_safe
 from .design import RunSpec, design_points, new_entropy, plan_runs, replicate_seeds
-from .executor import execute, execute_run, open_executor
+from .executor import check_scheduler, execute, execute_run, open_executor
 from .experiment import Experiment, load_experiment
 from .store import SweepStore
 
@@ -56,10 +56,10 @@ def _resolved_digest(manifest: dict[str, Any]) -> str:
 def checked_manifest(store: SweepStore) -> dict[str, Any] | None:
     """The folder's manifest (None when there is none), refused with a one-line
     :class:`ConfigError` when it is damaged or was edited after the sweep started."""
+    if not store.manifest_path.exists():
+        return None
     manifest = store.read_manifest()
     path = str(store.manifest_path)
-    if manifest is None:
-        return None
     if not isinstance(manifest, dict):
         raise ConfigError(path, "", f"is a JSON {type(manifest).__name__}, not an object; the sweep's manifest is damaged")
     if manifest.get("format") != MANIFEST_FORMAT:
@@ -68,7 +68,11 @@ def checked_manifest(store: SweepStore) -> dict[str, Any] | None:
     for key in (*RESOLVED_KEYS, "resolved_sha256"):
         if key not in manifest:
             raise ConfigError(path, key, "missing; the sweep's manifest is damaged")
-    if manifest["resolved_sha256"] != _resolved_digest(manifest):
+    try:
+        intact = manifest["resolved_sha256"] == _resolved_digest(manifest)
+    except RecursionError:  # nested deeper than any manifest sme-abm writes
+        intact = False
+    if not intact:
         raise ConfigError(path, "", "does not match its checksum (resolved_sha256): it was edited or damaged after "
                           "the sweep started, and using it would mix two experiments")
     if not isinstance(manifest.get("sessions"), list):
@@ -162,6 +166,8 @@ def sweep(
     target = Path(out) if out is not None else Path("results/sweeps") / loaded.name
     if target.exists() and not target.is_dir():
         raise ConfigError("--out", str(target), "exists and is not a folder")
+    if backend == "dask" and scheduler:
+        check_scheduler(scheduler)
     store = SweepStore(target)
     store.acquire_lock()
     try:

@@ -205,6 +205,24 @@ def _abandon(pool: ProcessPoolExecutor) -> None:
             process.join(timeout=5)
 
 
+def check_scheduler(scheduler: str, timeout: float = 10) -> None:
+    """Connect to a Dask scheduler once, so a bad or unreachable address is a one-line
+    :class:`~sme_abm.errors.ConfigError` before anything is written."""
+    from ..errors import ConfigError
+
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConfigError("--backend", "dask", "needs `pip install sme-abm[dask]`") from None
+    try:
+        with Client(scheduler, timeout=timeout):
+            pass
+    except ValueError as exc:
+        raise ConfigError("--scheduler", scheduler, f"not a scheduler address ({exc}); expected tcp://HOST:PORT") from None
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError("--scheduler", scheduler, f"cannot connect to the scheduler ({exc})") from None
+
+
 @contextlib.contextmanager
 def open_executor(backend: str = "local", workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
     """An executor for the backend; shut down on exit.

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import Config, config_keys, load_config, read_toml
+from ..config import NAME_PATTERN, Config, config_keys, load_config, read_toml
 from ..errors import ConfigError
 from ..levers import load_registry
 
@@ -81,7 +81,7 @@ class DesignSpec(_Strict):
 class ExperimentFile(_Strict):
     """The contents of an experiment file, as validated."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = Field("", max_length=4000)
     base: str | None = None
     replicates: int = Field(1, ge=1, le=10_000)
@@ -168,7 +168,7 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
         path = Path(source)
         origin = str(path)
         data = read_toml(path)
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         folder = path.resolve().parent
     try:
         spec = ExperimentFile.model_validate(data)

@@ -156,6 +156,8 @@ class SweepStore:
             return json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(str(self.manifest_path), "", f"is not valid JSON ({exc}); the sweep's manifest is damaged") from None
+        except RecursionError:
+            raise ConfigError(str(self.manifest_path), "", "is nested too deep to be a sweep manifest") from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest_path, manifest)
@@ -182,7 +184,7 @@ class SweepStore:
     def read_record(self, run_id: str) -> dict[str, Any] | None:
         try:
             record = json.loads(self.run_record_path(run_id).read_text())
-        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return None
         return record if isinstance(record, dict) else None
 
@@ -201,9 +203,13 @@ class SweepStore:
             return "missing", "never finished"
         except OSError as exc:
             return "corrupt", f"record {path.name} cannot be read ({exc.strerror})"
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return "corrupt", f"record {path.name} is not valid JSON (cut short or overwritten)"
-        if not isinstance(record, dict) or record.get("sha256") != record_digest(record):
+        try:
+            intact = isinstance(record, dict) and record.get("sha256") == record_digest(record)
+        except RecursionError:  # nested deeper than any record sme-abm writes
+            intact = False
+        if not intact:
             return "corrupt", f"record {path.name} does not match its checksum (edited or damaged)"
         for key in RUN_FIELDS:
             if record.get(key) != planned[key]:
