@@ -533,3 +533,73 @@ def test_fuzzed_file_names_of_valid_configs_are_accepted(tmp_path_factory, name)
     assert (out / "summary.json").exists()
     missing = tmp_path / f"{name}-missing.toml"
     one_error_line(runner.invoke(app, ["run", str(missing)]), "file not found")
+
+
+# -- bad input that used to be accepted silently ------------------------------------------------
+
+
+def write_experiment_data(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "experiment.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("where", ["design", "overrides"])
+def test_sweeping_or_fixing_the_seed_is_refused(tmp_path: Path, where: str) -> None:
+    data = smoke_data()
+    if where == "design":
+        data["design"]["parameters"]["simulation.seed"] = {"values": [1, 2, 3]}
+        key = "design.parameters.simulation.seed"
+    else:
+        data["overrides"]["simulation.seed"] = 5
+        key = "overrides.simulation.seed"
+    path = write_experiment_data(tmp_path, data)
+    one_error_line(runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet"]),
+                   str(path), key, "entropy")
+    assert not (tmp_path / "out").exists()
+
+
+def test_design_over_the_run_limit_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    import time
+
+    data = smoke_data()
+    data["replicates"] = 10_000
+    data["design"] = {"kind": "lhs", "samples": 1_000_000, "parameters": {SWEPT: {"range": [0.0, 0.05]}}}
+    path = write_experiment_data(tmp_path, data)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    line = one_error_line(runner.invoke(app, ["sweep", str(path), "--out", str(out), "--quiet"]), str(path), "design")
+    assert "10,000,000,000 runs" in line and "--max-runs" in line
+    assert time.monotonic() - started < 30  # the design was never built
+    assert not out.exists()
+    # a small design over a lowered limit is refused, and runs once the limit allows it
+    small = write_experiment_data(tmp_path, {**smoke_data(), "overrides": {"simulation.n_smes": 30, "simulation.steps": 2}})
+    one_error_line(runner.invoke(app, ["sweep", str(small), "--out", str(out), "--quiet", "--max-runs", "7"]), "8 runs")
+    assert not out.exists()
+    assert runner.invoke(app, ["sweep", str(small), "--out", str(out), "--quiet", "--max-runs", "8",
+                               "--workers", "1"]).exit_code == 0
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "-x"])
+def test_experiment_names_that_are_not_folder_names_are_refused(tmp_path: Path, name: str) -> None:
+    path = write_experiment_data(tmp_path, {**smoke_data(), "name": name})
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    import os
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        one_error_line(runner.invoke(app, ["sweep", str(path), "--quiet"]), str(path), "name")
+    finally:
+        os.chdir(old)
+    assert list(cwd.iterdir()) == []
+
+
+def test_non_ascii_file_name_and_byte_order_mark_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "基线.toml"
+    path.write_bytes("\ufeff[simulation]\nsteps = 2\n".encode())  # no name: it comes from the file name
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--smes", "30", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "name = \"run\"" in (out / "config.toml").read_text()

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..jsonio import digest, json_safe
-from .design import RunSpec, design_points, new_entropy, plan_runs, replicate_seeds
+from .design import RunSpec, design_points, design_size, new_entropy, plan_runs, replicate_seeds
 from .executor import check_scheduler, execute, execute_run, open_executor
 from .experiment import Experiment, load_experiment
 from .store import SweepStore
@@ -27,6 +27,10 @@ MANIFEST_FORMAT = 2
 RESOLVED_KEYS = ("format", "name", "experiment", "experiment_digest", "base_config", "parameters", "design_kind",
                  "entropy", "replicate_seeds", "runs")
 """The manifest's fields that define the experiment; ``resolved_sha256`` is their digest."""
+
+MAX_RUNS = 100_000
+"""Largest design a sweep runs unless ``max_runs`` allows more: the manifest lists every run,
+so the design is held in memory and written in full (about 0.5 KB per run)."""
 
 MAX_ATTEMPTS = 3
 """Times a run whose worker dies is started (the last time on its own) before it is recorded as failed."""
@@ -132,6 +136,7 @@ def sweep(
     progress: bool = True,
     window: int | None = None,
     report: Callable[[str], None] | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> pd.DataFrame:
     """Run every run of an experiment and write the results folder.
 
@@ -147,6 +152,7 @@ def sweep(
         progress: Show a progress bar.
         window: Most runs in flight at once (default ``4 * workers``).
         report: Called with one line per finished run found corrupt (and rerun).
+        max_runs: Refuse designs with more runs than this (default :data:`MAX_RUNS`).
 
     Returns:
         The runs table (also written to ``out/runs.parquet``), one row per run.
@@ -163,6 +169,10 @@ def sweep(
     if workers is not None and workers < 1:
         raise ConfigError("--workers", "workers", f"must be at least 1, got {workers}")
     loaded = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)  # type: ignore[arg-type]
+    size = design_size(loaded)
+    if size > max_runs:
+        raise ConfigError(loaded.source, "design", f"has {size:,} runs (points x {loaded.spec.replicates} replicates), "
+                          f"more than the limit of {max_runs:,}; shrink it or raise the limit with --max-runs")
     target = Path(out) if out is not None else Path("results/sweeps") / loaded.name
     if target.exists() and not target.is_dir():
         raise ConfigError("--out", str(target), "exists and is not a folder")

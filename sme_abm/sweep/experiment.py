@@ -36,6 +36,11 @@ from ..errors import ConfigError
 from ..levers import load_registry
 
 
+SEED_KEY = "simulation.seed"
+SEED_REASON = ("cannot be set by an experiment: each run's seed comes from the entropy and its replicate "
+               "(set entropy and replicates instead)")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -183,6 +188,8 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
         if not base_path.is_file():
             raise ConfigError(origin, "base", f"config file {spec.base!r} not found (looked for {base_path})")
     known_keys = set(config_keys())
+    if SEED_KEY in spec.overrides:
+        raise ConfigError(origin, f"overrides.{SEED_KEY}", SEED_REASON)
     for key in spec.overrides:
         if key not in known_keys:
             raise ConfigError(origin, f"overrides.{key}", "not a config key (see `sme-abm levers` and configs/baseline.toml)")
@@ -212,6 +219,8 @@ def _resolve_parameters(spec: ExperimentFile, origin: str, base: dict[str, Any],
             raise ConfigError(origin, where, "not a config key (see `sme-abm levers` and configs/baseline.toml)")
         if key in spec.overrides:
             raise ConfigError(origin, where, "is also fixed in [overrides]; a key is either fixed or swept")
+        if key == SEED_KEY:
+            raise ConfigError(origin, where, SEED_REASON)
         current = _get_dotted(base, key)
         integer = isinstance(current, int) and not isinstance(current, bool)
         values: tuple[Any, ...] | None = None
