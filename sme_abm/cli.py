@@ -142,6 +142,19 @@ def run_command(
     if not quiet:
         console.print(summary_table(result.summary, resolved.name))
     console.print(f"results written to {path}/")
+    warn_population_edges(result.summary)
+
+
+def warn_population_edges(summary: dict[str, Any]) -> None:
+    """One warning line when the SME population died out or grew past the documented bound."""
+    from .invariants import POPULATION_BOUND
+
+    if summary.get("extinct"):
+        error_console.print(f"warning: every SME had exited by month {summary['extinct_month']} "
+                            "(summary.json: extinct = true); firm averages are null from then on", markup=False)
+    elif summary.get("sme_count_ratio_max", 0) > POPULATION_BOUND:
+        error_console.print(f"warning: the SME population grew to {summary['sme_count_ratio_max']:.1f}x its start, "
+                            f"past the {POPULATION_BOUND:g}x bound (summary.json: sme_count_ratio_max)", markup=False)
 
 
 def summary_table(summary: dict[str, Any], name: str) -> Table:

@@ -603,3 +603,78 @@ def test_non_ascii_file_name_and_byte_order_mark_are_accepted(tmp_path: Path) ->
     result = runner.invoke(app, ["run", str(path), "--smes", "30", "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "name = \"run\"" in (out / "config.toml").read_text()
+
+
+# -- numbers that are not numbers, and the edges of the population -----------------------------
+
+
+def strict_json(text: str):
+    """Parse as JSON.parse would: NaN and Infinity are not JSON."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in a JSON file"))
+
+
+COLLAPSE = {"shocks": [{"kind": "demand", "start": 0, "duration": 24, "depth": 1.0}]}
+
+
+def test_summary_and_run_records_are_strict_json_with_null_for_undefined(tmp_path: Path) -> None:
+    config = tmp_path / "collapse.toml"
+    config.write_text(tomli_w.dumps(COLLAPSE))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(config), "--smes", "300", "--steps", "6", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = strict_json((out / "summary.json").read_text())
+    assert None in summary.values()  # no loan granted: the loan rates are undefined, written as null
+    strict_json((out / "manifest.json").read_text())
+    data = smoke_data()
+    data["overrides"].update({"simulation.n_smes": 100, "simulation.steps": 6})
+    data["base"] = str(config)  # the collapse comes from the base config
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text(tomli_w.dumps(data))
+    sweep_out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", str(experiment), "--out", str(sweep_out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    records = [strict_json(path.read_text()) for path in sorted((sweep_out / "runs").glob("*.json"))]
+    assert len(records) == 8 and all(None in record["summary"].values() for record in records)
+    strict_json((sweep_out / "manifest.json").read_text())
+
+
+EXTINCTION = {"levers": {"p02_fair_competition": {"large_firm_demand_bias": 0.9, "entry_barrier": 0.95},
+                         "p05_fair_supervision": {"compliance_cost_share": 0.2, "shutdown_probability": 0.1},
+                         "p24_organisation": {"implementation_lag_months": 0.0}},
+              "economy": {"entry_rate": 0.0},
+              "shocks": [{"kind": "demand", "start": 1, "duration": 60, "depth": 1.0}]}
+
+
+@pytest.mark.parametrize("edge", ["extinction", "explosion"])
+def test_population_edges_are_reported_cleanly(tmp_path: Path, edge: str) -> None:
+    import warnings
+
+    settings_ = EXTINCTION if edge == "extinction" else {"economy": {"entry_rate": 1.0}}
+    steps = 30 if edge == "extinction" else 36
+    model = SMEEconomy(settings_, n_smes=100, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # outputs are defined, not computed from empty arrays
+        for _ in range(steps):
+            model.step()
+            assert not check_invariants(model)
+    summary = model.summary()
+    if edge == "extinction":
+        assert summary["extinct"] and summary["smes_end"] == 0 and 0 < summary["extinct_month"] < steps
+        frame = model.timeseries()
+        assert frame["productivity_mean"].iloc[-1] != frame["productivity_mean"].iloc[-1]  # NaN: no firms
+    else:
+        assert not summary["extinct"] and summary["sme_count_ratio_max"] > 5
+    config = tmp_path / "edge.toml"
+    config.write_text(tomli_w.dumps(settings_))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(config), "--smes", "100", "--steps", str(steps), "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    line = one_line_of(result.stderr)
+    assert line.startswith("warning:") and ("every SME had exited" in line if edge == "extinction" else "5x bound" in line)
+    assert strict_json((out / "summary.json").read_text())["extinct"] is (edge == "extinction")
+
+
+def one_line_of(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
