@@ -109,9 +109,9 @@ class SweepStore:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(handle)
-                holder = self._read_lock() or {}
+                live = self._read_lock() or {}
                 raise SweepLockedError(
-                    f"{self.root}: another sweep (pid {holder.get('pid', 'unknown')}) is writing here; "
+                    f"{self.root}: another sweep (pid {live.get('pid', 'unknown')}) is writing here; "
                     "wait for it or stop it") from None
             try:
                 same_file = os.fstat(handle).st_ino == os.stat(self.lock_path).st_ino
