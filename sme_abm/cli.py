@@ -7,6 +7,7 @@ line on stderr naming the file and key, and exit status 2.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -22,7 +24,28 @@ from .config import load_config, parse_override
 from .errors import ConfigError
 from .levers import SECTION_TITLES, load_registry
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+class _OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (``--smes 1e3``, an unknown option) as one line and exit status 2, like every user error."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:  # typer's (vendored) click errors: bad option values, unknown options
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                exc.show()  # type: ignore[attr-defined]
+                sys.exit(getattr(exc, "exit_code", 2))
+            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+            error_console.print(f"error: {where}{' '.join(exc.format_message().split())}", markup=False)
+            sys.exit(2)
+        except typer.Abort:
+            error_console.print("error: aborted", markup=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_OneLineErrors,
                   help="sme-abm: an agent-based model of a national SME support system.")
 console = Console()
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,6 +81,20 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def check_out_dir(out: Path, *, empty: bool = True) -> None:
+    """Refuse an ``--out`` that could not be written (or, with ``empty``, that holds files),
+    before any work starts; nothing is created."""
+    if out.exists() and (not out.is_dir() or (empty and any(out.iterdir()))):
+        raise ConfigError("--out", str(out), "already exists and is not an empty folder" if empty else "is not a folder")
+    ancestor = out if out.exists() else out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError("--out", str(out), f"{ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError("--out", str(out), f"{ancestor} is not writable")
+
+
 def parse_overrides(values: Optional[List[str]]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for text in values or []:
@@ -89,7 +126,7 @@ def run_command(
             overrides[key] = value
     resolved = load_config(config, overrides)
     target = out or default_out_dir(resolved)
-    _require_empty("--out", target)
+    check_out_dir(target)
     if save_state is not None:
         _require_empty("--save-state", save_state)
     start = 0
@@ -115,6 +152,19 @@ def run_command(
     if not quiet:
         console.print(summary_table(result.summary, resolved.name))
     console.print(f"results written to {path}/")
+    warn_population_edges(result.summary)
+
+
+def warn_population_edges(summary: dict[str, Any]) -> None:
+    """One warning line when the SME population died out or grew past the documented bound."""
+    from .invariants import POPULATION_BOUND
+
+    if summary.get("extinct"):
+        error_console.print(f"warning: every SME had exited by month {summary['extinct_month']} "
+                            "(summary.json: extinct = true); firm averages are null from then on", markup=False)
+    elif summary.get("sme_count_ratio_max", 0) > POPULATION_BOUND:
+        error_console.print(f"warning: the SME population grew to {summary['sme_count_ratio_max']:.1f}x its start, "
+                            f"past the {POPULATION_BOUND:g}x bound (summary.json: sme_count_ratio_max)", markup=False)
 
 
 def _require_empty(option: str, target: Path) -> None:
@@ -141,7 +191,7 @@ def burn_in_command(
         if value is not None:
             overrides[key] = value
     resolved = load_config(config, overrides)
-    _require_empty("--out", out)
+    check_out_dir(out)
     model = SMEEconomy(resolved)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
                   TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
@@ -238,6 +288,7 @@ def validate_command(
     overrides = {k: v for k, v in (("simulation.n_smes", smes), ("simulation.steps", steps)) if v is not None}
     resolved = load_config(config or Path("configs/baseline.toml"), overrides)
     target = out or default_out_dir(resolved, Path("results/validation"))
+    check_out_dir(target, empty=False)
     with Progress(TextColumn("[bold]validation runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True, disable=as_json) as bar:
         task = bar.add_task("runs", total=2 * replicates)

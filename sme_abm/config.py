@@ -16,6 +16,8 @@ import difflib
 import hashlib
 import json
 import math
+import re
+import stat
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError
 from .levers import load_registry
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Names of configs and experiments (they name results folders): start with a letter or digit."""
 
 SectorName = Literal["manufacturing", "construction", "trade", "services"]
 SECTORS: tuple[SectorName, ...] = ("manufacturing", "construction", "trade", "services")
@@ -201,7 +206,7 @@ def _levers_model() -> type[BaseModel]:
 class Config(_Section):
     """A complete, validated run configuration."""
 
-    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Name used for the results folder.")
+    name: str = Field("run", pattern=NAME_PATTERN, description="Name used for the results folder.")
     description: str = Field("", max_length=2000)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     economy: EconomySettings = Field(default_factory=EconomySettings)
@@ -268,25 +273,61 @@ class _ConsistencyError(ValueError):
 # Loading, overriding and error reporting
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file, turning every I/O or syntax problem into ConfigError."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(str(path), "", "file not found")
-    if path.is_dir():
-        raise ConfigError(str(path), "", "is a directory, expected a TOML file")
+MAX_NESTING = 32
+"""Deepest nesting of tables and arrays a config, experiment or ``--set`` value may have."""
+
+
+def _check_nesting(data: Any, source: str, key: str = "") -> None:
+    """Refuse data nested deeper than :data:`MAX_NESTING` (checked without recursion)."""
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(source, key, f"tables or arrays nested more than {MAX_NESTING} deep")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+
+
+def parse_toml(text: str, source: str, key: str = "") -> dict[str, Any]:
+    """Parse TOML text; any syntax problem, or nesting too deep, is a one-line ConfigError."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, key, f"malformed TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(source, key, f"tables or arrays nested more than {MAX_NESTING} deep") from None
+    _check_nesting(data, source, key)
+    return data
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning every I/O or syntax problem into ConfigError.
+
+    The file must be a regular file (a FIFO or device would block or never end) of
+    UTF-8 text; a byte-order mark is allowed.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(str(path), "", "is a directory, expected a TOML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(str(path), "", "is not a regular file (a FIFO, socket or device), expected a TOML file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(str(path), "", "not UTF-8 text; expected a TOML file") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot be read ({exc.strerror})") from None
     if not text.strip():
         raise ConfigError(str(path), "", "file is empty; expected TOML tables such as [simulation]")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "", f"malformed TOML: {exc}") from None
+    return parse_toml(text, str(path))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -298,8 +339,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError("--set", key or text, "expected a dotted key such as simulation.n_smes")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = parse_toml(f"v = {raw.strip()}", "--set", key)["v"]
+    except ConfigError as exc:
+        if "nested" in exc.reason:
+            raise
         value = raw.strip()
     return key.split("."), value
 
@@ -358,8 +401,10 @@ def load_config(
 
 
 def _name_from_path(path: Path) -> str:
-    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in path.stem)[:64]
-    return stem or "run"
+    """A valid config name from a file name (``基线.toml`` becomes ``run``, ``my run.toml`` ``my-run``)."""
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "_.-") else "-" for c in path.stem)
+    stem = stem.strip("-.")[:64]
+    return stem if re.fullmatch(NAME_PATTERN, stem) else "run"
 
 
 def validate_config(data: Mapping[str, Any], origin: str) -> Config:

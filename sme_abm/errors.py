@@ -13,6 +13,11 @@ class SmeAbmError(Exception):
     """Base class of every exception sme-abm raises on purpose."""
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name, say) escaped, so a message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ConfigError(SmeAbmError, ValueError):
     """A config or experiment file (or an override) that cannot be accepted.
 
@@ -23,8 +28,8 @@ class ConfigError(SmeAbmError, ValueError):
     """
 
     def __init__(self, source: str, key: str, reason: str) -> None:
-        self.source = str(source)
-        self.key = key
+        self.source = printable(str(source))
+        self.key = printable(key)
         self.reason = " ".join(str(reason).split())
         where = f"{self.source}: {key}: " if key else f"{self.source}: "
         super().__init__(where + self.reason)

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .cli import console, fail, handle_errors, os_reason
+from .cli import console, error_console, fail, handle_errors, os_reason
 
 
 def sweep_command(
@@ -25,6 +25,7 @@ def sweep_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default results/sweeps/<experiment name>/)."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted sweep in --out without redoing finished runs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    max_runs: int = typer.Option(100_000, "--max-runs", min=1, help="Refuse designs with more runs than this."),
 ) -> None:
     """Run a parameter sweep (grid, random, LHS, Sobol or Morris design) and write its results."""
     from .sweep import SweepLockedError, sweep, sweep_failed
@@ -34,7 +35,7 @@ def sweep_command(
     target = out or Path("results/sweeps") / loaded.name
     try:
         table = sweep(loaded, workers=workers, backend=backend, scheduler=scheduler, out=target, resume=resume,
-                      progress=not quiet)
+                      progress=not quiet, max_runs=max_runs, report=lambda line: error_console.print(f"warning: {line}", markup=False))
     except SweepLockedError as exc:
         fail(str(exc))
     except OSError as exc:  # folder not writable, disk full: the user must fix it, like a bad argument
@@ -42,6 +43,8 @@ def sweep_command(
             fail(f"{target}: cannot write results ({os_reason(exc)}); no sweep was started")
         fail(f"{target}: cannot write results ({os_reason(exc)}); finished runs are kept; "
              f"fix it and resume with: sme-abm sweep {experiment} --out {target} --resume")
+    except MemoryError:
+        fail(f"{experiment}: the design does not fit in memory; shrink it (see --max-runs)")
     except KeyboardInterrupt:
         console.print(f"interrupted; finished runs are kept. Resume with: sme-abm sweep {experiment} --out {target} --resume")
         raise typer.Exit(130)
@@ -56,7 +59,7 @@ def reproduce_command(
     folder: Path = typer.Argument(..., help="A sweep's results folder."),
     runs: Optional[int] = typer.Option(None, "--runs", help="Rerun only K sampled runs (default all)."),
 ) -> None:
-    """Rerun a sweep's runs from its manifest and check their time series match bit for bit."""
+    """Rerun a sweep's runs from its manifest and check every result they published matches bit for bit."""
     from .sweep import reproduce
 
     def show(run_id: str, matches: bool, verdict: str) -> None:

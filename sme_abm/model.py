@@ -7,6 +7,7 @@ phase, each phase a function in the module of its agent or market.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, cast
@@ -134,7 +135,18 @@ class SMEEconomy(mesa.Model):
     # ------------------------------------------------------------------
     # the schedule
     def step(self) -> None:
-        """One month of the economy, phase by phase."""
+        """One month of the economy, phase by phase.
+
+        When every SME has exited the months still run (households, government, banks);
+        means and spreads over no firms are NaN by definition, without numpy's warnings.
+        """
+        if self.smes.size:
+            return self._step()
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._step()
+
+    def _step(self) -> None:
         self.month = self.steps - 1
         self.ledger.open_step()
         self.step_stats = defaultdict(float)

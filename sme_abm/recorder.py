@@ -171,8 +171,9 @@ class Recorder:
             "grant_targeting_accuracy": s.get("grant_targeting_accuracy", np.nan),
             "budget_weight_p06": m.government.budget_weights.get("p06_fiscal_funds", 1.0),
             "arrears": max(receivables - 2.0 * credit_sales, 0.0),
-            "productivity_mean": float(np.mean(smes.productivity)),
-            "productivity_dispersion": float(np.std(np.log(smes.productivity))),
+            # no firms left (every SME exited): the moments are undefined (NaN in Parquet, null in JSON)
+            "productivity_mean": float(np.mean(smes.productivity)) if smes.size else float("nan"),
+            "productivity_dispersion": float(np.std(np.log(smes.productivity))) if smes.size else float("nan"),
             "rd_spending": ledger.flows.get("rd_spending", 0.0),
             "rd_intensity": float(m.rd_intensity),
             "innovations": int(getattr(m, "step_innovations", 0)),
@@ -270,6 +271,10 @@ class Recorder:
             "smes_start": int(start),
             "smes_end": int(ts["smes_active"].iloc[-1]),
             "sme_count_ratio": float(ts["smes_active"].iloc[-1] / start),
+            # the edges of the population: every SME gone, or growth past POPULATION_BOUND x the start
+            "extinct": bool((ts["smes_active"] == 0).any()),
+            "extinct_month": int(ts.loc[ts["smes_active"] == 0, "step"].iloc[0]) if (ts["smes_active"] == 0).any() else None,
+            "sme_count_ratio_max": float(ts["smes_active"].max() / start),
             "annual_exit_rate": float(deaths / ts["firms"].mean() / years),
             "annual_entry_rate": float(ts["entries"].sum() / ts["firms"].mean() / years),
             "employment_mean": float(ts["employment"].mean()),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pandas as pd
 
 from .atomic import staged_folder
 from .config import Config, load_config
+from .jsonio import dumps
 from .model import SMEEconomy
 
 DEPENDENCIES = ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "typer", "rich", "tomli_w")
@@ -176,9 +176,9 @@ def write_results(result: RunResult, out: Path) -> Path:
         elif result.panel_file is not None:
             shutil.copyfile(result.panel_file, staging / "firm_panel.parquet")
         result.exits.to_parquet(staging / "exits.parquet", index=False)
-        (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
+        (staging / "summary.json").write_text(dumps(result.summary, indent=2) + "\n")
         (staging / "config.toml").write_text(result.config.to_toml())
-        (staging / "manifest.json").write_text(json.dumps(result.manifest, indent=2) + "\n")
+        (staging / "manifest.json").write_text(dumps(result.manifest, indent=2) + "\n")
     return out
 
 

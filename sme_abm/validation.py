@@ -10,7 +10,6 @@ rule). The report says which.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,8 @@ import pandas as pd
 from scipy import stats
 
 from .config import Config, load_config
+from .errors import ConfigError
+from .jsonio import dumps
 from .runner import run
 
 ZIPF_TAIL_QUANTILE = 0.9  # the upper 10% of firms by employment form the fitted tail
@@ -59,6 +60,10 @@ def zipf_exponent(sizes: np.ndarray, tail_quantile: float = ZIPF_TAIL_QUANTILE) 
     xmin = float(np.quantile(sizes, tail_quantile))
     fit = powerlaw.Fit(sizes, xmin=xmin, verbose=False)
     return float(fit.power_law.alpha - 1.0)
+
+
+MIN_STEPS = 12
+"""Shortest validation run: the targets are annual rates."""
 
 
 def run_statistics(task: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
@@ -139,7 +144,8 @@ def compare(with_guarantees: list[dict[str, Any]], without: list[dict[str, Any]]
     add("guarantor_leverage_over_limit", "<= 0 (every guarantor within 10x / 15x)", stat("guarantor_over_limit"),
         lambda v: v <= 1e-6, "never above its limit", "State Council Decree 683 (2017)", "checked", "times net assets")
     if without:
-        credit = [100.0 * (a["credit_granted"] / b["credit_granted"] - 1) for a, b in zip(with_guarantees, without)]
+        credit = [100.0 * (a["credit_granted"] / b["credit_granted"] - 1) if b["credit_granted"] > 0 else math.nan
+                  for a, b in zip(with_guarantees, without)]
         rates = [1e4 * (a["new_loan_rate"] - b["new_loan_rate"]) for a, b in zip(with_guarantees, without)]
         add("guarantee_additionality_credit", "+7% to +8% (Italy)", _mean_ci(credit), lambda v: v > 0,
             "positive (reported beside the Italian figure)",
@@ -169,6 +175,10 @@ def validate(
         overrides["simulation.steps"] = steps
     resolved = config if isinstance(config, Config) and not overrides else load_config(
         config.to_dict() if isinstance(config, Config) else config, overrides)
+    if resolved.simulation.steps < MIN_STEPS:
+        source = "--steps" if steps is not None else str(config) if isinstance(config, (str, Path)) else "<config>"
+        raise ConfigError(source, "simulation.steps", f"validation compares annual figures and needs at least "
+                          f"{MIN_STEPS} months, got {resolved.simulation.steps}")
     seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in np.random.SeedSequence(entropy).spawn(replicates)]
     data = resolved.to_dict()
     tasks = [(data, seed, True) for seed in seeds] + [(data, seed, False) for seed in seeds]
@@ -201,7 +211,7 @@ def write_report(out: Path, config: Config, results: list[TargetResult], runs: l
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    (out / "results.json").write_text(dumps([asdict(r) for r in results], indent=2) + "\n")
 
     # firm-size distribution: log-log rank plot with the fitted tail
     sizes = np.sort(np.asarray(runs[0]["employment"]))[::-1]

@@ -3,6 +3,7 @@ written (folder not writable, disk full), torn and foreign locks. See docs/relia
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib.util
 import json
@@ -11,12 +12,14 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from sme_abm.cli import app
-from sme_abm.sweep.store import SweepStore
+from sme_abm.sweep import reproduce
+from sme_abm.sweep.store import SweepLockedError, SweepStore
 
 from conftest import CONFIGS, ROOT
 from test_sweep import SMOKE, assert_complete, run_cli_env
@@ -208,33 +211,320 @@ def test_live_lock_is_refused_and_release_lets_the_next_sweep_in(tmp_path: Path)
     first.acquire_lock()
     holder = json.loads(first.lock_path.read_text())
     assert holder == {"pid": os.getpid(), "hostname": socket.gethostname()}
-    # a live process (here: a sleeping child) holding the lock refuses the second sweep
+    with pytest.raises(SweepLockedError, match=f"pid {os.getpid()}"):
+        second.acquire_lock()
+    first.release_lock()
+    assert not first.lock_path.exists()
+    # a live process (here: a child that took the lock and sleeps) refuses the next sweep
     import subprocess
     import sys
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from sme_abm.sweep.store import SweepStore; "
+                              "SweepStore(sys.argv[1]).acquire_lock(); print('locked', flush=True); time.sleep(60)",
+                              str(second.root)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        first.lock_path.write_text(json.dumps({"pid": child.pid, "hostname": socket.gethostname()}))
-        with pytest.raises(Exception, match=f"pid {child.pid}"):
+        assert child.stdout.readline().strip() == "locked"
+        with pytest.raises(SweepLockedError, match=f"pid {child.pid}"):
             second.acquire_lock()
     finally:
         child.kill()
         child.wait()
-    second.acquire_lock()  # its holder died: stale, taken over
+    assert json.loads(second.lock_path.read_text())["pid"] == child.pid  # the killed holder's file stays
+    second.acquire_lock()  # but the kernel dropped its lock: taken over at once
     assert json.loads(second.lock_path.read_text())["pid"] == os.getpid()
     second.release_lock()
     assert not second.lock_path.exists()
 
 
 @pytest.mark.parametrize("content", ["", "{", "5", "\x00\x00", '{"hostname": "h"}'])
-def test_torn_lock_file_is_taken_over_once_old(tmp_path: Path, content: str) -> None:
+def test_torn_lock_file_is_taken_over_at_once(tmp_path: Path, content: str) -> None:
     store = SweepStore(tmp_path / "out")
     store.root.mkdir()
     store.lock_path.write_text(content)  # a sweep killed between creating the lock and writing it
-    old = time.time() - 60
-    os.utime(store.lock_path, (old, old))
     started = time.monotonic()
     store.acquire_lock()
     assert time.monotonic() - started < 1
     assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
     store.release_lock()
+
+
+LOCK_CONTENDER = """
+import sys, time
+from sme_abm.sweep import reproduce
+from sme_abm.sweep.store import SweepLockedError, SweepStore
+for line in sys.stdin:
+    folder, start = line.split()
+    store = SweepStore(folder)
+    while time.time() < float(start):  # both contenders start at the same instant
+        pass
+    try:
+        store.acquire_lock()
+        print("won", flush=True)
+    except SweepLockedError:
+        print("lost", flush=True)
+    sys.stdin.readline()  # hold the lock until both contenders have answered
+    store.release_lock()
+    print("released", flush=True)
+"""
+
+
+def test_two_processes_racing_for_a_stale_lock_never_both_win(tmp_path: Path) -> None:
+    """400 trials: two real processes take over the same stale lock at once; exactly one may win."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = json.dumps({"pid": int(dead.stdout), "hostname": socket.gethostname()})
+    contenders = [subprocess.Popen([sys.executable, "-c", LOCK_CONTENDER], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(2)]
+    winners = []
+    try:
+        for trial in range(400):
+            folder = tmp_path / f"t{trial}"
+            folder.mkdir()
+            (folder / ".lock").write_text(stale)
+            start = time.time() + 0.02
+            for process in contenders:
+                process.stdin.write(f"{folder} {start}\n")
+                process.stdin.flush()
+            answers = [process.stdout.readline().strip() for process in contenders]
+            winners.append(answers.count("won"))
+            for process in contenders:
+                process.stdin.write("release\n")
+                process.stdin.flush()
+            assert [process.stdout.readline().strip() for process in contenders] == ["released"] * 2
+            assert set(answers) <= {"won", "lost"}, answers
+    finally:
+        for process in contenders:
+            process.stdin.close()
+            process.wait(timeout=30)
+    assert len(winners) == 400
+    assert winners.count(2) == 0, f"{winners.count(2)} of 400 trials had two holders"
+    assert winners.count(0) == 0, f"{winners.count(0)} of 400 trials had no holder"
+
+
+# -- a killed sweep leaves no process behind, and none holds its pipes --------------------------
+
+
+def _kill_moments():
+    """When to SIGKILL the sweep: at once (still importing), when its manifest appears (pool
+    starting), as soon as its forkserver exists (still preloading the model), after its first
+    finished run (workers busy). Each moment is an event, not a delay, so a loaded machine
+    changes only how long the test waits."""
+    return ["start", "manifest", "forkserver", "first-run"]
+
+
+def command_line(process) -> str:
+    """A process's command line, or "" once it has gone (``git`` started by the sweep comes and goes)."""
+    import psutil
+
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+@pytest.mark.parametrize("moment", _kill_moments())
+def test_killed_sweep_leaves_no_process_holding_its_pipes(tmp_path: Path, moment: str) -> None:
+    import subprocess
+    import sys
+
+    import psutil
+
+    from test_sweep import SLOW_RUNS, grid_experiment
+
+    experiment = grid_experiment(tmp_path, [0.0, 0.01, 0.02], [0.1, 0.2], replicates=4, **SLOW_RUNS)
+    out = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "sme_abm", "sweep", str(experiment), "--out", str(out),
+                              "--workers", "2", "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    descendants: dict[int, psutil.Process] = {}
+    deadline = time.monotonic() + 120
+    ready_at = None
+    while time.monotonic() < deadline and sweep.poll() is None:
+        for child in psutil.Process(sweep.pid).children(recursive=True):
+            descendants.setdefault(child.pid, child)
+        if moment == "start":
+            break
+        if ready_at is None and (out / "manifest.json").exists():
+            ready_at = time.monotonic()
+        if moment == "manifest" and ready_at is not None:
+            break
+        if moment == "forkserver" and any("forkserver" in command_line(p) for p in descendants.values()):
+            break
+        if moment == "first-run" and list((out / "runs").glob("*.json")):
+            break
+        time.sleep(0.01)
+    assert sweep.poll() is None, "the sweep ended before it could be killed; the test proved nothing"
+    for child in psutil.Process(sweep.pid).children(recursive=True):
+        descendants.setdefault(child.pid, child)
+    sweep.kill()
+    killed = time.monotonic()
+    try:
+        sweep.communicate(timeout=5)  # returns once no process holds the sweep's stdout and stderr
+    except subprocess.TimeoutExpired:
+        holders = [(p.pid, command_line(p)[:90]) for p in descendants.values() if p.is_running()]
+        for process in descendants.values():
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        sweep.communicate()
+        pytest.fail(f"communicate() still blocked 5 s after the kill ({moment}); alive: {holders}")
+    returned = time.monotonic() - killed
+    _, alive = psutil.wait_procs(list(descendants.values()), timeout=max(0.1, 5 - returned))
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    assert not alive, f"still alive 5 s after the kill ({moment}): {[p.pid for p in alive]}"
+    if moment == "first-run":
+        assert len(descendants) >= 3, "the forkserver and workers had not started; the test proved nothing"
+
+
+# -- corrupt or edited results: checksums, resume and reproduce -------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "smoke"
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / "copy"))
+
+
+def damage(out: Path) -> dict[str, str]:
+    """Five finished runs damaged five ways; returns run id -> what was done."""
+    series = out / "timeseries"
+    data = (series / "000001.parquet").read_bytes()
+    (series / "000001.parquet").write_bytes(data[: len(data) // 2])  # cut in half
+    data = bytearray((series / "000002.parquet").read_bytes())
+    data[100:160] = bytes(60)  # 60 bytes overwritten
+    (series / "000002.parquet").write_bytes(bytes(data))
+    frame = pd.read_parquet(series / "000004.parquet")
+    frame.iloc[:-1].to_parquet(series / "000004.parquet", index=False)  # last row dropped
+    record = json.loads((out / "runs" / "000003.json").read_text())
+    record["summary"]["annual_exit_rate"] = 0.999  # a result edited
+    (out / "runs" / "000003.json").write_text(json.dumps(record))
+    text = (out / "runs" / "000006.json").read_text()
+    (out / "runs" / "000006.json").write_text(text[: len(text) // 2])  # record cut short
+    return {"000001": "timeseries/000001.parquet", "000002": "timeseries/000002.parquet",
+            "000004": "timeseries/000004.parquet", "000003": "000003.json", "000006": "000006.json"}
+
+
+def test_resume_reruns_every_corrupt_finished_run_and_names_each(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    damaged = damage(out)
+    result = runner.invoke(app, ["sweep", str(SMOKE), "--out", str(out), "--resume", "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 5, result.stderr
+    for run_id, name in damaged.items():
+        assert sum(f"run {run_id} is corrupt" in line and name in line for line in warnings) == 1, (run_id, warnings)
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["to_run"] == 5 and session["already_done"] == 3
+    table = assert_complete(out, 8)
+    original = pd.read_parquet(finished_smoke / "runs.parquet")
+    columns = [c for c in table.columns if c not in ("duration", "run_seconds")]
+    pd.testing.assert_frame_equal(table[columns], original[columns], check_exact=True)  # 0.999 is gone
+    for path in sorted((finished_smoke / "timeseries").glob("*.parquet")):
+        assert pd.read_parquet(path).equals(pd.read_parquet(out / "timeseries" / path.name))
+    assert runner.invoke(app, ["reproduce", str(out)]).exit_code == 0
+
+
+def test_reproduce_gives_a_verdict_for_every_run_whatever_happened_to_the_others(finished_smoke: Path,
+                                                                                 tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    damaged = damage(out)
+    result = runner.invoke(app, ["reproduce", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for run_id in [f"{i:06d}" for i in range(8)]:
+        line = one_line("\n".join(x for x in result.stdout.splitlines() if x.startswith(f"{run_id}:")))
+        if run_id in damaged:
+            assert "MISMATCH (corrupt:" in line and damaged[run_id] in line, line
+        else:
+            assert "OK (identical)" in line, line
+    assert "3/8 runs reproduced" in result.stdout
+
+
+def forge(out: Path, run_id: str, edit) -> None:
+    """Edit a run's results and recompute every checksum, as a careful forger would."""
+    from sme_abm.sweep.store import file_sha256, record_digest
+
+    path = out / "runs" / f"{run_id}.json"
+    record = json.loads(path.read_text())
+    edit(record)
+    for name in record["files"]:
+        record["files"][name] = file_sha256(out / name)
+    record["sha256"] = record_digest(record)
+    path.write_text(json.dumps(record))
+
+
+def test_reproduce_compares_summary_and_config_not_only_the_time_series(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    forge(out, "000003", lambda record: record["summary"].update(annual_exit_rate=0.999))
+    forge(out, "000005", lambda record: record.update(config_sha256="0" * 64))
+    frame = pd.read_parquet(out / "timeseries" / "000007.parquet")
+    frame.loc[3, "output"] = np.nextafter(frame.loc[3, "output"], np.inf)
+    frame.to_parquet(out / "timeseries" / "000007.parquet", index=False)
+    forge(out, "000007", lambda record: None)
+    verdicts = dict((run_id, (ok, verdict)) for run_id, ok, verdict in reproduce(out))
+    assert verdicts["000003"] == (False, "1 results differ: summary.annual_exit_rate")
+    assert verdicts["000005"] == (False, "1 results differ: config_sha256")
+    assert not verdicts["000007"][0] and "time series (1 columns differ: output)" in verdicts["000007"][1]
+    assert [run_id for run_id, (ok, _) in verdicts.items() if ok] == ["000000", "000001", "000002", "000004", "000006"]
+
+
+def test_edited_manifest_is_refused_by_resume_and_reproduce(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["base_config"]["economy"]["wage"] = 0.02
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "runs" / "000003.json").unlink()
+    for args in (["sweep", str(SMOKE), "--out", str(out), "--resume", "--workers", "1", "--quiet"], ["reproduce", str(out)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        line = one_line(result.stderr)
+        assert str(out / "manifest.json") in line and "checksum" in line, line
+    assert not (out / "runs" / "000003.json").exists()  # nothing was rerun
+
+
+def test_resume_with_another_entropy_is_refused(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "baseline.toml").write_text((CONFIGS / "baseline.toml").read_text())
+    experiment = tmp_path / "experiments" / "smoke.toml"
+    experiment.write_text(SMOKE.read_text().replace("entropy = 20260101", "entropy = 7"))
+    assert "entropy = 7" in experiment.read_text()
+    result = runner.invoke(app, ["sweep", str(experiment), "--out", str(out), "--resume", "--quiet"])
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert str(experiment) in line and "entropy" in line and "20260101" in line
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"format": 2, "runs": [', "[]", "{}", "5", "\x00\x00"])
+def test_damaged_manifest_one_line_exit_2(finished_smoke: Path, tmp_path: Path, content: str) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    (out / "manifest.json").write_text(content)
+    for args in (["sweep", str(SMOKE), "--out", str(out), "--resume", "--quiet"], ["reproduce", str(out)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (content, result.output)
+        assert str(out / "manifest.json") in one_line(result.stderr)
+
+
+def test_manifest_without_runs_one_line_exit_2(finished_smoke: Path, tmp_path: Path) -> None:
+    out = copy_of(finished_smoke, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["runs"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(app, ["reproduce", str(out)])
+    assert result.exit_code == 2 and "runs: missing" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_reproduce_refuses_fewer_than_one_run(finished_smoke: Path, count: str) -> None:
+    result = runner.invoke(app, ["reproduce", str(finished_smoke), "--runs", count])
+    assert result.exit_code == 2 and "--runs" in one_line(result.stderr)

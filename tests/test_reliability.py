@@ -3,6 +3,7 @@ setting keeps the economy within its invariants."""
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from pathlib import Path
@@ -337,3 +338,343 @@ def test_hostile_policy_collapse_is_allowed_but_bounded():
         model.step()
         assert not check_invariants(model)
     assert model.smes.size < 100  # the collapse happened
+
+
+# -- one line, exit 2, before any work, for input that used to give tracebacks or hang ---------
+
+
+def nested_value(depth: int, kind: str = "array") -> str:
+    return "[" * depth + "1" + "]" * depth if kind == "array" else "{a = " * depth + "1" + "}" * depth
+
+
+def one_error_line(result, *fragments: str) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("where", ["config", "experiment", "base", "--set"])
+def test_toml_nested_500_deep_is_one_line(tmp_path: Path, where: str) -> None:
+    deep = f"x = {nested_value(500)}\n"
+    out = tmp_path / "out"
+    if where == "config":
+        (tmp_path / "deep.toml").write_text(deep)
+        args, named = ["run", str(tmp_path / "deep.toml"), "--out", str(out)], str(tmp_path / "deep.toml")
+    elif where == "--set":
+        args, named = ["run", str(CONFIGS / "baseline.toml"), "--out", str(out), "--set", f"economy.wage={nested_value(500)}"], "--set"
+    else:
+        data = smoke_data()
+        if where == "base":
+            (tmp_path / "base.toml").write_text(deep)
+            data["base"] = str(tmp_path / "base.toml")
+        experiment = tmp_path / "experiment.toml"
+        experiment.write_text(tomli_w.dumps(data) + (deep if where == "experiment" else ""))
+        args, named = ["sweep", str(experiment), "--out", str(out), "--quiet"], str(tmp_path / ("base.toml" if where == "base" else "experiment.toml"))
+    one_error_line(runner.invoke(app, args), named, "nested more than 32 deep")
+    assert not out.exists()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(depth=st.integers(1, 600), kind=st.sampled_from(["array", "table"]), key=st.sampled_from(VALID_KEYS))
+def test_fuzzed_nesting_depth_is_refused_in_one_line(tmp_path_factory, depth, kind, key):
+    section, _, name = key.partition(".")
+    text = f"[{section}]\n{name.replace('.', '_')} = {nested_value(depth, kind)}\n"
+    tmp_path = tmp_path_factory.mktemp("deep")
+    code, stderr, out = run_cli(tmp_path, text)
+    assert_clean_outcome(code, stderr, out)
+    if depth > 32:
+        assert code == 2 and "nested more than 32 deep" in stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "/dev/null", "/dev/zero"])
+def test_special_files_as_config_are_one_line(tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = tmp_path / "special.toml"
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would block for ever
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = Path(kind)
+    one_error_line(runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")]), str(path))
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_config_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    path = tmp_path / "secret.toml"
+    path.write_text("[simulation]\n")
+    real = Path.read_bytes
+
+    def denied(self):  # chmod 000 as a normal user (root would read it anyway)
+        if self == path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    one_error_line(runner.invoke(app, ["run", str(path)]), str(path), "Permission denied")
+
+
+def test_usage_errors_and_odd_file_names_are_one_line(tmp_path: Path) -> None:
+    one_error_line(runner.invoke(app, ["run", str(CONFIGS / "baseline.toml"), "--smes", "1e3"]), "--smes")
+    one_error_line(runner.invoke(app, ["run", str(CONFIGS / "baseline.toml"), "--no-such-option"]), "--no-such-option")
+    line = one_error_line(runner.invoke(app, ["run", str(tmp_path / "a\nb.toml")]), "file not found")
+    assert "a\\nb.toml" in line
+
+
+def test_bad_out_is_reported_before_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sme_abm.runner
+
+    monkeypatch.setattr(sme_abm.runner, "run", lambda *a, **k: pytest.fail("the run started"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for out in (blocker / "run", blocker):
+        one_error_line(runner.invoke(app, ["run", str(CONFIGS / "baseline.toml"), "--out", str(out)]), str(out))
+    assert blocker.read_text() == "x"
+
+
+def test_validate_too_short_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(CONFIGS / "baseline.toml"), "--smes", "10", "--steps", "1",
+                                 "--replicates", "1", "--out", str(tmp_path / "v")])
+    one_error_line(result, "simulation.steps", "12 months")
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("scheduler, reason", [("nonsense", "not a scheduler address"),
+                                               ("tcp://127.0.0.1:1", "cannot connect")])
+def test_bad_dask_scheduler_is_one_line_and_writes_nothing(tmp_path: Path, scheduler: str, reason: str) -> None:
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["sweep", str(SMOKE_EXPERIMENT), "--backend", "dask", "--scheduler", scheduler,
+                                 "--out", str(out), "--quiet"])
+    one_error_line(result, "--scheduler", scheduler, reason)
+    assert not out.exists()
+
+
+# -- fuzzed sweep results files: a damaged manifest or run record never gives a traceback -------
+
+
+def real_manifest() -> dict:
+    from sme_abm.sweep import load_experiment
+    from sme_abm.sweep.core import _new_manifest
+
+    return json.loads(json.dumps(_new_manifest(load_experiment(SMOKE_EXPERIMENT))))
+
+
+MANIFEST = real_manifest()
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                           max_leaves=8)
+
+
+@st.composite
+def damaged_manifest(draw) -> bytes:
+    from sme_abm.sweep.core import RESOLVED_KEYS
+
+    text = json.dumps(MANIFEST)
+    kind = draw(st.sampled_from(["truncated", "other_json", "key_dropped", "key_changed", "deep", "bytes"]))
+    if kind == "truncated":
+        return text[: draw(st.integers(0, len(text) - 1))].encode()
+    if kind == "other_json":
+        return json.dumps(draw(json_values)).encode()
+    if kind == "deep":
+        depth = draw(st.integers(1, 100_000))
+        return ("[" * depth + "]" * depth).encode()
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    data = json.loads(text)
+    key = draw(st.sampled_from([*RESOLVED_KEYS, "resolved_sha256"]))
+    if kind == "key_dropped":
+        del data[key]
+    else:
+        data[key] = draw(json_values.filter(lambda value: value != data[key]))
+    return json.dumps(data).encode()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=damaged_manifest())
+def test_fuzzed_manifest_is_refused_in_one_line_by_resume_and_reproduce(tmp_path_factory, content):
+    out = tmp_path_factory.mktemp("manifest")
+    (out / "manifest.json").write_bytes(content)
+    for args in (["sweep", str(SMOKE_EXPERIMENT), "--out", str(out), "--resume", "--quiet"], ["reproduce", str(out)]):
+        one_error_line(runner.invoke(app, args), str(out / "manifest.json"))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode()),
+                         st.integers(1, 100_000).map(lambda d: ("{\"a\":" * d + "1" + "}" * d).encode())))
+def test_fuzzed_run_record_is_corrupt_never_a_crash(tmp_path_factory, content):
+    from sme_abm.sweep.store import SweepStore
+
+    store = SweepStore(tmp_path_factory.mktemp("record"))
+    store.runs_dir.mkdir()
+    planned = MANIFEST["runs"][0]
+    store.run_record_path(planned["run_id"]).write_bytes(content)
+    assert store.verify_run(planned)[0] == "corrupt"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(min_size=1, max_size=30).filter(lambda n: "/" not in n and "\x00" not in n and n not in (".", "..")
+                                                    and len(n.encode()) < 200))
+def test_fuzzed_file_names_of_valid_configs_are_accepted(tmp_path_factory, name):
+    tmp_path = tmp_path_factory.mktemp("names")
+    path = tmp_path / f"{name}.toml"
+    path.write_bytes("\ufeff".encode() + (CONFIGS / "baseline.toml").read_bytes())  # with a byte-order mark
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--smes", "30", "--steps", "2", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "summary.json").exists()
+    missing = tmp_path / f"{name}-missing.toml"
+    one_error_line(runner.invoke(app, ["run", str(missing)]), "file not found")
+
+
+# -- bad input that used to be accepted silently ------------------------------------------------
+
+
+def write_experiment_data(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "experiment.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("where", ["design", "overrides"])
+def test_sweeping_or_fixing_the_seed_is_refused(tmp_path: Path, where: str) -> None:
+    data = smoke_data()
+    if where == "design":
+        data["design"]["parameters"]["simulation.seed"] = {"values": [1, 2, 3]}
+        key = "design.parameters.simulation.seed"
+    else:
+        data["overrides"]["simulation.seed"] = 5
+        key = "overrides.simulation.seed"
+    path = write_experiment_data(tmp_path, data)
+    one_error_line(runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet"]),
+                   str(path), key, "entropy")
+    assert not (tmp_path / "out").exists()
+
+
+def test_design_over_the_run_limit_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    import time
+
+    data = smoke_data()
+    data["replicates"] = 10_000
+    data["design"] = {"kind": "lhs", "samples": 1_000_000, "parameters": {SWEPT: {"range": [0.0, 0.05]}}}
+    path = write_experiment_data(tmp_path, data)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    line = one_error_line(runner.invoke(app, ["sweep", str(path), "--out", str(out), "--quiet"]), str(path), "design")
+    assert "10,000,000,000 runs" in line and "--max-runs" in line
+    assert time.monotonic() - started < 30  # the design was never built
+    assert not out.exists()
+    # a small design over a lowered limit is refused, and runs once the limit allows it
+    small = write_experiment_data(tmp_path, {**smoke_data(), "overrides": {"simulation.n_smes": 30, "simulation.steps": 2}})
+    one_error_line(runner.invoke(app, ["sweep", str(small), "--out", str(out), "--quiet", "--max-runs", "7"]), "8 runs")
+    assert not out.exists()
+    assert runner.invoke(app, ["sweep", str(small), "--out", str(out), "--quiet", "--max-runs", "8",
+                               "--workers", "1"]).exit_code == 0
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "-x"])
+def test_experiment_names_that_are_not_folder_names_are_refused(tmp_path: Path, name: str) -> None:
+    path = write_experiment_data(tmp_path, {**smoke_data(), "name": name})
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    import os
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        one_error_line(runner.invoke(app, ["sweep", str(path), "--quiet"]), str(path), "name")
+    finally:
+        os.chdir(old)
+    assert list(cwd.iterdir()) == []
+
+
+def test_non_ascii_file_name_and_byte_order_mark_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "基线.toml"
+    path.write_bytes("\ufeff[simulation]\nsteps = 2\n".encode())  # no name: it comes from the file name
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--smes", "30", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "name = \"run\"" in (out / "config.toml").read_text()
+
+
+# -- numbers that are not numbers, and the edges of the population -----------------------------
+
+
+def strict_json(text: str):
+    """Parse as JSON.parse would: NaN and Infinity are not JSON."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in a JSON file"))
+
+
+COLLAPSE = {"shocks": [{"kind": "demand", "start": 0, "duration": 24, "depth": 1.0}]}
+
+
+def test_summary_and_run_records_are_strict_json_with_null_for_undefined(tmp_path: Path) -> None:
+    config = tmp_path / "collapse.toml"
+    config.write_text(tomli_w.dumps(COLLAPSE))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(config), "--smes", "300", "--steps", "6", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = strict_json((out / "summary.json").read_text())
+    assert None in summary.values()  # no loan granted: the loan rates are undefined, written as null
+    strict_json((out / "manifest.json").read_text())
+    data = smoke_data()
+    data["overrides"].update({"simulation.n_smes": 100, "simulation.steps": 6})
+    data["base"] = str(config)  # the collapse comes from the base config
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text(tomli_w.dumps(data))
+    sweep_out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", str(experiment), "--out", str(sweep_out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    records = [strict_json(path.read_text()) for path in sorted((sweep_out / "runs").glob("*.json"))]
+    assert len(records) == 8 and all(None in record["summary"].values() for record in records)
+    strict_json((sweep_out / "manifest.json").read_text())
+
+
+EXTINCTION = {"levers": {"p02_fair_competition": {"large_firm_demand_bias": 0.9, "entry_barrier": 0.95},
+                         "p05_fair_supervision": {"compliance_cost_share": 0.2, "shutdown_probability": 0.1},
+                         "p24_organisation": {"implementation_lag_months": 0.0}},
+              "economy": {"entry_rate": 0.0},
+              "shocks": [{"kind": "demand", "start": 1, "duration": 60, "depth": 1.0}]}
+
+
+@pytest.mark.parametrize("edge", ["extinction", "explosion"])
+def test_population_edges_are_reported_cleanly(tmp_path: Path, edge: str) -> None:
+    import warnings
+
+    settings_ = EXTINCTION if edge == "extinction" else {"economy": {"entry_rate": 1.0}}
+    steps = 30 if edge == "extinction" else 36
+    model = SMEEconomy(settings_, n_smes=100, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # outputs are defined, not computed from empty arrays
+        for _ in range(steps):
+            model.step()
+            assert not check_invariants(model)
+    summary = model.summary()
+    if edge == "extinction":
+        assert summary["extinct"] and summary["smes_end"] == 0 and 0 < summary["extinct_month"] < steps
+        frame = model.timeseries()
+        assert frame["productivity_mean"].iloc[-1] != frame["productivity_mean"].iloc[-1]  # NaN: no firms
+    else:
+        assert not summary["extinct"] and summary["sme_count_ratio_max"] > 5
+    config = tmp_path / "edge.toml"
+    config.write_text(tomli_w.dumps(settings_))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(config), "--smes", "100", "--steps", str(steps), "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    line = one_line_of(result.stderr)
+    assert line.startswith("warning:") and ("every SME had exited" in line if edge == "extinction" else "5x bound" in line)
+    assert strict_json((out / "summary.json").read_text())["extinct"] is (edge == "extinction")
+
+
+def one_line_of(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]

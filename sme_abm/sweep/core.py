@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import io
 import os
 import socket
 from dataclasses import asdict
@@ -15,12 +14,23 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from .design import RunSpec, design_points, new_entropy, plan_runs, replicate_seeds
-from .executor import execute, open_executor, simulate
+from ..jsonio import digest, json_safe
+from .design import RunSpec, design_points, design_size, new_entropy, plan_runs, replicate_seeds
+from .executor import check_scheduler, execute, execute_run, open_executor
 from .experiment import Experiment, load_experiment
 from .store import SweepStore
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+"""Format 2 added checksums: ``resolved_sha256`` in the manifest, ``sha256``, ``files`` and
+``config_sha256`` in each run record."""
+
+RESOLVED_KEYS = ("format", "name", "experiment", "experiment_digest", "base_config", "parameters", "design_kind",
+                 "entropy", "replicate_seeds", "runs")
+"""The manifest's fields that define the experiment; ``resolved_sha256`` is their digest."""
+
+MAX_RUNS = 100_000
+"""Largest design a sweep runs unless ``max_runs`` allows more: the manifest lists every run,
+so the design is held in memory and written in full (about 0.5 KB per run)."""
 
 MAX_ATTEMPTS = 3
 """Times a run whose worker dies is started (the last time on its own) before it is recorded as failed."""
@@ -40,7 +50,38 @@ def _experiment_digest(experiment: Experiment) -> str:
     resolved = {"spec": experiment.spec.model_dump(mode="json"), "base_config": experiment.base_config}
     resolved["spec"].pop("entropy", None)
     resolved["spec"].pop("description", None)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    return digest(resolved)
+
+
+def _resolved_digest(manifest: dict[str, Any]) -> str:
+    return digest({key: manifest.get(key) for key in RESOLVED_KEYS})
+
+
+def checked_manifest(store: SweepStore) -> dict[str, Any] | None:
+    """The folder's manifest (None when there is none), refused with a one-line
+    :class:`ConfigError` when it is damaged or was edited after the sweep started."""
+    if not store.manifest_path.exists():
+        return None
+    manifest = store.read_manifest()
+    path = str(store.manifest_path)
+    if not isinstance(manifest, dict):
+        raise ConfigError(path, "", f"is a JSON {type(manifest).__name__}, not an object; the sweep's manifest is damaged")
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise ConfigError(path, "format", f"is {manifest.get('format')!r}; this sme-abm reads sweeps of format "
+                          f"{MANIFEST_FORMAT} (with checksums); run the sweep again into a new folder")
+    for key in (*RESOLVED_KEYS, "resolved_sha256"):
+        if key not in manifest:
+            raise ConfigError(path, key, "missing; the sweep's manifest is damaged")
+    try:
+        intact = manifest["resolved_sha256"] == _resolved_digest(manifest)
+    except RecursionError:  # nested deeper than any manifest sme-abm writes
+        intact = False
+    if not intact:
+        raise ConfigError(path, "", "does not match its checksum (resolved_sha256): it was edited or damaged after "
+                          "the sweep started, and using it would mix two experiments")
+    if not isinstance(manifest.get("sessions"), list):
+        raise ConfigError(path, "sessions", "is not a list; the sweep's manifest is damaged")
+    return manifest
 
 
 def _new_manifest(experiment: Experiment) -> dict[str, Any]:
@@ -49,7 +90,7 @@ def _new_manifest(experiment: Experiment) -> dict[str, Any]:
     entropy = experiment.spec.entropy if experiment.spec.entropy is not None else new_entropy()
     seeds = replicate_seeds(entropy, experiment.spec.replicates)
     runs = plan_runs(design_points(experiment), seeds)
-    return {
+    manifest = {
         "format": MANIFEST_FORMAT,
         "name": experiment.name,
         "experiment_file": experiment.source,
@@ -70,6 +111,8 @@ def _new_manifest(experiment: Experiment) -> dict[str, Any]:
         "finished": None,
         "sessions": [],
     }
+    manifest["resolved_sha256"] = _resolved_digest(manifest)
+    return manifest
 
 
 def _make_progress(enabled: bool, total: int, done: int) -> Any:
@@ -92,6 +135,8 @@ def sweep(
     *,
     progress: bool = True,
     window: int | None = None,
+    report: Callable[[str], None] | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> pd.DataFrame:
     """Run every run of an experiment and write the results folder.
 
@@ -102,16 +147,20 @@ def sweep(
         scheduler: Dask scheduler address (``tcp://HOST:PORT``); default a LocalCluster.
         out: Results folder (default ``results/sweeps/<experiment name>/``).
         resume: Finish the sweep already in ``out``: runs that finished are kept,
-            the others (never run, interrupted, failed) are run.
+            the others (never run, interrupted, failed, or corrupt: a record or file that
+            does not match its checksum) are run.
         progress: Show a progress bar.
         window: Most runs in flight at once (default ``4 * workers``).
+        report: Called with one line per finished run found corrupt (and rerun).
+        max_runs: Refuse designs with more runs than this (default :data:`MAX_RUNS`).
 
     Returns:
         The runs table (also written to ``out/runs.parquet``), one row per run.
 
     Raises:
         ConfigError: On an invalid experiment, or an ``out`` folder that holds
-            another sweep (or any results when not resuming).
+            another sweep (or any results when not resuming), or whose manifest is
+            damaged or was edited.
         SweepLockedError: When a live sweep is writing into ``out``.
         KeyboardInterrupt: When interrupted; finished runs are kept for ``resume``.
     """
@@ -120,35 +169,53 @@ def sweep(
     if workers is not None and workers < 1:
         raise ConfigError("--workers", "workers", f"must be at least 1, got {workers}")
     loaded = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)  # type: ignore[arg-type]
+    size = design_size(loaded)
+    if size > max_runs:
+        raise ConfigError(loaded.source, "design", f"has {size:,} runs (points x {loaded.spec.replicates} replicates), "
+                          f"more than the limit of {max_runs:,}; shrink it or raise the limit with --max-runs")
     target = Path(out) if out is not None else Path("results/sweeps") / loaded.name
     if target.exists() and not target.is_dir():
         raise ConfigError("--out", str(target), "exists and is not a folder")
+    if backend == "dask" and scheduler:
+        check_scheduler(scheduler)
     store = SweepStore(target)
     store.acquire_lock()
     try:
-        manifest = store.read_manifest()
+        manifest = checked_manifest(store)
         if manifest is None and not resume and any(p.name != ".lock" for p in target.iterdir()):
             raise ConfigError("--out", str(target), "is not empty; choose another folder")
         if manifest is not None and not resume:
             raise ConfigError("--out", str(target), "already holds a sweep; use --resume to finish it or choose another folder")
-        if manifest is not None and manifest.get("experiment_digest") != _experiment_digest(loaded):
+        if manifest is not None and manifest["experiment_digest"] != _experiment_digest(loaded):
             raise ConfigError(loaded.source, "", f"differs from the experiment of the sweep in {target}; cannot resume it")
+        if manifest is not None and loaded.spec.entropy is not None and str(loaded.spec.entropy) != manifest["entropy"]:
+            raise ConfigError(loaded.source, "entropy", f"is {loaded.spec.entropy} but the sweep in {target} was seeded "
+                              f"with entropy {manifest['entropy']}; cannot resume it")
         if manifest is None:
             manifest = _new_manifest(loaded)
             store.write_manifest(manifest)
-        return _execute_sweep(store, manifest, workers, backend, scheduler, progress, window)
+        return _execute_sweep(store, manifest, workers, backend, scheduler, progress, window, report)
     finally:
         store.release_lock()
 
 
 def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | None, backend: str,
-                   scheduler: str | None, show_progress: bool, window: int | None) -> pd.DataFrame:
+                   scheduler: str | None, show_progress: bool, window: int | None,
+                   report: Callable[[str], None] | None) -> pd.DataFrame:
     from .report import write_report
 
-    runs = [RunSpec.from_dict(data) for data in manifest["runs"]]
     store.remove_temporaries()
-    done = store.done_run_ids()
-    todo = [run for run in runs if run.run_id not in done]
+    todo, done = [], []
+    for planned in manifest["runs"]:
+        state, detail = store.verify_run(planned)
+        if state == "ok":
+            done.append(planned["run_id"])
+            continue
+        if state == "corrupt":
+            if report:
+                report(f"{store.root}: run {planned['run_id']} is corrupt ({detail}); rerunning it")
+            store.discard_run(planned["run_id"])
+        todo.append(RunSpec.from_dict(planned))
     workers = workers or os.cpu_count() or 1
     session: dict[str, Any] = {"backend": backend, "workers": workers, "scheduler": scheduler, "pid": os.getpid(),
                                "started": _now(), "already_done": len(done), "to_run": len(todo),
@@ -156,7 +223,7 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
     manifest["sessions"].append(session)
     store.write_manifest(manifest)
 
-    bar, task = _make_progress(show_progress, len(runs), len(done))
+    bar, task = _make_progress(show_progress, len(manifest["runs"]), len(done))
     counts = {"ok": 0, "failed": 0}
 
     def save(record: dict[str, Any], blob: bytes | None) -> None:
@@ -242,6 +309,32 @@ def frames_identical(first: pd.DataFrame, second: pd.DataFrame) -> tuple[bool, s
     return True, "identical"
 
 
+def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict[str, Any]) -> tuple[bool, str]:
+    """Check one run's files against their checksums, rerun it and compare everything it published."""
+    state, detail = store.verify_run(planned)
+    if state == "missing":
+        return False, "never finished in the sweep; nothing to compare"
+    if state == "corrupt":
+        return False, f"corrupt: {detail}"
+    stored = store.read_record(planned["run_id"])
+    assert stored is not None  # verify_run read it
+    fresh, blob = execute_run(base_config, dict(planned))
+    fresh = json_safe(fresh)
+    if stored["status"] != "ok":
+        same = fresh["status"] != "ok" and fresh["error"] == stored.get("error")
+        return same, ("failed again with the same error" if same
+                      else f"recorded as failed ({stored.get('error')}) but now {fresh['error'] or 'succeeds'}")
+    if fresh["status"] != "ok":
+        return False, f"now fails: {fresh['error']}"
+    differs = [key for key in ("config_sha256",) if fresh.get(key) != stored.get(key)]
+    summary, recorded = fresh["summary"], stored.get("summary") or {}
+    differs += [f"summary.{key}" for key in sorted(set(summary) | set(recorded)) if summary.get(key) != recorded.get(key)]
+    same, detail = frames_identical(store.read_timeseries(planned["run_id"]), pd.read_parquet(io.BytesIO(blob or b"")))
+    if not same:
+        differs.append(f"time series ({detail})")
+    return not differs, "identical" if not differs else f"{len(differs)} results differ: {', '.join(differs[:5])}"
+
+
 def reproduce(
     folder: str | Path,
     runs: int | None = None,
@@ -249,11 +342,16 @@ def reproduce(
     sample_seed: int = 0,
     report: Callable[[str, bool, str], None] | None = None,
 ) -> list[tuple[str, bool, str]]:
-    """Rerun a sweep's runs from its manifest and compare their time series bit for bit.
+    """Rerun a sweep's runs from its manifest and compare everything they published.
+
+    Each run's record and time series are first checked against their SHA-256
+    checksums; the rerun must then give the same status (or error), the same config
+    digest, the same summary and the same time series, bit for bit. A run that cannot
+    be checked gets a verdict saying why; the others are checked all the same.
 
     Args:
         folder: The sweep's results folder.
-        runs: Rerun only this many runs, sampled with ``sample_seed`` (default all).
+        runs: Rerun only this many runs (at least 1), sampled with ``sample_seed`` (default all).
         sample_seed: Seed of the sample of runs.
         report: Called with ``(run_id, matches, verdict)`` after each run.
 
@@ -261,42 +359,28 @@ def reproduce(
         ``(run_id, matches, verdict)`` per rerun run.
 
     Raises:
-        ConfigError: When the folder holds no sweep manifest.
+        ConfigError: When ``runs`` is below 1, or the folder holds no sweep manifest, or
+            its manifest is damaged or was edited.
     """
+    if runs is not None and runs < 1:
+        raise ConfigError("--runs", str(runs), "must be at least 1")
     store = SweepStore(folder)
-    manifest = store.read_manifest()
+    manifest = checked_manifest(store)
     if manifest is None:
         raise ConfigError(str(folder), "manifest.json", "not found; not a sweep results folder")
-    specs = [RunSpec.from_dict(data) for data in manifest["runs"]]
-    if runs is not None and runs < len(specs):
-        chosen = np.random.default_rng(sample_seed).choice(len(specs), size=max(runs, 0), replace=False)
-        specs = [specs[i] for i in sorted(chosen)]
+    planned = manifest["runs"]
+    if runs is not None and runs < len(planned):
+        chosen = np.random.default_rng(sample_seed).choice(len(planned), size=runs, replace=False)
+        planned = [planned[i] for i in sorted(chosen)]
     verdicts = []
-    for spec in specs:
-        record = store.read_record(spec.run_id)
-        if record is None:
-            verdict = (spec.run_id, False, "never finished in the sweep; nothing to compare")
-        else:
-            try:
-                summary, timeseries = simulate(manifest["base_config"], spec.values, spec.seed)
-                timeseries.insert(0, "run_id", spec.run_id)
-                error = None
-            except Exception as exc:  # noqa: BLE001 - compared with the recorded failure
-                error = f"{type(exc).__name__}: {exc}"
-            if record["status"] != "ok":
-                same = error == record.get("error")
-                verdict = (spec.run_id, same, "failed again with the same error" if same
-                           else f"recorded as failed ({record.get('error')}) but now {error or 'succeeds'}")
-            elif error is not None:
-                verdict = (spec.run_id, False, f"now fails: {error}")
-            elif not store.timeseries_path(spec.run_id).exists():
-                verdict = (spec.run_id, False, "stored time series missing")
-            else:
-                same, detail = frames_identical(store.read_timeseries(spec.run_id), timeseries)
-                verdict = (spec.run_id, same, detail)
-        verdicts.append(verdict)
+    for spec in planned:
+        try:
+            matches, verdict = _reproduce_run(store, manifest["base_config"], spec)
+        except Exception as exc:  # noqa: BLE001 - a verdict for this run; the others are still checked
+            matches, verdict = False, f"cannot be checked: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        verdicts.append((spec["run_id"], matches, verdict))
         if report:
-            report(*verdict)
+            report(*verdicts[-1])
     return verdicts
 
 

@@ -16,6 +16,7 @@ between points are due to the parameters, not to the draw.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,15 @@ def sample_matrix(kind: str, problem: dict[str, Any], samples: int, seed: int, *
 
         return morris.sample(problem, samples, num_levels=levels, seed=seed)
     raise ValueError(f"unknown design kind {kind!r}")
+
+
+def design_size(experiment: Experiment) -> int:
+    """Number of runs of the experiment (points x replicates), computed without building the design."""
+    design, params = experiment.spec.design, experiment.parameters
+    samples, k = design.samples or 1, len(params)
+    points = {"grid": math.prod(len(p.values or ()) for p in params), "random": samples, "lhs": samples,
+              "sobol": samples * (2 * k + 2 if design.second_order else k + 2), "morris": samples * (k + 1)}[design.kind]
+    return points * experiment.spec.replicates
 
 
 def design_points(experiment: Experiment) -> list[dict[str, Any]]:

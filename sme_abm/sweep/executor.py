@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import select
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -69,9 +71,12 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
     """Worker entry point: run one :class:`RunSpec` and never raise for a failing run.
 
     Returns:
-        The run's record (``status`` ``ok`` or ``failed`` with the error) and its
-        time series as Parquet bytes (None when it failed).
+        The run's record (``status`` ``ok`` or ``failed`` with the error; ``config_sha256``,
+        the digest of the run's resolved config) and its time series as Parquet bytes
+        (None when it failed).
     """
+    from .experiment import config_for
+
     clock = time.perf_counter()
     record: dict[str, Any] = {**spec, "status": "ok", "error": None, "summary": {}}
     blob: bytes | None = None
@@ -79,6 +84,7 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
         _maybe_kill_worker(spec["run_id"])
         if spec["run_id"] in os.environ.get(FAIL_RUNS_ENV, "").split(","):
             raise RuntimeError(f"injected failure for run {spec['run_id']} ({FAIL_RUNS_ENV})")
+        record["config_sha256"] = config_for(base_config, spec["values"], spec["seed"]).digest()
         summary, timeseries = simulate(base_config, spec["values"], spec["seed"])
         timeseries.insert(0, "run_id", spec["run_id"])
         buffer = io.BytesIO()
@@ -94,21 +100,96 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
     return record, blob
 
 
+PARENT_ENV = "SME_ABM_SWEEP_PID"
+"""Set for the sweep's forkserver: the pid of the sweep it must not outlive."""
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(expected_parent: int | None = None) -> None:
+    """Have Linux SIGKILL this process as soon as its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    If the parent is already gone (it is no longer ``expected_parent``), exit now. Elsewhere
+    than on Linux this does nothing; the workers' watcher thread still sees the sweep die.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(1)
+
+
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
-    while True:
-        time.sleep(interval)
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(1)  # the sweep was killed: do not linger as an orphan
-        except PermissionError:
-            pass
+    """Exit the moment the sweep process dies, even while it is an unreaped zombie.
+
+    A pidfd becomes readable when its process terminates, zombie or not (``os.kill(pid, 0)``
+    succeeds on a zombie, so it cannot tell); without pidfds (not Linux) poll ``kill(pid, 0)``.
+    """
+    try:
+        handle = os.pidfd_open(parent_pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+    select.select([handle], [], [])
+    os._exit(1)  # the sweep was killed: do not linger as an orphan
 
 
 def _init_local_worker(parent_pid: int) -> None:
-    """Worker initializer: ignore Ctrl-C (the parent cancels cleanly) and exit when the parent dies."""
+    """Worker initializer: ignore Ctrl-C (the parent cancels cleanly) and exit when the sweep dies.
+
+    A worker's parent is the forkserver, which itself dies with the sweep (see
+    :func:`_start_forkserver`): the parent-death signal covers that link, the watcher
+    thread any other.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watch-sweep").start()
+
+
+@contextlib.contextmanager
+def _standard_streams_to_devnull() -> Iterator[None]:
+    """While inside, file descriptors 1 and 2 are /dev/null: processes started here do not
+    inherit the sweep's stdout and stderr, so a killed sweep's pipes close when it dies."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for handle in (*saved, null):
+            os.close(handle)
+
+
+def _start_forkserver(context: Any) -> None:
+    """Start the forkserver and resource tracker (if not running) so that they die with the sweep.
+
+    The forkserver first imports :mod:`sme_abm.sweep.orphan_guard`, which asks for SIGKILL
+    when the sweep dies; its workers ask the same of the forkserver. Neither the helpers nor
+    the workers get the sweep's stdout and stderr.
+    """
+    from multiprocessing import forkserver
+
+    context.set_forkserver_preload(["sme_abm.sweep.orphan_guard", "sme_abm.sweep.executor", "sme_abm.model",
+                                    "sme_abm.config"])
+    os.environ[PARENT_ENV] = str(os.getpid())
+    with _standard_streams_to_devnull():
+        forkserver.ensure_running()
 
 
 def _abandon(pool: ProcessPoolExecutor) -> None:
@@ -122,6 +203,24 @@ def _abandon(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(timeout=5)
+
+
+def check_scheduler(scheduler: str, timeout: float = 10) -> None:
+    """Connect to a Dask scheduler once, so a bad or unreachable address is a one-line
+    :class:`~sme_abm.errors.ConfigError` before anything is written."""
+    from ..errors import ConfigError
+
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConfigError("--backend", "dask", "needs `pip install sme-abm[dask]`") from None
+    try:
+        with Client(scheduler, timeout=timeout):
+            pass
+    except ValueError as exc:
+        raise ConfigError("--scheduler", scheduler, f"not a scheduler address ({exc}); expected tcp://HOST:PORT") from None
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError("--scheduler", scheduler, f"cannot connect to the scheduler ({exc})") from None
 
 
 @contextlib.contextmanager
@@ -139,7 +238,7 @@ def open_executor(backend: str = "local", workers: int | None = None, scheduler:
         import multiprocessing
 
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["sme_abm.sweep.executor", "sme_abm.model", "sme_abm.config"])
+        _start_forkserver(context)
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_local_worker, initargs=(os.getpid(),))
         try:

@@ -31,9 +31,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import Config, config_keys, load_config, read_toml
+from ..config import NAME_PATTERN, Config, config_keys, load_config, read_toml
 from ..errors import ConfigError
 from ..levers import load_registry
+
+
+SEED_KEY = "simulation.seed"
+SEED_REASON = ("cannot be set by an experiment: each run's seed comes from the entropy and its replicate "
+               "(set entropy and replicates instead)")
 
 
 class _Strict(BaseModel):
@@ -81,7 +86,7 @@ class DesignSpec(_Strict):
 class ExperimentFile(_Strict):
     """The contents of an experiment file, as validated."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = Field("", max_length=4000)
     base: str | None = None
     replicates: int = Field(1, ge=1, le=10_000)
@@ -168,7 +173,7 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
         path = Path(source)
         origin = str(path)
         data = read_toml(path)
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         folder = path.resolve().parent
     try:
         spec = ExperimentFile.model_validate(data)
@@ -183,6 +188,8 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
         if not base_path.is_file():
             raise ConfigError(origin, "base", f"config file {spec.base!r} not found (looked for {base_path})")
     known_keys = set(config_keys())
+    if SEED_KEY in spec.overrides:
+        raise ConfigError(origin, f"overrides.{SEED_KEY}", SEED_REASON)
     for key in spec.overrides:
         if key not in known_keys:
             raise ConfigError(origin, f"overrides.{key}", "not a config key (see `sme-abm levers` and configs/baseline.toml)")
@@ -212,6 +219,8 @@ def _resolve_parameters(spec: ExperimentFile, origin: str, base: dict[str, Any],
             raise ConfigError(origin, where, "not a config key (see `sme-abm levers` and configs/baseline.toml)")
         if key in spec.overrides:
             raise ConfigError(origin, where, "is also fixed in [overrides]; a key is either fixed or swept")
+        if key == SEED_KEY:
+            raise ConfigError(origin, where, SEED_REASON)
         current = _get_dotted(base, key)
         integer = isinstance(current, int) and not isinstance(current, bool)
         values: tuple[Any, ...] | None = None

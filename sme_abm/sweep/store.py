@@ -3,7 +3,7 @@
 Layout::
 
     DIR/
-      .lock                       PID + hostname of the sweep writing here
+      .lock                       flock()ed by the sweep writing here; holds its PID + hostname
       manifest.json               experiment, seeds, versions, backend, times
       runs/<run_id>.json          one per finished run: params, seed, status, summary, error
       timeseries/<run_id>.parquet one per successful run, with a run_id column
@@ -12,27 +12,26 @@ Layout::
 
 Every file is written to a temporary name in the same folder and renamed
 with :func:`os.replace`, so a reader (or a resumed sweep) never sees half a
-file. A run is *done* when ``runs/<run_id>.json`` exists with status ``ok``;
+file. A run is *done* when ``runs/<run_id>.json`` exists with status ``ok`` and it
+and the files it names match their SHA-256 checksums (see :meth:`SweepStore.verify_run`);
 its time series is written before it, so it is then present too.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import socket
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 
-from ..errors import SmeAbmError
-
-
-TORN_LOCK_SECONDS = 2.0
-"""A lock file that stays empty or unreadable this long was torn by a kill while it was written."""
+from ..errors import ConfigError, SmeAbmError
+from ..jsonio import digest, dumps, json_safe
 
 
 class SweepLockedError(SmeAbmError):
@@ -59,25 +58,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=_json_default) + "\n").encode())
+    atomic_write_bytes(path, (dumps(data, indent=2) + "\n").encode())
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def record_digest(record: dict[str, Any]) -> str:
+    """The checksum a run record carries of itself (of everything but its ``sha256`` key)."""
+    return digest({key: value for key, value in record.items() if key != "sha256"})
+
+
+RUN_FIELDS = ("run_id", "point", "replicate", "seed", "values")
+"""The fields of a run record that must equal the manifest's plan of the run."""
 
 
 class SweepStore:
@@ -90,48 +88,47 @@ class SweepStore:
         self.figures_dir = self.root / "figures"
         self.lock_path = self.root / ".lock"
         self.manifest_path = self.root / "manifest.json"
-        self._locked = False
+        self._lock_handle: int | None = None
 
     # -- lock ---------------------------------------------------------------
     def acquire_lock(self) -> None:
         """Take the folder's lock, or raise :class:`SweepLockedError` if a live sweep holds it.
 
-        A lock left by a dead process on this host is taken over, and so is a lock
-        file left empty or unreadable (for over :data:`TORN_LOCK_SECONDS`) by a
-        sweep killed while it was writing it.
+        The lock is an exclusive ``fcntl.flock`` on ``.lock``, held for as long as the
+        sweep runs; the kernel drops it when the process dies however it dies, so a
+        lock file left by a dead sweep (or torn while it was written) is simply taken
+        over, and of two processes taking it over at once exactly one wins. The file
+        holds the holder's PID and hostname, for the messages. A lock file naming
+        another host is never taken over (its sweep may be alive on a shared disk).
         """
         self.root.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "hostname": socket.gethostname()}
         for _attempt in range(100):
+            handle = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                handle = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._read_lock()
-                if holder is None:  # vanished, being written, or torn by a kill while it was written
-                    try:
-                        age = time.time() - self.lock_path.stat().st_mtime
-                    except FileNotFoundError:
-                        continue
-                    if age > TORN_LOCK_SECONDS:
-                        self.lock_path.unlink(missing_ok=True)
-                    else:
-                        time.sleep(0.05)
-                    continue
-                if holder.get("hostname") != me["hostname"]:
-                    raise SweepLockedError(
-                        f"{self.root}: locked by a sweep on host {holder.get('hostname')} (pid {holder.get('pid')}); "
-                        f"if it is dead, delete {self.lock_path}")
-                if _pid_alive(int(holder.get("pid", -1))) and holder.get("pid") != me["pid"]:
-                    raise SweepLockedError(
-                        f"{self.root}: another sweep (pid {holder['pid']}) is writing here; wait for it or stop it")
-                try:
-                    os.unlink(self.lock_path)  # stale: its process is gone
-                except FileNotFoundError:
-                    pass
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)
+                live = self._read_lock() or {}
+                raise SweepLockedError(
+                    f"{self.root}: another sweep (pid {live.get('pid', 'unknown')}) is writing here; "
+                    "wait for it or stop it") from None
+            try:
+                same_file = os.fstat(handle).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if not same_file:  # its holder released it (and unlinked the file) while we waited: try again
+                os.close(handle)
                 continue
-            with os.fdopen(handle, "w") as stream:
-                json.dump(me, stream)
-            self._locked = True
+            holder = self._read_lock()
+            if holder is not None and holder.get("hostname") != me["hostname"]:
+                os.close(handle)
+                raise SweepLockedError(
+                    f"{self.root}: locked by a sweep on host {holder.get('hostname')} (pid {holder.get('pid')}); "
+                    f"if it is dead, delete {self.lock_path}")
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, json.dumps(me).encode(), 0)
+            self._lock_handle = handle
             return
         raise SweepLockedError(f"{self.root}: could not take the lock {self.lock_path}")
 
@@ -143,17 +140,24 @@ class SweepStore:
         return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
 
     def release_lock(self) -> None:
-        if self._locked:
-            holder = self._read_lock()
-            if holder and holder.get("pid") == os.getpid():
-                self.lock_path.unlink(missing_ok=True)
-            self._locked = False
+        if self._lock_handle is not None:
+            self.lock_path.unlink(missing_ok=True)  # before unlocking: a waiter then sees a new file
+            os.close(self._lock_handle)
+            self._lock_handle = None
 
     # -- manifest -----------------------------------------------------------
-    def read_manifest(self) -> dict[str, Any] | None:
-        if not self.manifest_path.exists():
+    def read_manifest(self) -> Any:
+        """The parsed ``manifest.json`` (None when there is none); :class:`ConfigError` when it is not JSON."""
+        try:
+            text = self.manifest_path.read_bytes()
+        except FileNotFoundError:
             return None
-        return json.loads(self.manifest_path.read_text())
+        try:
+            return json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(str(self.manifest_path), "", f"is not valid JSON ({exc}); the sweep's manifest is damaged") from None
+        except RecursionError:
+            raise ConfigError(str(self.manifest_path), "", "is nested too deep to be a sweep manifest") from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest_path, manifest)
@@ -166,30 +170,70 @@ class SweepStore:
         return self.timeseries_dir / f"{run_id}.parquet"
 
     def save_run(self, record: dict[str, Any], timeseries_parquet: bytes | None) -> None:
-        """Write one finished run: its time series first, then its record."""
+        """Write one finished run: its time series first, then its record, which carries the
+        SHA-256 of the time series (``files``) and of itself (``sha256``)."""
+        record = json_safe(record)
+        record["files"] = {}
         if timeseries_parquet is not None:
-            atomic_write_bytes(self.timeseries_path(record["run_id"]), timeseries_parquet)
+            path = self.timeseries_path(record["run_id"])
+            atomic_write_bytes(path, timeseries_parquet)
+            record["files"][path.relative_to(self.root).as_posix()] = hashlib.sha256(timeseries_parquet).hexdigest()
+        record["sha256"] = record_digest(record)
         atomic_write_json(self.run_record_path(record["run_id"]), record)
 
     def read_record(self, run_id: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self.run_record_path(run_id).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            record = json.loads(self.run_record_path(run_id).read_text())
+        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return None
+        return record if isinstance(record, dict) else None
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        if not self.runs_dir.exists():
-            return
-        for path in sorted(self.runs_dir.glob("*.json")):
-            yield json.loads(path.read_text())
+    def verify_run(self, planned: dict[str, Any]) -> tuple[str, str]:
+        """The state of a planned run in the folder, checked against the checksums it carries.
 
-    def done_run_ids(self) -> set[str]:
-        """Runs that finished successfully (record says ok and its time series exists)."""
-        done = set()
-        for record in self.records():
-            if record.get("status") == "ok" and self.timeseries_path(record["run_id"]).exists():
-                done.add(record["run_id"])
-        return done
+        Returns:
+            ``(state, detail)``: ``("ok", "")`` when it finished ok and its record and every
+            file it names are intact; ``("missing", ...)`` when it never finished;
+            ``("failed", error)`` when it failed; ``("corrupt", what is wrong)`` otherwise.
+        """
+        path = self.run_record_path(planned["run_id"])
+        try:
+            record = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return "missing", "never finished"
+        except OSError as exc:
+            return "corrupt", f"record {path.name} cannot be read ({exc.strerror})"
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return "corrupt", f"record {path.name} is not valid JSON (cut short or overwritten)"
+        try:
+            intact = isinstance(record, dict) and record.get("sha256") == record_digest(record)
+        except RecursionError:  # nested deeper than any record sme-abm writes
+            intact = False
+        if not intact:
+            return "corrupt", f"record {path.name} does not match its checksum (edited or damaged)"
+        for key in RUN_FIELDS:
+            if record.get(key) != planned[key]:
+                return "corrupt", f"record {path.name} has another {key} than the manifest plans"
+        if record.get("status") != "ok":
+            return "failed", str(record.get("error"))
+        files = record.get("files") or {}
+        if self.timeseries_path(planned["run_id"]).relative_to(self.root).as_posix() not in files:
+            return "corrupt", f"record {path.name} names no time series"
+        for name, expected in files.items():
+            try:
+                found = file_sha256(self.root / name)
+            except FileNotFoundError:
+                return "corrupt", f"{name} is missing"
+            except OSError as exc:
+                return "corrupt", f"{name} cannot be read ({exc.strerror})"
+            if found != expected:
+                return "corrupt", f"{name} does not match its checksum (cut short, overwritten or edited)"
+        return "ok", ""
+
+    def discard_run(self, run_id: str) -> None:
+        """Delete a run's files (before it is rerun)."""
+        self.run_record_path(run_id).unlink(missing_ok=True)
+        self.timeseries_path(run_id).unlink(missing_ok=True)
 
     def remove_temporaries(self) -> None:
         """Delete temporary files left by an interrupted write."""
