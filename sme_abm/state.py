@@ -104,13 +104,13 @@ def _encode(value: Any, where: str) -> Any:
 def _decode(data: Any) -> Any:
     if data is None or isinstance(data, (bool, str)):
         return data
-    (kind, payload), = data.items() if "dtype" not in data else [("array", data)]
+    if "dtype" in data:  # an array: {"array": [...], "dtype": "<f8"}
+        return np.array([_decode(v) for v in data["array"]], dtype=np.dtype(data["dtype"]))
+    (kind, payload), = data.items()  # every other value is tagged by its one key
     if kind == "int":
         return int(payload)
     if kind == "float":
         return float(payload)
-    if kind == "array":
-        return np.array([_decode(v) for v in payload["array"]], dtype=np.dtype(payload["dtype"]))
     if kind == "dict":
         return {k: _decode(v) for k, v in payload.items()}
     if kind == "defaultdict":

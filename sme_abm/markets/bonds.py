@@ -46,7 +46,7 @@ def pay_bond_interest(model: "SMEEconomy") -> float:
 def finance_government(model: "SMEEconomy") -> None:
     """Issue bonds for the month's deficit or retire them with its surplus, so the
     government's cash returns to zero (as far as buyers can absorb the issue)."""
-    government, banks, ledger = model.government, model.banks, model.ledger
+    government, ledger = model.government, model.ledger
     balance = ledger.balances["government"]
     if balance < 0:
         _issue(model, -balance)
