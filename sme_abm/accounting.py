@@ -54,6 +54,8 @@ class Ledger:
         self.model = model
         self.balances: dict[str, float] = {name: 0.0 for name in SCALAR_SECTORS}
         self.flows: dict[str, float] = defaultdict(float)
+        #: The step's flows by (name, payer, payee): the transactions-flow matrix's entries.
+        self.flow_table: dict[tuple[str, str, str], float] = defaultdict(float)
         self.net: dict[str, float] = {name: 0.0 for name in SECTORS}
         self.gross_in: dict[str, float] = {name: 0.0 for name in SECTORS}
         self.opening: dict[str, float] = {}
@@ -155,6 +157,7 @@ class Ledger:
         self._apply(payer, amount, total, payer_rows, -1.0, payer_sums)
         self._apply(payee, amount, total, payee_rows, +1.0, payee_sums)
         self.flows[flow] += total
+        self.flow_table[(flow, payer, payee)] += total
         self.net[payer] -= total
         self.net[payee] += total
         self.gross_in[payee] += total
@@ -170,6 +173,7 @@ class Ledger:
         """Remember opening stocks and clear the step's flow record."""
         self.opening = self.cash_by_sector()
         self.flows = defaultdict(float)
+        self.flow_table = defaultdict(float)
         self.net = {name: 0.0 for name in SECTORS}
         self.gross_in = {name: 0.0 for name in SECTORS}
 
@@ -227,7 +231,8 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     residuals["loans"] = abs(smes.debt.sum() - banks.loans.sum())
     residuals["guarantees"] = abs(smes.guaranteed.sum() - guarantors.outstanding.sum())
     residuals["receivables"] = abs(receivables - math.fsum(model.payables.values()))
-    residuals["relending"] = abs(banks.cb_borrowing.sum() - model.central_bank.claims_on_banks)
+    residuals["central_bank_lending"] = abs(banks.cb_borrowing.sum() + banks.standing_facility.sum()
+                                            - model.central_bank.claims_on_banks)
     government = model.government
     residuals["bonds"] = abs(government.debt - government.household_bonds - banks.bonds.sum())
     worst_key = max(residuals, key=residuals.__getitem__)

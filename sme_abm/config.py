@@ -123,11 +123,10 @@ class GovernmentSettings(_Section):
     fiscal_rule: Literal["deficit_financed", "debt_stabilising", "budget_neutral"] = Field(
         "deficit_financed",
         description="How the budget closes: deficit_financed (spending as planned, deficits in bonds); "
-        "debt_stabilising (other spending answers debt above debt_target_ratio); budget_neutral "
+        "debt_stabilising (other spending answers debt above its month-0 ratio to output); budget_neutral "
         "(each month's lever costs offset by a lump-sum tax on households in the same month).")
     bond_rate: float = Field(0.026, ge=0, le=0.5, description="Annual interest on government bonds (10-year CGB yield about 2.6% at end 2023, ChinaBond).")
     bank_bond_share: float = Field(0.67, ge=0, le=1, description="Share of new bonds banks take (commercial banks hold about two thirds of government bonds, ChinaBond custody statistics).")
-    debt_target_ratio: float = Field(0.0, ge=0, le=5, description="Debt to annual output the debt-stabilising rule steers towards.")
     debt_feedback: float = Field(0.3, ge=0, le=5, description="Debt-stabilising rule: other spending falls by this share a year of debt above target (Bohn 1998).")
 
 
@@ -138,7 +137,10 @@ class RestOfWorldSettings(_Section):
 class CentralBankSettings(_Section):
     loan_prime_rate: float = Field(0.0345, ge=0, le=0.5, description="One-year loan prime rate.")
     benchmark_rate: float = Field(0.0435, ge=0, le=0.5, description="Old one-year benchmark lending rate.")
-    deposit_rate: float = Field(0.015, ge=0, le=0.5, description="Rate banks pay on deposits.")
+    deposit_rate: float = Field(0.015, ge=0, le=0.5, description="Rate banks pay on household and large-firm deposits (one-year time-deposit benchmark rate 1.5%, PBoC).")
+    demand_deposit_rate: float = Field(0.0035, ge=0, le=0.5, description="Rate banks pay on SMEs' and guarantors' transaction deposits (demand-deposit benchmark rate 0.35%, PBoC).")
+    standing_facility_rate: float = Field(0.0265, ge=0, le=0.5, description="Rate of the central bank's overnight lending to banks short of reserves (Standing Lending Facility overnight rate 2.65% after August 2023, PBoC).")
+    collateral_haircut: float = Field(0.1, ge=0, le=1, description="Haircut on government bonds pledged at the standing facility (project assumption; the facility lends against high-grade collateral, PBoC).")
     reserve_ratio: float = Field(0.08, ge=0, le=1, description="Required reserve ratio of large banks.")
 
 
@@ -149,7 +151,7 @@ class BankSettings(_Section):
     large_bank_client_share: float = Field(0.55, ge=0, le=1, description="Share of SMEs whose main bank is large.")
     min_capital_ratio: float = Field(0.105, ge=0, le=1, description="Minimum capital to risk-weighted assets.")
     initial_capital_ratio: float = Field(0.14, ge=0, le=1, description="Capital ratio at the start.")
-    deposit_to_loan_ratio: float = Field(1.35, ge=1, le=10, description="Deposits per yuan of loans at the start.")
+    excess_reserve_ratio: float = Field(0.016, ge=0, le=1, description="Reserves banks hold above the requirement at the start, per yuan of deposits (excess reserve ratio about 1.6% at end 2023, PBoC Monetary Policy Report).")
     markup: float = Field(0.00421, ge=0, le=0.5, description="Annual margin of SME loans over the base rate. Calibrated: experiments/calibration run 20261129-124432.")
     funding_cost: float = Field(0.025, ge=0, le=0.5, description="Banks' marginal annual funding cost (what re-lending replaces).")
     risk_premium_share: float = Field(0.5307, ge=0, le=2, description="Share of the expected loss banks price into SME loan rates (window guidance on inclusive loans keeps it below 1). Calibrated: experiments/calibration run 20261129-124432.")

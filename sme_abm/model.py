@@ -183,6 +183,7 @@ class SMEEconomy(mesa.Model):
         pay_bond_interest(self)
         sectors.settle_households(self)
         finance_government(self)
+        self.central_bank.provide_liquidity()
         evaluate_policies(self)
         residual = check_identities(self, raise_on_failure=self.config.simulation.check_accounting)
         self.recorder.record_step(residual)
@@ -362,18 +363,26 @@ class SMEEconomy(mesa.Model):
         smes.cash = cfg.economy.cash_buffer_months * smes.costs
         smes.profit = 0.02 * sales
 
-        self._initialise_banks()
         self._initialise_guarantors()
         balances = self.ledger.balances
         balances["households"] = household_wealth
         balances["large_firms"] = self.payables["large_firms"] + lf_revenue
         balances["government"] = 0.0
         balances["rest_of_world"] = 0.0
+        self._initialise_banks()
+        self.government.debt_target_ratio = self.government.debt / (12.0 * (initial_sales + lf_revenue))
         balances["central_bank"] = 0.0
         balances["central_bank"] = -math.fsum(self.ledger.cash_by_sector().values())
         self.ledger.open_step()
 
     def _initialise_banks(self) -> None:
+        """Banks' month-0 balance sheets. Deposits are the depositors' balances (households,
+        large firms, SMEs, guarantors; see :mod:`sme_abm.agents.bank`); equity is the
+        initial capital ratio on risk-weighted assets; reserves are the required ratio plus
+        the excess-reserve ratio on deposits; what deposits and equity fund beyond loans and
+        reserves is held in government bonds (the government's debt at month 0), and a bank
+        whose loans and reserves exceed its deposits and equity borrows the gap from the
+        central bank's standing facility."""
         b, smes = self.config.banks, self.smes
         n_banks = b.n_large + b.n_small + b.n_nondeposit
         self.banks.append({}, n_banks)
@@ -381,18 +390,31 @@ class SMEEconomy(mesa.Model):
         banks.kind[: b.n_large] = LARGE_BANK
         banks.kind[b.n_large: b.n_large + b.n_small] = SMALL_BANK
         banks.kind[b.n_large + b.n_small:] = NONDEPOSIT_LENDER
+        rows = np.arange(n_banks)
+        deposit_taking = banks.kind != NONDEPOSIT_LENDER
+        # clients of a non-deposit lender keep their deposits at a large bank
+        banks.deposit_home = np.where(deposit_taking, rows, rows % b.n_large).astype(np.int16)
         banks.loans = np.bincount(smes.bank, weights=smes.debt, minlength=n_banks)
         banks.update_risk_weighted_assets(self)
-        deposit_taking = banks.kind != NONDEPOSIT_LENDER
         system_loans = banks.loans[deposit_taking].sum()
         per_bank_floor = system_loans / max(deposit_taking.sum(), 1) * 0.1
-        banks.deposits = np.where(deposit_taking, b.deposit_to_loan_ratio * np.maximum(banks.loans, per_bank_floor), 0.0)
+        # households' and large firms' deposits are spread in proportion to the banks' SME books
+        size = np.where(deposit_taking, np.maximum(banks.loans, per_bank_floor), 0.0)
+        banks.deposit_share = size / size.sum()
         equity = b.initial_capital_ratio * np.maximum(banks.risk_weighted_assets, per_bank_floor)
         total_equity = equity[deposit_taking].sum()
         nondeposit_capital = self.policy.p10_multilevel_finance.nondeposit_lender_capital_share * total_equity
         equity = np.where(deposit_taking, equity, nondeposit_capital / max(b.n_nondeposit, 1))
         equity = np.maximum(equity, banks.loans * 0.05)
-        banks.cash = banks.deposits + equity - banks.loans
+        deposits = banks.deposits
+        reserves = np.where(deposit_taking, (banks.reserve_ratio() + b.excess_reserve_ratio) * np.maximum(deposits, 0.0),
+                            equity - banks.loans)
+        bonds = np.where(deposit_taking, deposits + equity - banks.loans - reserves, 0.0)
+        banks.standing_facility = np.maximum(-bonds, 0.0)
+        banks.bonds = np.maximum(bonds, 0.0)
+        banks.cash = reserves - deposits
+        self.government.debt = float(banks.bonds.sum())
+        self.central_bank.claims_on_banks = float(banks.standing_facility.sum())
         for row in range(n_banks):
             Bank(self, row)
 

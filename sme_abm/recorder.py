@@ -90,6 +90,7 @@ class Recorder:
         output = smes.sales.sum()
         exits = int(s.get("exits_default", 0) + s.get("exits_voluntary", 0) + s.get("exits_listing", 0))
         new_rate = s.get("new_loan_rate", np.nan)
+        deposits = banks.deposits
         row = {
             "step": m.month,
             "firms": smes.size,
@@ -136,7 +137,10 @@ class Recorder:
             "bank_capital_ratio": float(banks.equity.sum() / max(banks.risk_weighted_assets.sum(), 1e-9)),
             "bank_capital_ratio_min": float(banks.capital_ratio[banks.risk_weighted_assets > 0].min())
             if (banks.risk_weighted_assets > 0).any() else float("nan"),
-            "relending_outstanding": m.central_bank.claims_on_banks,
+            "relending_outstanding": float(banks.cb_borrowing.sum()),
+            "standing_facility": float(banks.standing_facility.sum()),
+            "bank_deposits": float(deposits.sum()),
+            "bank_reserves": float((banks.cash + deposits).sum()),
             "guarantees_outstanding": float(guarantors.outstanding.sum()),
             "guarantor_leverage_max": float(leverage.max()) if leverage.size else 0.0,
             "guarantor_over_limit": float((leverage - guarantors.leverage_limit()[direct]).max()) if leverage.size else 0.0,

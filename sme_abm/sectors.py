@@ -13,21 +13,45 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .agents.bank import guarantor_banks
+from .kernels import bincount_sums
+
 if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
 
 
 def settle_banks(model: "SMEEconomy") -> None:
-    """Deposit interest to households; dividends out of positive profit."""
-    banks, ledger, cfg = model.banks, model.ledger, model.config
+    """Deposit interest to every depositor; dividends out of positive profit.
+
+    Households and large firms earn the time-deposit rate on their deposits, SMEs and
+    guarantors the demand-deposit rate on theirs; each bank pays its own depositors."""
+    banks, ledger, cfg, smes = model.banks, model.ledger, model.config, model.smes
     rows = np.arange(banks.size)
-    deposit_interest = cfg.central_bank.deposit_rate / 12.0 * banks.deposits
-    ledger.pay("deposit_interest", "banks", "households", deposit_interest, payer_rows=rows)
-    profit = banks.income - deposit_interest - banks.writeoffs
+    balances = ledger.balances
+    time_rate = cfg.central_bank.deposit_rate / 12.0
+    demand_rate = cfg.central_bank.demand_deposit_rate / 12.0
+    aggregate = time_rate * banks.deposit_share
+    to_households = aggregate * max(balances["households"], 0.0)
+    to_large_firms = aggregate * max(balances["large_firms"], 0.0)
+    paid = ledger.pay("deposit_interest_households", "banks", "households", to_households, payer_rows=rows)
+    paid_by_bank = to_households + to_large_firms
+    ledger.pay("deposit_interest_large_firms", "banks", "large_firms", to_large_firms, payer_rows=rows)
+    sme_interest = demand_rate * np.maximum(smes.cash, 0.0)
+    home = banks.deposit_home[smes.bank]
+    sme_by_bank = bincount_sums(home, weights=sme_interest, minlength=banks.size)
+    ledger.pay("deposit_interest_smes", "banks", "smes", sme_interest, payer_rows=home, payer_sums=sme_by_bank)
+    paid_by_bank = paid_by_bank + sme_by_bank
+    to_guarantors = demand_rate * np.maximum(model.guarantors.cash, 0.0)
+    payer = guarantor_banks(model)
+    ledger.pay("deposit_interest_guarantors", "banks", "guarantors", to_guarantors, payer_rows=payer,
+               payee_rows=np.arange(model.guarantors.size))
+    paid_by_bank = paid_by_bank + np.bincount(payer, weights=to_guarantors, minlength=banks.size)
+    profit = banks.income - paid_by_bank - banks.writeoffs
     excess_capital = banks.equity - cfg.banks.initial_capital_ratio * banks.risk_weighted_assets
     dividends = np.clip(cfg.banks.dividend_payout * profit, 0.0, np.maximum(excess_capital, 0.0))
     ledger.pay("bank_dividends", "banks", "households", dividends, payer_rows=rows)
     model.step_stats["bank_profit"] = float(profit.sum())
+    model.step_stats["deposit_interest"] = paid + float(to_large_firms.sum() + sme_by_bank.sum())
     banks.income[:] = 0.0
     banks.writeoffs[:] = 0.0
 

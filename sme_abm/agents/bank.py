@@ -1,9 +1,27 @@
 """Banks: a handful of lenders with column-wise balance sheets.
 
-Each bank's balance sheet: assets are cash (reserves and liquid funds),
-loans to SMEs and government bonds; liabilities are household deposits and central-bank
-re-lending; equity is the difference. Large state banks, small local banks
-and non-deposit lenders differ in size, reserve ratio and whom they serve.
+Each bank's balance sheet: assets are reserves at the central bank, loans to
+SMEs and government bonds; liabilities are deposits, central-bank re-lending
+(lever 9) and standing-facility borrowing; equity is the difference. Large state
+banks, small local banks and non-deposit lenders differ in size, reserve ratio
+and whom they serve.
+
+Money is bank deposits (Godley and Lavoie 2007, ch. 7-10): what SMEs, households,
+large firms and guarantors hold as "cash" in the ledger are their deposits at a
+bank. A bank's deposits are therefore not a number of its own but the sum of its
+depositors' balances (:func:`deposits_by_bank`): one number in two balance sheets.
+The ledger's account of a bank (the ``cash`` column) is its net money position,
+reserves less the deposits it owes. A payment between two depositors moves
+deposits and, through clearing, the same amount of reserves between their banks,
+so it leaves both positions unchanged and the ledger need not touch the banks;
+a payment to or from the bank itself (interest, a new loan, a bond purchase)
+moves the position. Reserves are recovered as position plus deposits.
+
+SMEs bank with their lender; the clients of a non-deposit lender keep their
+deposits at a large bank. Households, large firms and the rest of the world (its
+yuan receipts from imports, less what it pays for exports) spread their deposits
+over the deposit-taking banks by fixed deposit shares; guarantors bank with the
+large banks. Only the government keeps its account at the central bank.
 """
 
 from __future__ import annotations
@@ -24,10 +42,12 @@ BANK_KINDS = ("large state bank", "small local bank", "non-deposit lender")
 
 BANK_SCHEMA: dict[str, object] = {
     "kind": np.int8,
-    "cash": np.float64,
+    "cash": np.float64,  # net money position: reserves less deposits owed (see the module text)
     "loans": np.float64,
-    "deposits": np.float64,
-    "cb_borrowing": np.float64,
+    "deposit_share": np.float64,  # share of household and large-firm deposits held here
+    "deposit_home": np.int16,  # the bank where this lender's clients keep their deposits
+    "cb_borrowing": np.float64,  # re-lending (lever 9)
+    "standing_facility": np.float64,  # overnight borrowing from the central bank (lender of last resort)
     "bonds": np.float64,
     "risk_weighted_assets": np.float64,
     "income": np.float64,
@@ -42,8 +62,19 @@ class BankBook(ColumnStore):
         super().__init__(BANK_SCHEMA, size)
 
     @property
+    def deposits(self) -> np.ndarray:
+        """Deposits each bank owes: its depositors' balances (:func:`deposits_by_bank`)."""
+        return deposits_by_bank(self.model)
+
+    @property
+    def reserves(self) -> np.ndarray:
+        """Reserves at the central bank: the net money position plus the deposits owed."""
+        return self.cash + self.deposits
+
+    @property
     def equity(self) -> np.ndarray:
-        return self.cash + self.loans + self.bonds - self.deposits - self.cb_borrowing
+        # reserves + loans + bonds - deposits - central-bank borrowing, with reserves - deposits = cash
+        return self.cash + self.loans + self.bonds - self.cb_borrowing - self.standing_facility
 
     @property
     def capital_ratio(self) -> np.ndarray:
@@ -122,9 +153,27 @@ class BankBook(ColumnStore):
         ratio[self.kind == NONDEPOSIT_LENDER] = 0.0
         return ratio
 
+    def required_reserves(self, deposits: np.ndarray | None = None) -> np.ndarray:
+        deposits = self.deposits if deposits is None else deposits
+        return self.reserve_ratio() * np.maximum(deposits, 0.0)
+
+    def free_reserves(self) -> np.ndarray:
+        """Reserves above the requirement and a liquidity buffer of 1% of deposits: what a
+        bank can spend on bonds without borrowing."""
+        deposits = self.deposits
+        free = self.cash + deposits - self.required_reserves(deposits) - 0.01 * np.maximum(deposits, 0.0)
+        return np.maximum(free, 0.0)
+
     def funding_headroom(self) -> np.ndarray:
-        """Cash a bank can lend without breaching its reserve requirement."""
-        return np.maximum(self.cash - self.reserve_ratio() * self.deposits - 0.01 * self.deposits, 0.0)
+        """New lending a bank can fund: its free reserves plus what its government bonds can
+        still raise at the central bank's standing facility (bonds less a haircut, less what it
+        already owes there). A new loan's deposits leave the bank as its borrower spends them,
+        so lending is funded by reserves; since the standing facility lends against bonds,
+        liquidity is a cost (the facility rate) before it is a limit, and a bank's capital is
+        what binds first (:meth:`capital_headroom`)."""
+        cb = self.model.config.central_bank
+        pledgeable = np.where(self.kind != NONDEPOSIT_LENDER, (1.0 - cb.collateral_haircut) * self.bonds, 0.0)
+        return self.free_reserves() + np.maximum(pledgeable - self.standing_facility, 0.0)
 
     def capital_headroom(self) -> np.ndarray:
         """Risk-weighted assets a bank can still add at its minimum capital ratio."""
@@ -231,6 +280,26 @@ def risk_weights(model: "SMEEconomy", size_class: np.ndarray, amount: np.ndarray
     return base * (1.0 - 0.5 * np.minimum(covered, 1.0))
 
 
+def deposits_by_bank(model: "SMEEconomy") -> np.ndarray:
+    """Each bank's deposit liabilities: the balances of the SMEs, households, large firms
+    and guarantors that bank with it (an overdrawn balance counts as a negative deposit,
+    i.e. an overdraft the bank extends)."""
+    banks, smes, balances = model.banks, model.smes, model.ledger.balances
+    per_bank = bincount_sums(banks.deposit_home[smes.bank], weights=smes.cash, minlength=banks.size)
+    aggregate = balances["households"] + balances["large_firms"] + balances["rest_of_world"]
+    per_bank += aggregate * banks.deposit_share
+    per_bank += bincount_sums(guarantor_banks(model), weights=model.guarantors.cash, minlength=banks.size)
+    return per_bank
+
+
+def guarantor_banks(model: "SMEEconomy") -> np.ndarray:
+    """The large bank each guarantor keeps its deposits at (spread over the large banks)."""
+    large = np.flatnonzero(model.banks.kind == LARGE_BANK)
+    if large.size == 0:
+        large = np.arange(model.banks.size)
+    return large[np.arange(model.guarantors.size) % large.size]
+
+
 class Bank(mesa.Agent):
     """One bank; its balance sheet is its row in :class:`BankBook`."""
 
@@ -246,6 +315,14 @@ class Bank(mesa.Agent):
     @property
     def equity(self) -> float:
         return float(self._store.equity[self.row])
+
+    @property
+    def deposits(self) -> float:
+        return float(self._store.deposits[self.row])
+
+    @property
+    def reserves(self) -> float:
+        return float(self._store.reserves[self.row])
 
     @property
     def capital_ratio(self) -> float:

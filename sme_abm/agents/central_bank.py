@@ -1,5 +1,6 @@
 """The central bank: sets the loan prime rate, re-lends to banks for SME
-loans (lever 9) and remits its profit to the government."""
+loans (lever 9), lends overnight to banks short of reserves (the lender of last
+resort) and remits its profit to the government."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import mesa
 import numpy as np
 
 from ..kernels import bincount_sums
+from .bank import NONDEPOSIT_LENDER
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -19,7 +21,7 @@ class CentralBank(mesa.Agent):
 
     Attributes:
         loan_prime_rate: One-year LPR in force (annual).
-        claims_on_banks: Re-lending outstanding.
+        claims_on_banks: Re-lending and standing-facility lending outstanding.
     """
 
     def __init__(self, model: "SMEEconomy") -> None:
@@ -43,17 +45,42 @@ class CentralBank(mesa.Agent):
         self.claims_on_banks += total
 
     def settle_relending(self) -> None:
-        """Banks pay interest and amortise re-lending; the profit goes to the government."""
+        """Banks pay interest on re-lending and on standing-facility borrowing and amortise
+        re-lending; the central bank's interest income goes to the government."""
         model = self.model
         banks = model.banks
         rate = model.policy.p09_monetary_transmission.relending_rate
         rows = np.arange(banks.size)
         interest = rate / 12.0 * banks.cb_borrowing
+        overnight = model.config.central_bank.standing_facility_rate / 12.0 * banks.standing_facility
         repayment = banks.cb_borrowing / model.config.banks.loan_maturity_months
         model.ledger.pay("relending_interest", "banks", "central_bank", interest, payer_rows=rows)
+        model.ledger.pay("standing_facility_interest", "banks", "central_bank", overnight, payer_rows=rows)
+        banks.income -= overnight
         repaid = model.ledger.pay("relending_repayment", "banks", "central_bank", repayment, payer_rows=rows)
         banks.cb_borrowing -= repayment
         self.claims_on_banks -= repaid
-        model.ledger.pay("central_bank_profit", "central_bank", "government", float(interest.sum()))
-        subsidy = max(model.config.banks.funding_cost - rate, 0.0) / 12.0 * self.claims_on_banks
+        model.ledger.pay("central_bank_profit", "central_bank", "government", float(interest.sum() + overnight.sum()))
+        subsidy = max(model.config.banks.funding_cost - rate, 0.0) / 12.0 * banks.cb_borrowing.sum()
         model.government.record_tax_expenditure("p09_monetary_transmission", subsidy)
+
+    def provide_liquidity(self) -> None:
+        """Month-end lender of last resort: a deposit-taking bank whose reserves fall short
+        of its requirement borrows the gap overnight from the standing facility; a bank
+        with reserves above its requirement and a 1% buffer repays what it owes there first.
+        So no deposit-taking bank ends a month below its reserve requirement."""
+        model = self.model
+        banks = model.banks
+        deposits = banks.deposits
+        reserves = banks.cash + deposits
+        required = banks.required_reserves(deposits)
+        eligible = banks.kind != NONDEPOSIT_LENDER
+        short = np.where(eligible, np.maximum(required - reserves, 0.0), 0.0)
+        spare = np.maximum(reserves - required - 0.01 * np.maximum(deposits, 0.0), 0.0)
+        repay = np.where(eligible, np.minimum(banks.standing_facility, spare), 0.0)
+        rows = np.arange(banks.size)
+        drawn = model.ledger.pay("standing_facility_draws", "central_bank", "banks", short, payee_rows=rows)
+        repaid = model.ledger.pay("standing_facility_repayments", "banks", "central_bank", repay, payer_rows=rows)
+        banks.standing_facility += short - repay
+        self.claims_on_banks += drawn - repaid
+        model.step_stats["standing_facility_draws"] = drawn

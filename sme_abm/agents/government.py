@@ -45,6 +45,7 @@ class Government(mesa.Agent):
         self.last_scores: dict[str, float] = {}
         self.debt = 0.0  # bonds outstanding (face value), the government's record
         self.household_bonds = 0.0  # the households' holdings (banks' are a bank column)
+        self.debt_target_ratio = 0.0  # debt to annual output at month 0, the debt-stabilising rule's target
         self.other_spending = model.other_spending if hasattr(model, "other_spending") else 0.0
 
     # -- spending and recording ------------------------------------------
@@ -90,7 +91,7 @@ class Government(mesa.Agent):
     def close_month(self) -> None:
         """Other spending (public wages, transfers): its planned level, or under the
         debt-stabilising rule that level less ``debt_feedback`` a year of the debt above
-        ``debt_target_ratio`` of annual output (a Bohn 1998 fiscal reaction: the primary
+        the month-0 ratio of debt to annual output (a Bohn 1998 fiscal reaction: the primary
         balance rises with debt, which keeps debt to output stationary when the feedback
         exceeds the interest rate less growth)."""
         model = self.model
@@ -98,7 +99,7 @@ class Government(mesa.Agent):
         spending = model.other_spending
         if rule.fiscal_rule == "debt_stabilising":
             annual_output = 12.0 * (float(model.smes.sales.sum()) + model.large_firm_revenue)
-            gap = self.debt - rule.debt_target_ratio * annual_output
+            gap = self.debt - self.debt_target_ratio * annual_output
             spending = max(spending - rule.debt_feedback / 12.0 * gap, 0.0)
         self.other_spending = spending
         model.ledger.pay("government_other_spending", "government", "households", spending)

@@ -11,8 +11,8 @@ Who buys a new issue (Godley and Lavoie 2007, ch. 4-5: households hold their wea
 as money and bills, banks hold bills against deposits; and in China commercial banks
 hold about two thirds of government bonds, ChinaBond custody statistics): banks take
 ``government.bank_bond_share`` of it, spread over banks in proportion to their
-deposits and capped at each bank's free liquidity (cash above required reserves, so
-bond purchases compete with lending); households take the rest, capped at their
+deposits and capped at each bank's free reserves (reserves above the requirement and a
+1% buffer; the government's spending during the month has brought them in as deposits); households take the rest, capped at their
 cash. What neither can absorb is left on the government's account at the central
 bank (an overdraft, reported as ``government_overdraft``); in the baseline it is zero.
 Redemptions go back to the holders in proportion to their holdings.
@@ -58,7 +58,7 @@ def finance_government(model: "SMEEconomy") -> None:
 def _issue(model: "SMEEconomy", amount: float) -> None:
     government, banks, ledger = model.government, model.banks, model.ledger
     share = model.config.government.bank_bond_share
-    free = banks.funding_headroom()
+    free = banks.free_reserves()
     deposits = banks.deposits
     weights = deposits / deposits.sum() if deposits.sum() > 0 else np.zeros(banks.size)
     by_banks = np.minimum(share * amount * weights, free)

@@ -1,0 +1,117 @@
+"""Money as bank deposits, the central bank as lender of last resort, and the
+balance-sheet and transactions-flow matrices built from the books every step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sme_abm import SMEEconomy
+from sme_abm.agents.bank import NONDEPOSIT_LENDER, deposits_by_bank
+from sme_abm.matrices import (
+    FINANCIAL_ROWS, MATRIX_SECTORS, balance_sheet_matrix, matrix_residuals, transactions_flow_matrix,
+)
+
+BASELINE = "configs/baseline.toml"
+
+
+def test_bank_deposits_are_the_depositors_balances():
+    """One number in two balance sheets: what banks owe as deposits is what SMEs,
+    households, large firms, guarantors and the rest of the world hold, bank by bank."""
+    model = SMEEconomy(BASELINE, n_smes=2_000, rng=3).run(24)
+    banks, smes, balances = model.banks, model.smes, model.ledger.balances
+    held = (smes.cash.sum() + balances["households"] + balances["large_firms"] + balances["rest_of_world"]
+            + model.guarantors.cash.sum())
+    assert banks.deposits.sum() == pytest.approx(held, rel=1e-12)
+    # an SME's deposits sit at its lender, or at a large bank if its lender takes no deposits
+    row = int(np.flatnonzero(banks.kind[smes.bank] != NONDEPOSIT_LENDER)[0])
+    before = banks.deposits.copy()
+    smes.cash[row] += 1.0
+    after = deposits_by_bank(model)
+    assert after[smes.bank[row]] - before[smes.bank[row]] == pytest.approx(1.0)
+    assert np.delete(after - before, smes.bank[row]) == pytest.approx(0.0, abs=1e-12)
+    assert (banks.deposits[banks.kind == NONDEPOSIT_LENDER] == 0).all()
+
+
+def test_a_payment_between_depositors_moves_reserves_not_bank_equity():
+    """Households paying an SME: deposits and reserves move between their banks by clearing,
+    bank equity does not change, and reserves of the system are unchanged."""
+    model = SMEEconomy(BASELINE, n_smes=500, rng=1)
+    banks = model.banks
+    equity, reserves = banks.equity.copy(), banks.reserves.copy()
+    model.ledger.pay("test_purchase", "households", "smes", np.full(model.smes.size, 0.01))
+    assert np.allclose(banks.equity, equity, rtol=0, atol=1e-9)
+    assert banks.reserves.sum() == pytest.approx(reserves.sum(), rel=1e-12)
+    assert not np.allclose(banks.reserves, reserves)  # but reserves moved between banks
+
+
+def test_banks_hold_the_government_bonds_that_deposits_fund_at_month_0():
+    model = SMEEconomy(BASELINE, n_smes=2_000, rng=1)
+    banks, government = model.banks, model.government
+    taking = banks.kind != NONDEPOSIT_LENDER
+    required = banks.required_reserves()
+    reserves = banks.reserves
+    assert np.all(reserves[taking] >= required[taking] - 1e-9)  # required plus excess reserves
+    assert government.debt == pytest.approx(banks.bonds.sum() + government.household_bonds)
+    assert government.debt > banks.loans.sum()  # deposits fund bonds as well as SME loans
+    equity = banks.equity
+    assert np.all(equity[taking] > 0)
+    assert np.allclose(equity, reserves + banks.loans + banks.bonds - banks.deposits
+                       - banks.cb_borrowing - banks.standing_facility)
+
+
+def test_the_lender_of_last_resort_keeps_reserves_at_the_requirement():
+    """Households move their deposits away from one bank (a deposit run): clearing drains
+    its reserves, its equity is untouched, and it borrows the gap overnight from the
+    standing facility at the facility rate; without the facility its reserves stay short."""
+    model = SMEEconomy(BASELINE, n_smes=2_000, rng=1)
+    banks = model.banks
+    bank = int(np.argmax(banks.deposit_share))
+    equity = banks.equity.copy()
+    share = banks.deposit_share.copy()
+    share[bank] = 0.0
+    banks.deposit_share = share / share.sum()
+    assert np.allclose(banks.equity, equity)  # a run moves liquidity, not capital
+    deposits = banks.deposits
+    shortfall = banks.required_reserves(deposits)[bank] - (banks.cash[bank] + deposits[bank])
+    assert shortfall > 100.0
+    model.central_bank.provide_liquidity()
+    assert banks.standing_facility[bank] == pytest.approx(shortfall)
+    assert banks.reserves[bank] == pytest.approx(banks.required_reserves()[bank])
+    assert model.central_bank.claims_on_banks == pytest.approx(
+        banks.cb_borrowing.sum() + banks.standing_facility.sum(), rel=1e-12)
+    model.step()
+    assert model.ledger.flows["standing_facility_interest"] == pytest.approx(
+        model.config.central_bank.standing_facility_rate / 12.0 * shortfall, rel=1e-9)
+    deposits = banks.deposits
+    assert banks.cash[bank] + deposits[bank] >= banks.required_reserves(deposits)[bank] - 1e-9
+
+
+@pytest.mark.parametrize("config", [BASELINE, "configs/shock.toml", "configs/no-policy.toml"])
+def test_balance_sheet_and_flow_matrices_sum_to_zero_every_step(config):
+    """Every financial row of the balance-sheet matrix and every row and column of the
+    transactions-flow matrix sums to zero, within 1e-9 of total assets, every month."""
+    model = SMEEconomy(config, n_smes=1_500, rng=5)
+    worst: dict[str, float] = {}
+    for _ in range(36):
+        model.step()
+        for key, value in matrix_residuals(model).items():
+            worst[key] = max(worst.get(key, 0.0), value)
+    assert max(worst.values()) < 1e-9, worst
+    balance = balance_sheet_matrix(model)
+    sectors = list(MATRIX_SECTORS)
+    # the matrix is not empty: deposits, loans and bonds are real positions with both sides
+    for row in ("deposits", "reserves", "SME loans", "government bonds", "trade credit"):
+        assert balance.loc[row, sectors].abs().max() > 1.0, row
+    assert set(FINANCIAL_ROWS) <= set(balance.index)
+    # national wealth is the capital stock
+    assert balance.loc["net worth", "Sigma"] == pytest.approx(-balance.loc["tangible capital", "Sigma"])
+    flows = transactions_flow_matrix(model)
+    assert {"current: wages", "financial: new_loans", "capital: investment"} <= set(flows.index)
+
+
+def test_the_flow_matrix_catches_money_that_moves_outside_the_ledger():
+    model = SMEEconomy(BASELINE, n_smes=500, rng=2)
+    model.step()
+    model.smes.cash[0] += 3.0  # money appears without a flow
+    assert matrix_residuals(model)["flow_columns"] > 1e-9
