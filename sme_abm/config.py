@@ -1,6 +1,6 @@
 """Run configuration: TOML in, a validated :class:`Config` out.
 
-A config file has the sections ``[simulation]``, ``[economy]``,
+A config file has the sections ``[simulation]``, ``[economy]``, ``[markets]``,
 ``[households]``, ``[large_firms]``, ``[government]``, ``[rest_of_world]``,
 ``[central_bank]``, ``[banks]``, ``[guarantors]``, ``[levers.<key>]`` and an
 array ``[[shocks]]``. Every key is optional: what a file leaves out takes the
@@ -92,6 +92,14 @@ class EconomySettings(_Section):
     growth_drift: float = Field(0.0, ge=-0.1, le=0.1, description="Common monthly drift of log demand weights.")
 
 
+class MarketSettings(_Section):
+    """Prices and competition in the goods market."""
+
+    price_elasticity: float = Field(3.0, gt=1, le=20, description="Elasticity of substitution between firms' goods: a firm's share of spending falls with its price relative to its sector's by this elasticity less one (sigma = 3, Hsieh and Klenow 2009, QJE 124, for Chinese manufacturing).")
+    price_adjustment: float = Field(0.02, ge=0, le=0.5, description="Largest monthly price change (a uniform draw up to it, Assenza, Delli Gatti and Grazzini 2015 rule): about 1% a month on average, as firms change prices about every 9 months by about 10% (Nakamura and Steinsson 2008, QJE 123).")
+    normal_utilisation: float = Field(0.8, gt=0, le=1, description="Capacity utilisation below which a firm has spare capacity and, if dearer than its sector, cuts its price (industrial capacity utilisation 75-77% in 2023, NBS).")
+
+
 class HouseholdSettings(_Section):
     """The household sector (an aggregate)."""
 
@@ -150,7 +158,7 @@ class BankSettings(_Section):
     n_nondeposit: int = Field(3, ge=0, le=100, description="Non-deposit lenders.")
     large_bank_client_share: float = Field(0.55, ge=0, le=1, description="Share of SMEs whose main bank is large.")
     min_capital_ratio: float = Field(0.105, ge=0, le=1, description="Minimum capital to risk-weighted assets.")
-    initial_capital_ratio: float = Field(0.14, ge=0, le=1, description="Capital ratio at the start.")
+    initial_capital_ratio: float = Field(0.1506, ge=0, le=1, description="Capital ratio at the start, and the ratio banks manage towards (commercial banks' capital adequacy ratio 15.06% at end 2023, NFRA).")
     excess_reserve_ratio: float = Field(0.016, ge=0, le=1, description="Reserves banks hold above the requirement at the start, per yuan of deposits (excess reserve ratio about 1.6% at end 2023, PBoC Monetary Policy Report).")
     markup: float = Field(0.00421, ge=0, le=0.5, description="Annual margin of SME loans over the base rate. Calibrated: experiments/calibration run 20261129-124432.")
     funding_cost: float = Field(0.025, ge=0, le=0.5, description="Banks' marginal annual funding cost (what re-lending replaces).")
@@ -160,7 +168,7 @@ class BankSettings(_Section):
     loan_to_value: float = Field(0.6, ge=0, le=1, description="Loan value of a yuan of capital.")
     loan_maturity_months: int = Field(24, ge=1, le=360, description="Months over which loans amortise.")
     initial_debt_to_capital: float = Field(0.4, ge=0, le=5, description="SME debt per yuan of capital at the start, and the leverage firms aim for.")
-    dividend_payout: float = Field(0.7, ge=0, le=1, description="Share of positive profit banks pay out.")
+    excess_capital_payout: float = Field(0.0833, ge=0, le=1, description="Share of its capital above the target ratio a bank pays out each month on top of its profit (about a year to return to target; banks adjust towards target capital ratios, Berger, DeYoung, Flannery, Lee and Oztekin 2008, JFSR 34).")
     pd_base: float = Field(-3.330, ge=-20, le=5, description="Log-odds of annual default at zero leverage and margin. Calibrated: experiments/calibration run 20261129-124432.")
     pd_leverage: float = Field(2.5, ge=0, le=50, description="Log-odds per unit of debt over assets.")
     pd_margin: float = Field(8.0, ge=0, le=100, description="Log-odds per unit of negative profit margin.")
@@ -212,6 +220,7 @@ class Config(_Section):
     description: str = Field("", max_length=2000)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     economy: EconomySettings = Field(default_factory=EconomySettings)
+    markets: MarketSettings = Field(default_factory=MarketSettings)
     households: HouseholdSettings = Field(default_factory=HouseholdSettings)
     large_firms: LargeFirmSettings = Field(default_factory=LargeFirmSettings)
     government: GovernmentSettings = Field(default_factory=GovernmentSettings)

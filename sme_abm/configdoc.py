@@ -20,6 +20,7 @@ from .levers import SECTION_TITLES, load_registry
 SECTION_NOTES = {
     "simulation": "Size, length and bookkeeping of the run.",
     "economy": "SME technology, demand dynamics, entry and exit. Money in CNY m, time in months. Free parameters (no official figure sets them) are marked as such and are the ones calibration fits.",
+    "markets": "Prices and competition in the goods market: how SMEs set prices and how demand answers them.",
     "households": "Households (an aggregate): consumption and income tax.",
     "large_firms": "Large firms (an aggregate): they sell inputs to SMEs and order from them on credit.",
     "government": "Central and local government: taxes and spending outside the levers.",

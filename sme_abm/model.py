@@ -23,7 +23,7 @@ from .agents.central_bank import CentralBank
 from .agents.government import Government, evaluate_policies, pay_support, set_policy
 from .agents.guarantor import Guarantor, GuarantorBook
 from .agents.sme import (
-    SME, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce,
+    SME, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce, set_prices,
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
@@ -154,7 +154,8 @@ class SMEEconomy(mesa.Model):
         # 1. policy: the government and central bank apply the levers in force
         set_policy(self)
         apply_shocks(self)
-        # 2. demand: households, large firms' orders, procurement, exports
+        # 2. prices, then demand: households, large firms' orders, procurement, exports
+        set_prices(self)
         allocate_demand(self)
         # 3. production: receivables collected, costs, wages, taxes paid
         collect_receivables(self)
@@ -272,6 +273,8 @@ class SMEEconomy(mesa.Model):
         self.vat_levy_standard = self.registry.by_key("p07_tax_relief").parameters["small_micro_vat_rate"].off
         self.rd_intensity = econ.rd_intensity
         self.shock_factor = np.ones(0)
+        # sector price indices of SMEs' goods; large firms' goods are the numeraire (price 1)
+        self.sector_price = np.ones(len(SECTORS))
         self.initial_smes = self.config.simulation.n_smes
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
@@ -304,6 +307,8 @@ class SMEEconomy(mesa.Model):
             "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,
             "ip_stock": np.where(innovative, econ.rd_intensity * revenue * 24.0, 0.0),
             "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + 0.01),
+            # the month-0 population prices at 1; an entrant comes in at its sector's price
+            "price": self.sector_price[sector] if entrant else np.ones(count),
         }
 
     def _draw_banks(self, count: int) -> np.ndarray:

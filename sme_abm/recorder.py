@@ -88,6 +88,9 @@ class Recorder:
         is_sme = smes.size_class <= MEDIUM
         sme_output = smes.sales[np.flatnonzero(is_sme)].sum()
         output = smes.sales.sum()
+        real_output = float((smes.sales / smes.price).sum())
+        price_index = float(output / real_output) if real_output > 0 else 1.0
+        last_price_index = self.rows[-1]["price_index"] if self.rows else 1.0
         exits = int(s.get("exits_default", 0) + s.get("exits_voluntary", 0) + s.get("exits_listing", 0))
         new_rate = s.get("new_loan_rate", np.nan)
         deposits = banks.deposits
@@ -108,6 +111,9 @@ class Recorder:
             "employment": float(smes.employment.sum()),
             "output": float(output),
             "sme_output": float(sme_output),
+            "real_output": real_output,
+            "price_index": price_index,
+            "inflation": price_index / last_price_index - 1.0,
             "sme_output_share": float(sme_output / max(output + m.large_firm_revenue, 1e-12)),
             "credit_applications": int(s.get("credit_applications", 0)),
             "credit_approved": int(s.get("credit_approved", 0)),

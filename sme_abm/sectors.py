@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def settle_banks(model: "SMEEconomy") -> None:
-    """Deposit interest to every depositor; dividends out of positive profit.
+    """Deposit interest to every depositor; dividends that keep capital near its target ratio.
 
     Households and large firms earn the time-deposit rate on their deposits, SMEs and
     guarantors the demand-deposit rate on theirs; each bank pays its own depositors."""
@@ -47,8 +47,11 @@ def settle_banks(model: "SMEEconomy") -> None:
                payee_rows=np.arange(model.guarantors.size))
     paid_by_bank = paid_by_bank + np.bincount(payer, weights=to_guarantors, minlength=banks.size)
     profit = banks.income - paid_by_bank - banks.writeoffs
-    excess_capital = banks.equity - cfg.banks.initial_capital_ratio * banks.risk_weighted_assets
-    dividends = np.clip(cfg.banks.dividend_payout * profit, 0.0, np.maximum(excess_capital, 0.0))
+    # banks manage their capital ratio towards a target: below it they retain all profit; above
+    # it they pay out the month's profit and a share of the excess, never more than the excess
+    surplus = banks.equity - cfg.banks.initial_capital_ratio * banks.risk_weighted_assets
+    dividends = np.clip(np.maximum(profit, 0.0) + cfg.banks.excess_capital_payout * surplus, 0.0,
+                        np.maximum(surplus, 0.0))
     ledger.pay("bank_dividends", "banks", "households", dividends, payer_rows=rows)
     model.step_stats["bank_profit"] = float(profit.sum())
     model.step_stats["deposit_interest"] = paid + float(to_large_firms.sum() + sme_by_bank.sum())

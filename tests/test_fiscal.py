@@ -60,16 +60,18 @@ def test_bonds_are_bank_assets_so_buying_them_leaves_equity_unchanged():
 
 
 def test_debt_stabilising_rule_slows_the_debt_ratio():
-    """The debt-stabilising rule cuts other spending as debt rises, and the debt ratio
-    climbs at under 0.6 of the deficit-financed pace in the last third of a 240-month run
-    (3.3 against 7.4 points over months 180-240 at 3,000 SMEs, seed 1). Issue 13 asks for
-    a 60-month change within 2 points; that is not met yet: without prices, the spending
-    cuts shrink output (1,219 to about 1,020 a month), so debt to output keeps creeping up."""
+    """The debt-stabilising rule cuts other spending as debt rises above its month-0 ratio to
+    output, and the debt ratio climbs at under 0.6 of the deficit-financed pace in the last
+    third of a 240-month run (1.9 against 3.7 points over months 180-240 at 3,000 SMEs,
+    seed 1, after prices and deposit money; 3.3 against 7.4 before). Issue 13 asks for a
+    60-month change within 2 points; 1.9 is inside it on this seed but the ratio is not yet
+    anchored (0.23 at month 0, 0.53 at month 240), because real output still falls over the
+    run (prices drift up while wages do not follow them), so the test asserts only the slowdown."""
     stabilised = _run(240, n_smes=3_000, government__fiscal_rule="debt_stabilising").timeseries()
     drifting = _run(240, n_smes=3_000).timeseries()
     ratio, free_ratio = stabilised["debt_to_annual_output"], drifting["debt_to_annual_output"]
     change, free_change = ratio.iloc[239] - ratio.iloc[179], free_ratio.iloc[239] - free_ratio.iloc[179]
-    assert free_change > 0.04
+    assert free_change > 0.02
     assert change < 0.6 * free_change
     assert ratio.iloc[239] > 0  # it borrows, and pays for the debt by spending less
     assert (stabilised["other_spending"].iloc[120:] < stabilised["other_spending"].iloc[0]).all()

@@ -103,14 +103,15 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
 
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, kappa, smes.demand, smes.capital, smes.cash, smes.costs,
+    _investment_kernel(smes.sector, kappa, smes.demand / smes.price, smes.capital, smes.cash, smes.costs,
                        float(econ.investment_speed), float(econ.cash_buffer_months), investment)
     spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
     assert investment.tobytes() == np.minimum(desired_investment(model), spendable).tobytes()
 
     draws = np.random.default_rng(0).random(smes.size)
     need, applies = np.empty(smes.size), np.empty(smes.size, dtype=bool)
-    _applications_kernel(smes.sector, kappa, smes.demand, smes.capital, smes.debt, smes.costs, smes.cash, smes.sales,
+    _applications_kernel(smes.sector, kappa, smes.demand / smes.price, smes.capital, smes.debt, smes.costs, smes.cash,
+                         smes.sales,
                          draws, float(econ.investment_speed), float(econ.cash_buffer_months),
                          float(cfg.initial_debt_to_capital), 0.6, need, applies)
     refinance = 0.1 * np.maximum(cfg.initial_debt_to_capital * smes.capital - smes.debt, 0.0)

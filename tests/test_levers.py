@@ -99,7 +99,7 @@ def test_p10_multilevel_finance_relaxes_collateral_constraints():
 
 
 def test_p11_differentiated_supervision_raises_small_micro_credit_when_capital_binds():
-    tight = {"banks__initial_capital_ratio": 0.107, "banks__dividend_payout": 1.0}
+    tight = {"banks__initial_capital_ratio": 0.107, "banks__excess_capital_payout": 1.0}
     on, off = pair("p11_differentiated_supervision", **tight)
     # banks rebuild capital from retained profit, so the constraint binds in the first year
     first_year = slice(0, 12)

@@ -331,7 +331,7 @@ def test_hostile_policy_collapse_is_allowed_but_bounded():
     """Found by hypothesis in CI: most demand diverted plus 20% compliance costs make firms exit
     together after their ninth loss month. That is the model's answer; the invariants hold."""
     levers = {"p02_fair_competition": {"large_firm_demand_bias": 0.9, "entry_barrier": 0.95},
-              "p05_fair_supervision": {"compliance_cost_share": 0.2, "shutdown_probability": 0.1},
+              "p05_fair_supervision": {"compliance_time_share": 0.5, "shutdown_probability": 0.1},
               "p24_organisation": {"implementation_lag_months": 0.0}}
     model = SMEEconomy({"levers": levers}, n_smes=300, rng=0)
     for _ in range(12):
@@ -639,7 +639,7 @@ def test_summary_and_run_records_are_strict_json_with_null_for_undefined(tmp_pat
 
 
 EXTINCTION = {"levers": {"p02_fair_competition": {"large_firm_demand_bias": 0.9, "entry_barrier": 0.95},
-                         "p05_fair_supervision": {"compliance_cost_share": 0.2, "shutdown_probability": 0.1},
+                         "p05_fair_supervision": {"compliance_time_share": 0.5, "shutdown_probability": 0.1},
                          "p24_organisation": {"implementation_lag_months": 0.0}},
               "economy": {"entry_rate": 0.0},
               "shocks": [{"kind": "demand", "start": 1, "duration": 60, "depth": 1.0}]}

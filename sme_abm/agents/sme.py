@@ -30,6 +30,7 @@ SME_SCHEMA: dict[str, object] = {
     "bank": np.int16,
     "guarantor": np.int16,
     "productivity": np.float64,
+    "price": np.float64,
     "risk_type": np.float32,
     "demand_weight": np.float64,
     "capital": np.float64,
@@ -158,14 +159,72 @@ add_row_properties(SME, [c for c in SME_SCHEMA if c != "firm_id"])
 
 
 # ---------------------------------------------------------------------------
+# Phase 2: prices (all SMEs at once, before demand is allocated)
+
+
+def unit_cost(model: "SMEEconomy") -> np.ndarray:
+    """Variable cost of one unit of output (at prices of 1 at month 0): bought-in
+    inputs plus the wages of the workers it takes, compliance time included (lever 5)."""
+    smes, econ = model.smes, model.config.economy
+    compliance = model.policy.p05_fair_supervision.compliance_time_share
+    labour = 12.0 * econ.wage / (model.revenue_per_worker[smes.sector] * smes.productivity)
+    return model.materials_share[smes.sector] + labour / (1.0 - compliance)
+
+
+def set_prices(model: "SMEEconomy") -> None:
+    """Every SME reviews its price on last month's market, by the rule of the CATS model
+    (Assenza, Delli Gatti and Grazzini 2015, JEDC 50, Section 2.3; ABCredit.jl's
+    ``firm_decides_price_quantity!``), with capacity in place of inventories: a firm whose
+    demand exceeded its capacity raises its price by a random share up to
+    ``markets.price_adjustment`` if it is cheaper than its sector's average, and a firm
+    with spare capacity (utilisation under ``markets.normal_utilisation``) cuts it likewise
+    if it is dearer; otherwise it adjusts quantity only. No firm prices below its unit
+    variable cost. Then the sector price indices (demand-weighted means) are updated."""
+    smes, markets = model.smes, model.config.markets
+    draws = model.rng.random(smes.size)
+    floor = unit_cost(model)
+    _price_kernel(smes.price, smes.demand, smes.capital, smes.sector, np.asarray(model.capital_output_ratio, dtype=float),
+                  np.asarray(model.sector_price, dtype=float), floor, draws, float(markets.price_adjustment),
+                  float(markets.normal_utilisation))
+    model.sector_price = sector_price_index(model)
+
+
+def sector_price_index(model: "SMEEconomy") -> np.ndarray:
+    """Each sector's price index: SMEs' prices weighted by their customer bases (1 where empty)."""
+    smes = model.smes
+    n_sectors = len(model.sector_names)
+    weights = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
+    valued = np.bincount(smes.sector, weights=smes.demand_weight * smes.price, minlength=n_sectors)
+    return np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
+
+
+@njit
+def _price_kernel(price, demand, capital, sector, capital_output_ratio, sector_price, floor, draws, adjustment,
+                  normal_utilisation):  # pragma: no cover - compiled
+    """The CATS price rule of :func:`set_prices`, one firm at a time (no firm's price
+    depends on another's this month)."""
+    ratio, average = take(capital_output_ratio, sector), take(sector_price, sector)
+    for i in range(price.size):
+        p = price[i]
+        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
+        wanted = demand[i] / p
+        step = adjustment * draws[i]
+        raised = p * (1.0 + step)
+        cut = p * (1.0 - step)
+        p = raised if (wanted > capacity) & (p < average[i]) else p
+        p = cut if (wanted < normal_utilisation * capacity) & (p > average[i]) else p
+        price[i] = maximum(p, floor[i])
+
+
+# ---------------------------------------------------------------------------
 # Phase 3: production, costs, taxes (all SMEs at once)
 
 
 def monthly_capacity(model: "SMEEconomy") -> np.ndarray:
-    """Sales a firm can serve this month with its capital."""
+    """Sales (at its price) a firm can serve this month with its capital."""
     smes = model.smes
     kappa = model.capital_output_ratio[smes.sector]
-    return 1.2 * smes.capital / (12.0 * kappa)
+    return smes.price * 1.2 * smes.capital / (12.0 * kappa)
 
 
 _PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "guarantee_fees", "rd", "rd_subsidy",
@@ -173,7 +232,7 @@ _PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "gua
 
 
 @njit
-def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_share, loan_rate, debt, guaranteed,
+def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, materials_share, loan_rate, debt, guaranteed,
                     innovative, receivable_writeoff, capital, loss_months, employment, size_class,
                     wage, compliance_share, admin_fee_share, exemption, guarantee_fee_rate, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
@@ -190,8 +249,11 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
     for i in range(sales.size):
         s = sales[i]
         k = sector[i]
-        # employment = where(sales > 0, 12 * sales / (revenue_per_worker[sector] * productivity), 0)
-        emp = 12.0 * s / (revenue_per_worker[k] * productivity[i])
+        q = s / price[i]  # output in units (month-0 prices)
+        # workers to make q, and the compliance staff that make nothing (lever 5: red tape is
+        # a resource cost, labour time taken from production, not a payment for nothing)
+        producing = 12.0 * q / (revenue_per_worker[k] * productivity[i])
+        emp = producing / (1.0 - compliance_share)
         emp = emp if s > 0 else 0.0
         employment[i] = emp
         annual = 12.0 * s
@@ -201,8 +263,8 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
-        m = materials_share[k] * s
-        c = compliance_share * s
+        m = materials_share[k] * q
+        c = w * compliance_share  # the wages of compliance time (inside w; reported, not paid twice)
         f = admin_fee_share * s
         f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
         r = loan_rate[i] / 12.0 * debt[i]
@@ -213,7 +275,7 @@ def _produce_kernel(sales, sector, productivity, revenue_per_worker, materials_s
         v_small = vat_small_micro * s
         v_other = vat_rate * maximum(s - m, 0.0)
         v = v_small if small_micro else v_other
-        cc = w + m + c + f + r + g + d + overhead
+        cc = w + m + f + r + g + d + overhead
         pt = s - cc - dep - v + sub - receivable_writeoff[i]
         tx = maximum(pt, 0.0)
         ct = (cit_small_micro if small_micro else cit_standard) * tx
@@ -255,10 +317,10 @@ def produce(model: "SMEEconomy") -> None:
     interest, guarantee_fees, rd, rd_subsidy = out["interest"], out["guarantee_fees"], out["rd"], out["rd_subsidy"]
     vat, taxable, cit = out["vat"], out["taxable"], out["cit"]
     _produce_kernel(
-        sales, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
+        sales, smes.price, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
         np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed, smes.innovative,
         smes.receivable_writeoff, smes.capital, smes.loss_months, smes.employment, smes.size_class,
-        float(econ.wage), float(p.p05_fair_supervision.compliance_cost_share), float(admin_fee_share),
+        float(econ.wage), float(p.p05_fair_supervision.compliance_time_share), float(admin_fee_share),
         float(exemption), float(p.p13_financing_guarantee.fee_cap / 12.0), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
@@ -270,7 +332,7 @@ def produce(model: "SMEEconomy") -> None:
     ledger.pay("wages", "smes", "households", wages)
     ledger.pay("materials", "smes", "large_firms", materials)
     ledger.pay("overhead", "smes", "large_firms", econ.overhead_cost)
-    ledger.pay("compliance", "smes", "households", compliance)
+    model.step_stats["compliance_wages"] = float(compliance.sum())
     ledger.pay("admin_fees", "smes", "government", fees)
     ledger.pay("rd_spending", "smes", "households", rd)
     model.banks.receive_interest("loan_interest", smes.bank, interest)
@@ -307,7 +369,8 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
     """Capital a firm wants to add this month to serve its demand."""
     smes = model.smes
     kappa = model.capital_output_ratio[smes.sector]
-    target = 12.0 * kappa * smes.demand / 1.2 * 1.1
+    units = smes.demand / smes.price  # demand in units: capital serves units, not yuan
+    target = 12.0 * kappa * units / 1.2 * 1.1
     gap = np.maximum(target - smes.capital, 0.0)
     return model.config.economy.investment_speed * gap
 
@@ -316,7 +379,8 @@ def invest(model: "SMEEconomy") -> None:
     """Buy capital from large firms with cash above a minimal buffer."""
     smes, econ = model.smes, model.config.economy
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.capital,
+    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
+                       smes.capital,
                        smes.cash, smes.costs, float(econ.investment_speed), float(econ.cash_buffer_months),
                        investment)
     model.ledger.pay("investment", "smes", "large_firms", investment)

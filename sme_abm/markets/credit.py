@@ -352,7 +352,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     econ = model.config.economy
     draws = rng.random(n)
     need, applies = np.empty(n), np.empty(n, dtype=bool)
-    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand,
+    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
                          smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
                          float(econ.investment_speed), float(econ.cash_buffer_months),
                          float(cfg.initial_debt_to_capital),

@@ -2,8 +2,12 @@
 
 Phase 2 (demand) of a step: household consumption, large firms' supply-chain
 orders (paid late), government procurement (with the SME reservation of lever
-8) and exports (lever 20) are allocated to SMEs in proportion to their demand
-weights. Sales are capped by capacity. Household and government spending that
+8) and exports (lever 20) are allocated to SMEs in proportion to their customer
+bases (demand weights) times their price relative to their sector's to the power
+1 - sigma (CES demand; sigma = ``markets.price_elasticity``); households split their
+spending between SMEs and large firms by the SME price index likewise, and open
+procurement compares small/micro bids at their price less lever 8's deduction.
+Sales are capped by capacity. Household and government spending that
 SMEs cannot serve goes to large firms; unserved supply-chain orders and export
 demand are not spent.
 All SMEs are served at once (synchronous allocation).
@@ -21,8 +25,6 @@ from ..kernels import maximum, minimum, njit, take
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
 
-#: Elasticity of a small/micro bid's winning odds to the price deduction (lever 8).
-PRICE_PREFERENCE_ELASTICITY = 3.0
 
 
 def _allocate(total: float, weights: np.ndarray) -> np.ndarray:
@@ -47,13 +49,22 @@ def allocate_demand(model: "SMEEconomy") -> None:
     n = smes.size
     lever = p.p08_procurement
 
+    # competition by price (CES demand, elasticity sigma): a firm's share of a channel's
+    # spending is its customer base times its price relative to its sector's to the power
+    # 1 - sigma; in open procurement small/micro bids are compared at their price less the
+    # preference deduction (lever 8)
+    sigma = model.config.markets.price_elasticity
+    relative = smes.price / model.sector_price[smes.sector]
+    price_factor = np.power(relative, 1.0 - sigma)
+    preference = float((1.0 - lever.price_preference) ** (1.0 - sigma))
+
     # who is open for business this month (lever 5: blanket shutdowns); demand weights by channel
     draws = rng.random(n)
     weight, small_micro_weight, sme_base_weight, sme_weight, export_weight = (np.empty(n) for _ in range(5))
     sector_weight = np.zeros(n_sectors)
     _demand_weights_kernel(smes.sector, np.asarray(model.can_be_shut_down, dtype=bool), draws,
-                           float(p.p05_fair_supervision.shutdown_probability), smes.demand_weight, smes.size_class,
-                           smes.exporter, float(1.0 + PRICE_PREFERENCE_ELASTICITY * lever.price_preference),
+                           float(p.p05_fair_supervision.shutdown_probability), smes.demand_weight, price_factor,
+                           smes.size_class, smes.exporter, preference,
                            smes.shut_down, weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
                            sector_weight)
     model.step_stats["shutdowns"] = int(smes.shut_down.sum())
@@ -62,7 +73,11 @@ def allocate_demand(model: "SMEEconomy") -> None:
     wealth = ledger.balances["households"] + model.government.household_bonds  # deposits and bonds
     consumption = hh.consumption_from_income * model.household_income + hh.consumption_from_wealth * max(wealth, 0.0)
     imports = hh.import_share * consumption
-    to_smes = consumption * hh.sme_consumption_share * (1.0 - p.p02_fair_competition.large_firm_demand_bias)
+    # households choose between SMEs' goods and large firms' (priced at 1, the numeraire) by
+    # the SME price index, with the same elasticity
+    sme_price = float(model.sector_price @ model.sector_demand_share)
+    to_smes = (consumption * hh.sme_consumption_share * (1.0 - p.p02_fair_competition.large_firm_demand_bias)
+               * sme_price ** (1.0 - sigma))
     sector_budget = to_smes * model.sector_demand_share
     per_weight = np.divide(sector_budget, sector_weight, out=np.zeros(n_sectors), where=sector_weight > 0)
 
@@ -92,7 +107,8 @@ def allocate_demand(model: "SMEEconomy") -> None:
     factor = np.broadcast_to(np.asarray(model.shock_factor, dtype=float), (n,))
     _demand_kernel(smes.sector, weight, per_weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
                    *supply_chain, *procurement_small_micro, *procurement_sme, *procurement_open, *exports,
-                   factor, smes.capital, np.asarray(model.capital_output_ratio, dtype=float), smes.shock_hit,
+                   factor, smes.capital, smes.price, np.asarray(model.capital_output_ratio, dtype=float),
+                   smes.shock_hit,
                    smes.demand, smes.sales, smes.lost_revenue, smes.receivables,
                    household_sales, export_sales, supply_chain_sales, procurement_sales)
 
@@ -129,13 +145,13 @@ def _share(total: float, weights: np.ndarray) -> tuple[float, float]:
 
 
 @njit
-def _demand_weights_kernel(sector, can_be_shut_down, draws, shutdown_probability, demand_weight, size_class,
-                           exporter, price_preference, shut_down, weight, small_micro_weight, sme_base_weight,
+def _demand_weights_kernel(sector, can_be_shut_down, draws, shutdown_probability, demand_weight, price_factor,
+                           size_class, exporter, price_preference, shut_down, weight, small_micro_weight, sme_base_weight,
                            sme_weight, export_weight, sector_weight):  # pragma: no cover - compiled
     """Demand weights by channel; the numpy it replaced::
 
         shut_down = can_be_shut_down[sector] & (draws < shutdown_probability)
-        weight = where(shut_down, 0.0, demand_weight)
+        weight = where(shut_down, 0.0, demand_weight * price_factor)
         small_micro_weight = weight * (size_class <= 1)
         sme_base_weight = weight * (size_class <= MEDIUM)
         sme_weight = sme_base_weight * where(size_class <= 1, price_preference, 1.0)
@@ -146,7 +162,7 @@ def _demand_weights_kernel(sector, can_be_shut_down, draws, shutdown_probability
     for i in range(sector.size):
         closed = can_close[i] & (draws[i] < shutdown_probability)
         shut_down[i] = closed
-        w = 0.0 if closed else demand_weight[i]
+        w = 0.0 if closed else demand_weight[i] * price_factor[i]
         weight[i] = w
         small_micro = size_class[i] <= 1
         small_micro_weight[i] = w * (1.0 if small_micro else 0.0)
@@ -161,7 +177,7 @@ def _demand_weights_kernel(sector, can_be_shut_down, draws, shutdown_probability
 @njit
 def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
                    supply_total, supply_sum, small_micro_total, small_micro_sum, sme_total, sme_sum, open_total,
-                   open_sum, export_total, export_sum, factor, capital, capital_output_ratio, shock_hit,
+                   open_sum, export_total, export_sum, factor, capital, price, capital_output_ratio, shock_hit,
                    demand, sales, lost_revenue, receivables, household_sales, export_sales, supply_chain_sales,
                    procurement_sales):  # pragma: no cover - compiled
     """Each SME's demand by channel, sales, lost revenue and new receivables; the numpy it replaced::
@@ -172,7 +188,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         exports = export_total * (export_weight / export_sum) * factor
         unshocked = (household + supply_chain + procurement + exports) / factor
         demand = household + supply_chain + procurement + exports
-        capacity = 1.2 * capital / (12.0 * capital_output_ratio[sector])     (monthly_capacity)
+        capacity = price * 1.2 * capital / (12.0 * capital_output_ratio[sector])     (monthly_capacity)
         served = divide(minimum(demand, capacity), demand, out=zeros, where=demand > 0)
         sales = demand * served
         lost_revenue = where(shock_hit, maximum(unshocked - sales, 0.0), 0.0)
@@ -190,7 +206,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         exports = export_total * (export_weight[i] / export_sum) * f
         unshocked = (household + supply_chain + procurement + exports) / f
         total = household + supply_chain + procurement + exports
-        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
+        capacity = price[i] * (1.2 * capital[i] / (12.0 * ratio[i]))
         served = minimum(total, capacity) / total
         served = served if total > 0 else 0.0
         sold = total * served

@@ -1,0 +1,107 @@
+"""Prices and competition: the CATS price rule, CES demand by relative price, lever 8's
+price preference, compliance as labour time, and the price index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sme_abm import SMEEconomy
+from sme_abm.agents.sme import set_prices, unit_cost
+from sme_abm.markets.goods import allocate_demand
+from sme_abm.shocks import apply_shocks
+
+BASELINE = "configs/baseline.toml"
+
+
+def _economy(n: int = 2_000, seed: int = 1, **overrides) -> SMEEconomy:
+    return SMEEconomy(BASELINE, n_smes=n, rng=seed, **overrides)
+
+
+def test_a_dearer_firm_loses_sales_by_the_price_elasticity():
+    """With CES demand, a firm that charges twice its sector's price gets 2**(1 - sigma)
+    of the spending it would get at the sector's price, other things equal."""
+    sigma = 3.0
+    shares = []
+    for price in (1.0, 2.0):
+        model = _economy(n=500, markets__price_elasticity=sigma,
+                         levers__p05_fair_supervision__shutdown_probability=0.0)
+        apply_shocks(model)
+        smes = model.smes
+        smes.capital *= 100.0  # no capacity limit: sales are demand
+        smes.price[0] = price
+        allocate_demand(model)
+        shares.append(smes.sales[0] / smes.sales.sum())
+    assert shares[1] / shares[0] == pytest.approx(2.0 ** (1.0 - sigma), rel=0.02)
+
+
+def test_price_rule_raises_scarce_cheap_prices_and_cuts_idle_dear_ones():
+    model = _economy(n=1_000)
+    smes = model.smes
+    capacity = 1.2 * smes.capital / (12.0 * model.capital_output_ratio[smes.sector])
+    smes.price[:] = 1.0
+    cheap_and_scarce, dear_and_idle = 0, 1
+    model.sector_price[:] = 1.0
+    smes.price[cheap_and_scarce] = 0.95
+    smes.demand[cheap_and_scarce] = 2.0 * capacity[cheap_and_scarce] * 0.95
+    smes.price[dear_and_idle] = 1.10
+    smes.demand[dear_and_idle] = 0.3 * capacity[dear_and_idle] * 1.10
+    floor = unit_cost(model)
+    assert floor[[0, 1]].max() < 0.9  # the cost floor does not decide these two
+    set_prices(model)
+    assert 0.95 < smes.price[cheap_and_scarce] <= 0.95 * 1.02
+    assert 1.10 * 0.98 <= smes.price[dear_and_idle] < 1.10
+    assert (smes.price >= unit_cost(model) - 1e-12).all()
+
+
+def test_no_firm_prices_below_its_unit_cost():
+    model = _economy(n=1_000)
+    model.smes.productivity[:10] = 0.05  # unit costs far above 1
+    set_prices(model)
+    assert (model.smes.price[:10] == pytest.approx(unit_cost(model)[:10]))
+    assert (model.smes.price[:10] > 1.5).all()
+
+
+def test_price_index_and_real_output_are_recorded():
+    ts = _economy(n=2_000).run(36).timeseries()
+    assert np.allclose(ts["output"] / ts["real_output"], ts["price_index"], rtol=1e-12)
+    assert np.allclose((1 + ts["inflation"]).cumprod(), ts["price_index"], rtol=1e-9)
+    assert ts["price_index"].std() > 0  # prices move
+    assert 0.9 < ts["price_index"].iloc[-1] < 1.2
+
+
+def test_price_preference_acts_through_the_compared_price():
+    """Lever 8's deduction makes a small/micro bid compete as if it were cheaper: its
+    weight in open procurement is (1 - deduction)**(1 - sigma) times the rest's."""
+    won = {deduction: _economy(n=3_000, levers__p08_procurement__price_preference=deduction).run(24)
+           .timeseries()["procurement_small_micro"].sum() for deduction in (0.0, 0.1, 0.3)}
+    assert won[0.1] > 1.03 * won[0.0]
+    assert won[0.3] > 1.05 * won[0.1]
+
+
+def test_compliance_takes_labour_time_and_raises_unit_cost():
+    """Red tape is a resource cost: a unit of output takes more workers, costs more and
+    so prices higher; nothing is paid to households for compliance as such."""
+    light = _economy(n=2_000, levers__p05_fair_supervision__compliance_time_share=0.0)
+    heavy = _economy(n=2_000, levers__p05_fair_supervision__compliance_time_share=0.2)
+    assert (unit_cost(heavy) > unit_cost(light)).all()
+    light.step()
+    heavy.step()
+    assert "compliance" not in heavy.ledger.flows
+    per_unit_light = light.smes.employment.sum() / (light.smes.sales / light.smes.price).sum()
+    per_unit_heavy = heavy.smes.employment.sum() / (heavy.smes.sales / heavy.smes.price).sum()
+    # effective shares this month (lever 24 phases levers in from their off values)
+    c_light = light.policy.p05_fair_supervision.compliance_time_share
+    c_heavy = heavy.policy.p05_fair_supervision.compliance_time_share
+    assert c_heavy > c_light + 0.05
+    assert per_unit_heavy == pytest.approx(per_unit_light * (1 - c_light) / (1 - c_heavy), rel=0.01)
+    assert heavy.step_stats["compliance_wages"] > 0
+
+
+def test_bank_capital_ratio_stays_near_its_target():
+    """Banks pay out profit and a share of capital above the target (15.06%, NFRA), retain
+    below it: the system's ratio does not drift (it rose from 14% to 24% before)."""
+    ts = _economy(n=3_000).run(120).timeseries()
+    ratio = ts["bank_capital_ratio"]
+    assert 0.13 < ratio.iloc[60:].mean() < 0.21
+    assert abs(ratio.iloc[119] - ratio.iloc[60]) < 0.03
