@@ -78,7 +78,7 @@ class EconomySettings(_Section):
     size_tail_exponent: float = Field(1.05, gt=0.2, le=5, description="Pareto exponent of initial sales.")
     max_initial_revenue: float = Field(33.0, gt=0, le=1e4, description="Largest initial monthly sales, CNY m.")
     cash_buffer_months: float = Field(1.5, ge=0, le=24, description="Months of costs a firm keeps as cash.")
-    dividend_payout: float = Field(0.9, ge=0, le=1, description="Share of cash above the buffer paid out each month.")
+    dividend_payout: float = Field(0.9, ge=0, le=1, description="Share of cash above the buffer paid out each month, at most the month's profit.")
     investment_speed: float = Field(0.1, gt=0, le=1, description="Share of the capital gap closed per month.")
     innovative_share: float = Field(0.1, ge=0, le=1, description="Share of firms doing R&D.")
     rd_intensity: float = Field(0.03, ge=0, le=0.5, description="R&D spending per yuan of sales of innovative firms.")

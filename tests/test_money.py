@@ -115,3 +115,22 @@ def test_the_flow_matrix_catches_money_that_moves_outside_the_ledger():
     model.step()
     model.smes.cash[0] += 3.0  # money appears without a flow
     assert matrix_residuals(model)["flow_columns"] > 1e-9
+
+
+def test_dividends_come_out_of_profit_never_out_of_a_loan():
+    """SME owners take at most the month's profit: a firm with cash above its buffer from a
+    new loan and no profit pays nothing; with profit, at most that profit."""
+    from sme_abm.agents.sme import pay_dividends
+
+    model = SMEEconomy(BASELINE, n_smes=1_000, rng=4)
+    model.step()
+    smes = model.smes
+    smes.cash[:] = 10.0 * smes.costs + 1.0  # far above the buffer, as after a large loan
+    smes.profit[:] = np.where(np.arange(smes.size) % 2 == 0, 0.0, 0.01)
+    before = smes.cash.copy()
+    model.ledger.open_step()
+    pay_dividends(model)
+    paid = before - smes.cash
+    assert (paid[::2] == 0).all()
+    assert np.allclose(paid[1::2], 0.01)
+    assert model.ledger.flows["sme_dividends"] == pytest.approx(0.01 * (smes.size // 2))

@@ -545,7 +545,9 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
 
 
 def pay_dividends(model: "SMEEconomy") -> None:
-    """Owners take out part of the cash above the buffer when the firm is profitable."""
+    """Owners take out part of the cash above the buffer, but never more than the month's
+    profit: dividends come out of retained earnings, never out of borrowed money (a firm
+    whose cash above the buffer came from a loan keeps it for what it borrowed for)."""
     smes, econ = model.smes, model.config.economy
     dividends = np.empty(smes.size)
     _dividend_kernel(smes.cash, smes.costs, smes.profit, float(econ.cash_buffer_months),
@@ -555,11 +557,11 @@ def pay_dividends(model: "SMEEconomy") -> None:
 
 @njit
 def _dividend_kernel(cash, costs, profit, cash_buffer_months, payout, dividends):  # pragma: no cover - compiled
-    """The numpy it replaced::
+    """In numpy terms::
 
         excess = maximum(cash - cash_buffer_months * costs, 0.0)
-        dividends = where(profit > 0, payout * excess, 0.0)
+        dividends = minimum(payout * excess, maximum(profit, 0.0))
     """
     for i in range(cash.size):
         excess = maximum(cash[i] - cash_buffer_months * costs[i], 0.0)
-        dividends[i] = payout * excess if profit[i] > 0 else 0.0
+        dividends[i] = minimum(payout * excess, maximum(profit[i], 0.0))
