@@ -108,6 +108,8 @@ class SMEEconomy(mesa.Model):
         self.month = 0
         self.step_stats: dict[str, Any] = {}
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
+        #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
+        self.month_invoices: np.ndarray | None = None
         self.ledger = Ledger(self)
         self.policy = PolicyState(self.config, self.registry)
         self.recorder = Recorder(self)
@@ -349,7 +351,9 @@ class SMEEconomy(mesa.Model):
         self.household_income = max((consumption - hh.consumption_from_wealth * household_wealth) / max(hh.consumption_from_income, 1e-9), 0.0)
 
         credit_share = (procurement_to_smes + lf.sme_order_share * lf_revenue) / initial_sales
-        days = self.policy.p21_payment_arrears.payment_days
+        # stationary receivables: collect_receivables keeps payment_days / 30 months of
+        # credit sales outstanding, at the configured days (not month 0's phased-in value)
+        days = cfg.lever("p21_payment_arrears").payment_days
         smes.receivables = sales * credit_share * days / 30.0
         receivables_total = float(smes.receivables.sum())
         lf_part = lf.sme_order_share * lf_revenue / (lf.sme_order_share * lf_revenue + procurement_to_smes)

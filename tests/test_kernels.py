@@ -260,17 +260,19 @@ def test_receivable_collection_matches_numpy():
     n = 5_000
     receivables = np.exp(3 * rng.standard_normal(n))
     receivables[:5] = 0.0
-    pay_rate, default_rate, recovery, lf_share = 30.0 / 47.0, 0.013, 0.37, 0.61
-    paid = receivables * pay_rate * (1.0 - default_rate)
-    defaulted = receivables * default_rate
+    invoices = receivables * rng.random(n)
+    pay_rate, early_share, default_rate, recovery, lf_share = 30.0 / 47.0, 0.25, 0.013, 0.37, 0.61
+    carried = receivables - invoices
+    paid = carried * pay_rate * (1.0 - default_rate) + invoices * early_share
+    defaulted = carried * default_rate
     recovered = defaulted * recovery
     written_off = defaulted - recovered
     paid = paid + recovered
     settled = paid + written_off
     got = receivables.copy()
     out = [np.empty(n) for _ in range(4)]
-    _collect_receivables_kernel(got, pay_rate, 1.0 - default_rate, default_rate, recovery, lf_share,
-                                1 - lf_share, *out)
+    _collect_receivables_kernel(got, invoices, pay_rate, early_share, 1.0 - default_rate, default_rate, recovery,
+                                lf_share, 1 - lf_share, *out)
     for value, expected in zip(out + [got], [written_off, paid * lf_share, paid * (1 - lf_share), settled,
                                              receivables - settled]):
         assert value.tobytes() == expected.tobytes()

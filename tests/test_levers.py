@@ -169,6 +169,30 @@ def test_p21_payment_arrears_shorten_days_smes_wait():
     assert on["payment_days"].iloc[-12:].mean() < 0.75 * off["payment_days"].iloc[-12:].mean()
 
 
+@pytest.mark.parametrize("days", [30.0, 60.0, 90.0])
+def test_p21_measured_payment_days_equal_configured_days(days):
+    """In steady state the receivables are ``days`` of credit sales (stock / monthly credit
+    sales x 30). Exits settle a firm's receivables early, which keeps the measured days
+    slightly below the configured ones (about 1.5% at 90 days); the old rule, collecting
+    the month's new invoices too, measured days - 30 (0.0, 29.5, 58.2)."""
+    ts = SMEEconomy(n_smes=N, rng=SEED, levers__p21_payment_arrears__payment_days=days,
+                    levers__p24_organisation__implementation_lag_months=0.0).run(48).timeseries()
+    measured = float((ts["receivables"].iloc[-24:] / ts["credit_sales"].iloc[-24:] * 30.0).mean())
+    assert measured == pytest.approx(float(ts["payment_days"].iloc[-24:].mean()))
+    assert measured == pytest.approx(days, rel=0.03)
+
+
+def test_p21_initial_receivables_are_stationary():
+    """Month 0's receivables are the stationary stock of the configured days for the
+    month-0 plan of credit sales (procurement reserved for SMEs and large firms' orders),
+    not the phased-in value of month 0 (81.5 days), which started the economy off its path."""
+    model = SMEEconomy(n_smes=N, rng=SEED)
+    lf = model.config.large_firms
+    planned_credit_sales = 0.75 * model.procurement_budget + lf.sme_order_share * model.large_firm_revenue
+    assert model.smes.receivables.sum() / planned_credit_sales * 30.0 == pytest.approx(60.0, rel=1e-12)
+    assert model.payables["large_firms"] + model.payables["government"] == pytest.approx(model.smes.receivables.sum())
+
+
 def test_p22_ip_protection_raises_rd_and_ip_collateral():
     model_on = SMEEconomy(n_smes=N, rng=SEED).run(24)
     model_off = SMEEconomy(n_smes=N, rng=SEED, levers__p22_ip_protection__enabled=False).run(24)
