@@ -128,7 +128,7 @@ class SMEEconomy(mesa.Model):
         self.sme_base_rate = 0.0
         self.central_bank.set_rates()
         if header is None or state is None:
-            self._initialise()
+            self._initialise_under_baseline()
         else:
             restore_state(self, state, header)
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
@@ -320,6 +320,18 @@ class SMEEconomy(mesa.Model):
         bank = np.where(nondeposit, b.n_large + b.n_small + rng.integers(0, max(b.n_nondeposit, 1), size=count), bank)
         return bank.astype(np.int16)
 
+    def _initialise_under_baseline(self) -> None:
+        """Build the month-0 economy under the baseline policy (every lever on at its
+        registry default), whatever the config's levers say: a lever changes the policy in
+        force from month 0 on, never the economy a run starts from, so all variants of a
+        study start from the same state (issue 16). The config's policy is restored after."""
+        policy, self.policy = self.policy, PolicyState.baseline(self.registry)
+        try:
+            self.central_bank.set_rates()  # month 0's base rate, on which initial loan rates rest
+            self._initialise()
+        finally:
+            self.policy = policy
+
     def _initialise(self) -> None:
         cfg = self.config
         n = cfg.simulation.n_smes
@@ -352,8 +364,8 @@ class SMEEconomy(mesa.Model):
 
         credit_share = (procurement_to_smes + lf.sme_order_share * lf_revenue) / initial_sales
         # stationary receivables: collect_receivables keeps payment_days / 30 months of
-        # credit sales outstanding, at the configured days (not month 0's phased-in value)
-        days = cfg.lever("p21_payment_arrears").payment_days
+        # credit sales outstanding (the baseline's days: see _initialise_under_baseline)
+        days = self.policy.p21_payment_arrears.payment_days
         smes.receivables = sales * credit_share * days / 30.0
         receivables_total = float(smes.receivables.sum())
         lf_part = lf.sme_order_share * lf_revenue / (lf.sme_order_share * lf_revenue + procurement_to_smes)

@@ -44,6 +44,26 @@ class PolicyState(SimpleNamespace):
         self.intensity: dict[str, float] = {}
         self.update(0, {})
 
+    @classmethod
+    def baseline(cls, registry: LeverRegistry | None = None) -> "PolicyState":
+        """The baseline policy fully in force: every lever on at its registry default, at
+        intensity 1, whatever a config says.
+
+        The economy's starting state is built under it (:meth:`SMEEconomy._initialise`), so
+        every variant of a study starts from the same economy and a lever's setting acts
+        only through the policy in force from month 0 on.
+        """
+        state = cls.__new__(cls)
+        SimpleNamespace.__init__(state)
+        state._config = None
+        state._registry = registry or load_registry()
+        state.intensity = {}
+        for lever in state._registry.levers:
+            state.intensity[lever.key] = 1.0
+            setattr(state, lever.key, cls.values_type(**{name: param.default
+                                                         for name, param in lever.parameters.items()}))
+        return state
+
     def update(self, step: int, budget_weights: Mapping[str, float]) -> None:
         """Recompute every lever's effective parameters for ``step``."""
         config, registry = self._config, self._registry

@@ -182,11 +182,13 @@ def test_p21_measured_payment_days_equal_configured_days(days):
     assert measured == pytest.approx(days, rel=0.03)
 
 
-def test_p21_initial_receivables_are_stationary():
-    """Month 0's receivables are the stationary stock of the configured days for the
+@pytest.mark.parametrize("days", [60.0, 90.0])
+def test_p21_initial_receivables_are_stationary(days):
+    """Month 0's receivables are the stationary stock of the baseline's 60 days for the
     month-0 plan of credit sales (procurement reserved for SMEs and large firms' orders),
-    not the phased-in value of month 0 (81.5 days), which started the economy off its path."""
-    model = SMEEconomy(n_smes=N, rng=SEED)
+    not of the phased-in value of month 0 (81.5 days), which started the economy off its
+    path; a configured 90 days acts from month 0 on, not on the starting stock."""
+    model = SMEEconomy(n_smes=N, rng=SEED, levers__p21_payment_arrears__payment_days=days)
     lf = model.config.large_firms
     planned_credit_sales = 0.75 * model.procurement_budget + lf.sme_order_share * model.large_firm_revenue
     assert model.smes.receivables.sum() / planned_credit_sales * 30.0 == pytest.approx(60.0, rel=1e-12)
@@ -256,3 +258,55 @@ def test_registry_holds_provisions_1_to_25_each_read_by_the_model(monkeypatch):
     default = PolicyState(load_config(None))
     assert fast.intensity["p01_legal_system"] > default.intensity["p01_legal_system"]
     assert half.intensity["p01_legal_system"] < default.intensity["p01_legal_system"]
+
+
+# ---------------------------------------------------------------------------
+# Levers do not change the economy's starting state
+
+
+def _month0_state(model: SMEEconomy) -> dict:
+    """Everything a saved state holds at month 0: every SME, bank and guarantor column,
+    the model's, government's and central bank's values, the ledger and the random streams."""
+    from sme_abm.state import AGENT_NOT_STATE, NOT_STATE, _attributes, _book_table, _mesa_attributes
+
+    return {
+        "smes": _book_table(model.smes), "banks": _book_table(model.banks),
+        "guarantors": _book_table(model.guarantors),
+        "model": _attributes(model, NOT_STATE | _mesa_attributes(), "model"),
+        "government": _attributes(model.government, AGENT_NOT_STATE, "government"),
+        "central_bank": _attributes(model.central_bank, AGENT_NOT_STATE, "central_bank"),
+        "ledger": dict(model.ledger.balances), "rng": model.rng.bit_generator.state,
+    }
+
+
+def _random_lever_settings(seed: int) -> dict:
+    """Every lever on or off at random, each parameter anywhere in its range."""
+    rng = np.random.default_rng(seed)
+    settings = {}
+    for lever in load_registry().levers:
+        settings[f"levers__{lever.key}__enabled"] = bool(rng.random() < 0.5)
+        for name, param in lever.parameters.items():
+            low, high = param.range
+            settings[f"levers__{lever.key}__{name}"] = float(low + (high - low) * rng.random())
+    return settings
+
+
+def test_month0_state_is_the_same_under_any_lever_settings():
+    """A lever acts from month 0 on, never on the economy it starts from: all levers on, all
+    off and random settings give the same month-0 state, bit for bit."""
+    keys = load_registry().keys
+    variants = [{}, {f"levers__{key}__enabled": False for key in keys}]
+    variants += [_random_lever_settings(seed) for seed in range(4)]
+    variants.append({"levers__p02_fair_competition__large_firm_demand_bias": 0.6,
+                     "levers__p10_multilevel_finance__nondeposit_lender_capital_share": 0.9,
+                     "levers__p20_international__exporter_share": 0.9,
+                     "levers__p21_payment_arrears__payment_days": 200.0,
+                     "levers__p09_monetary_transmission__lpr_pass_through": 0.0,
+                     "levers__p11_differentiated_supervision__small_micro_risk_weight": 1.5})
+    reference = _month0_state(SMEEconomy(n_smes=500, rng=SEED, **variants[0]))
+    for variant in variants[1:]:
+        state = _month0_state(SMEEconomy(n_smes=500, rng=SEED, **variant))
+        for name in ("smes", "banks", "guarantors"):
+            pd.testing.assert_frame_equal(state[name], reference[name], check_exact=True)
+        for name in ("model", "government", "central_bank", "ledger", "rng"):
+            assert state[name] == reference[name], name
