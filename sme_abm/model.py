@@ -110,6 +110,9 @@ class SMEEconomy(mesa.Model):
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
         #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
         self.month_invoices: np.ndarray | None = None
+        #: Key of lever 25's pilot groups (``government.pilot_control``): from the seed the
+        #: economy was built with, and saved with its state, so a warm start keeps its groups.
+        self.pilot_key = int(self.config.simulation.seed) & ((1 << 63) - 1)
         self.ledger = Ledger(self)
         self.policy = PolicyState(self.config, self.registry)
         self.recorder = Recorder(self)

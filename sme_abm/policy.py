@@ -5,8 +5,9 @@ the effective value is ``off + intensity * (v - off)``. A lever that is off
 has intensity 0. A lever that is on has intensity ``completeness * (1 -
 exp(-(t + 1) / lag))``, where completeness and lag come from lever 24
 (organisation and leadership); lever 24 itself takes full effect when on.
-Budget levers' parameters are further scaled by the budget weights that
-lever 25 (policy evaluation) reallocates during a run.
+The money parameters of budget levers (``money = true`` in the registry: grant
+budgets, subsidy amounts) are further scaled by the budget weights that lever 25
+(policy evaluation) reallocates during a run; their other parameters are not.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ class PolicyState(SimpleNamespace):
             values = {}
             for name, param in lever.parameters.items():
                 low, high = param.range
-                value = _blend(param.off, getattr(settings, name), intensity * weight)
+                # lever 25 moves money between programmes, not their other settings
+                scale = weight if param.money else 1.0
+                value = _blend(param.off, getattr(settings, name), intensity * scale)
                 values[name] = min(max(value, low), high)
             setattr(self, lever.key, self.values_type(**values))
 
