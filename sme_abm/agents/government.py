@@ -15,7 +15,7 @@ import mesa
 import numpy as np
 
 from ..kernels import clip, group_sums, minimum, njit
-from .sme import SMALL, SUPPORT_BITS
+from .sme import MEDIUM, SMALL, SUPPORT_BITS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -54,6 +54,11 @@ class Government(mesa.Agent):
         self.equity_holdings = 0.0
         self.tax_paid_small_micro = 0.0
         self.last_scores: dict[str, float] = {}
+        # lever 16's review record: giants right after the last review, and pooled over all
+        # reviews, giants then and giants still SMEs at the next one (their survival)
+        self.giants_after_review = 0
+        self.giants_reviewed = 0
+        self.giants_surviving = 0
         self.debt = 0.0  # bonds outstanding (face value), the government's record
         self.household_bonds = 0.0  # the households' holdings (banks' are a bank column)
         self.other_spending = model.other_spending if hasattr(model, "other_spending") else 0.0
@@ -289,16 +294,11 @@ def pay_support(model: "SMEEconomy") -> None:
         smes.equity_raised[rows] += EQUITY_TICKET
         government.equity_holdings += EQUITY_TICKET * rows.size
 
-    # Lever 16: certify little giants once a year; pay their monthly grant (lever 25's
-    # pilot holds back both from its control group)
+    # Lever 16: review and certify little giants once a year; pay their monthly grant
+    # (lever 25's pilot holds back both from its control group)
     held = pilot_control(model, "p16_little_giants")
     if model.month % 12 == 11:
-        expected = p.p16_little_giants.certification_rate * smes.size
-        count = int(expected) + int(model.rng.random() < expected - int(expected))
-        candidates = smes.innovative & ~smes.little_giant & (smes.size_class >= SMALL) & (smes.size_class <= 2) & ~held
-        rows = _top(np.log(smes.productivity) + 0.1 * np.log1p(smes.sales), candidates, count)
-        smes.little_giant[rows] = True
-        smes.demand_weight[rows] *= 1.0 + p.p16_little_giants.demand_boost
+        review_little_giants(model, held)
     giants = np.flatnonzero(smes.little_giant & ~held)
     government.spend("p16_little_giants", "little_giant_grants",
                      np.full(giants.size, p.p16_little_giants.support_grant / 12.0), giants)
@@ -311,6 +311,39 @@ def pay_support(model: "SMEEconomy") -> None:
         seen = smes.shock_hit & (model.rng.random(smes.size) >= miss)
         rows = np.flatnonzero(seen & ~pilot_control(model, "p23_emergency_relief"))
         government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[rows], rows)
+
+
+def review_little_giants(model: "SMEEconomy", held: np.ndarray) -> None:
+    """Lever 16's yearly review: certifications lapse, and new little giants are certified.
+
+    The certification flow is set so that the stock of giants right after a review is
+    ``giant_share`` of the SMEs (the source's stock share) in steady state. At a review each
+    giant keeps its status with probability ``1 - 1 / status_years`` (certificates are
+    re-reviewed, so status lasts ``status_years`` on average) and giants that grew large
+    lose it. Between reviews a share of giants leaves the SME population (exit, listing,
+    growth into a large firm): ``survival``, measured from the run itself (giants kept
+    since the last review over giants then, pooled over all reviews so far; 1 before the
+    first). The stock after a review is then ``S = survival * (1 - 1/status_years) * S + F``,
+    and ``F = giant_share * SMEs * (1 - survival * (1 - 1/status_years))`` keeps it at
+    ``giant_share * SMEs``.
+    """
+    smes, lever, government, rng = model.smes, model.policy.p16_little_giants, model.government, model.rng
+    is_sme = smes.size_class <= MEDIUM
+    giants = np.flatnonzero(smes.little_giant)
+    kept = giants[is_sme[giants]]  # giants that left (exits, listings) are no longer in the arrays
+    government.giants_reviewed += government.giants_after_review
+    government.giants_surviving += kept.size
+    survival = government.giants_surviving / government.giants_reviewed if government.giants_reviewed > 0 else 1.0
+    keep_share = 1.0 - 1.0 / max(lever.status_years, 1.0)
+    smes.little_giant[giants] = False
+    smes.little_giant[kept[rng.random(kept.size) < keep_share]] = True
+    expected = lever.giant_share * np.count_nonzero(is_sme) * (1.0 - survival * keep_share)
+    count = int(expected) + int(rng.random() < expected - int(expected))
+    candidates = smes.innovative & ~smes.little_giant & (smes.size_class >= SMALL) & is_sme & ~held
+    rows = _top(np.log(smes.productivity) + 0.1 * np.log1p(smes.sales), candidates, count)
+    smes.little_giant[rows] = True
+    smes.demand_weight[rows] *= 1.0 + lever.demand_boost
+    government.giants_after_review = int(np.count_nonzero(smes.little_giant))
 
 
 @njit
