@@ -168,7 +168,12 @@ def render_levers_doc(knockout_table: str | None = None, knockout_figure: str | 
         "counterfactual). The model reads `off + intensity x (value - off)`, where intensity is 0 when",
         "the lever is off and, when it is on, the implementation level set by lever 24",
         "(`implementation_completeness x (1 - exp(-(t+1) / implementation_lag_months))`). Budget levers",
-        "(6, 14, 15, 16, 17, 19, 23) are further scaled by the weights lever 25 reallocates.",
+        "(6, 14, 15, 16, 17, 19, 23) have money parameters (grant budgets, subsidy amounts), which alone",
+        "are scaled by the budget weights lever 25 reallocates on its randomised pilots.",
+        "",
+        "Levers never change the economy a run starts from: the month-0 state is built under the",
+        "baseline policy (every lever on at its default) whatever the config says, and a lever's",
+        "setting acts through the policy in force from month 0 on.",
         "",
         "Switch a lever in a config with `[levers.<key>] enabled = false`, or on the command line with",
         "`--set levers.<key>.enabled=false`. `sme-abm levers CONFIG` lists them.",
@@ -211,7 +216,8 @@ def render_levers_doc(knockout_table: str | None = None, knockout_figure: str | 
                 "|---|---|---|---|---|---|",
             ]
             for name, p in lever.parameters.items():
-                out.append(f"| `{name}` | {p.unit} | {p.default:g} | {p.off:g} | {p.range[0]:g}–{p.range[1]:g} | {p.source or '—'} |")
+                money = " (money)" if p.money else ""
+                out.append(f"| `{name}`{money} | {p.unit} | {p.default:g} | {p.off:g} | {p.range[0]:g}–{p.range[1]:g} | {p.source or '—'} |")
             out.append("")
     return "\n".join(out)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .kernels import bincount_sums, njit
 from .markets.credit import default_log_odds, sigmoid
+from .agents.government import pilot_control
 from .markets.goods import settle_receivables
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,8 +178,11 @@ def enter_firms(model: "SMEEconomy") -> None:
     rows = model.add_smes(values, count)
     smes = model.smes
     startup = smes.capital[rows] + 2.0 * model.initial_monthly_costs(rows)
-    grant = np.full(count, p.p14_entrepreneurship.startup_grant)
+    # lever 25's pilot: entrants in the programme's control group get no start-up grant this period
+    held = pilot_control(model, "p14_entrepreneurship")[rows]
+    grant = np.where(held, 0.0, p.p14_entrepreneurship.startup_grant)
     model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, 0.0), payee_rows=rows)
-    model.government.spend("p14_entrepreneurship", "startup_grants", grant, rows)
+    served = np.flatnonzero(~held)
+    model.government.spend("p14_entrepreneurship", "startup_grants", grant[served], rows[served])
     model.ledger.pay("entrant_capital", "smes", "large_firms", smes.capital[rows], payer_rows=rows)
     smes.costs[rows] = model.initial_monthly_costs(rows)

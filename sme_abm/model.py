@@ -108,6 +108,11 @@ class SMEEconomy(mesa.Model):
         self.month = 0
         self.step_stats: dict[str, Any] = {}
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
+        #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
+        self.month_invoices: np.ndarray | None = None
+        #: Key of lever 25's pilot groups (``government.pilot_control``): from the seed the
+        #: economy was built with, and saved with its state, so a warm start keeps its groups.
+        self.pilot_key = int(self.config.simulation.seed) & ((1 << 63) - 1)
         self.ledger = Ledger(self)
         self.policy = PolicyState(self.config, self.registry)
         self.recorder = Recorder(self)
@@ -126,7 +131,7 @@ class SMEEconomy(mesa.Model):
         self.sme_base_rate = 0.0
         self.central_bank.set_rates()
         if header is None or state is None:
-            self._initialise()
+            self._initialise_under_baseline()
         else:
             restore_state(self, state, header)
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
@@ -324,6 +329,18 @@ class SMEEconomy(mesa.Model):
         bank = np.where(nondeposit, b.n_large + b.n_small + rng.integers(0, max(b.n_nondeposit, 1), size=count), bank)
         return bank.astype(np.int16)
 
+    def _initialise_under_baseline(self) -> None:
+        """Build the month-0 economy under the baseline policy (every lever on at its
+        registry default), whatever the config's levers say: a lever changes the policy in
+        force from month 0 on, never the economy a run starts from, so all variants of a
+        study start from the same state (issue 16). The config's policy is restored after."""
+        policy, self.policy = self.policy, PolicyState.baseline(self.registry)
+        try:
+            self.central_bank.set_rates()  # month 0's base rate, on which initial loan rates rest
+            self._initialise()
+        finally:
+            self.policy = policy
+
     def _initialise(self) -> None:
         cfg = self.config
         n = cfg.simulation.n_smes
@@ -355,6 +372,8 @@ class SMEEconomy(mesa.Model):
         self.household_income = max((consumption - hh.consumption_from_wealth * household_wealth) / max(hh.consumption_from_income, 1e-9), 0.0)
 
         credit_share = (procurement_to_smes + lf.sme_order_share * lf_revenue) / initial_sales
+        # stationary receivables: collect_receivables keeps payment_days / 30 months of
+        # credit sales outstanding (the baseline's days: see _initialise_under_baseline)
         days = self.policy.p21_payment_arrears.payment_days
         smes.receivables = sales * credit_share * days / 30.0
         receivables_total = float(smes.receivables.sum())

@@ -5,8 +5,9 @@ the effective value is ``off + intensity * (v - off)``. A lever that is off
 has intensity 0. A lever that is on has intensity ``completeness * (1 -
 exp(-(t + 1) / lag))``, where completeness and lag come from lever 24
 (organisation and leadership); lever 24 itself takes full effect when on.
-Budget levers' parameters are further scaled by the budget weights that
-lever 25 (policy evaluation) reallocates during a run.
+The money parameters of budget levers (``money = true`` in the registry: grant
+budgets, subsidy amounts) are further scaled by the budget weights that lever 25
+(policy evaluation) reallocates during a run; their other parameters are not.
 """
 
 from __future__ import annotations
@@ -44,6 +45,26 @@ class PolicyState(SimpleNamespace):
         self.intensity: dict[str, float] = {}
         self.update(0, {})
 
+    @classmethod
+    def baseline(cls, registry: LeverRegistry | None = None) -> "PolicyState":
+        """The baseline policy fully in force: every lever on at its registry default, at
+        intensity 1, whatever a config says.
+
+        The economy's starting state is built under it (:meth:`SMEEconomy._initialise`), so
+        every variant of a study starts from the same economy and a lever's setting acts
+        only through the policy in force from month 0 on.
+        """
+        state = cls.__new__(cls)
+        SimpleNamespace.__init__(state)
+        state._config = None
+        state._registry = registry or load_registry()
+        state.intensity = {}
+        for lever in state._registry.levers:
+            state.intensity[lever.key] = 1.0
+            setattr(state, lever.key, cls.values_type(**{name: param.default
+                                                         for name, param in lever.parameters.items()}))
+        return state
+
     def update(self, step: int, budget_weights: Mapping[str, float]) -> None:
         """Recompute every lever's effective parameters for ``step``."""
         config, registry = self._config, self._registry
@@ -67,7 +88,9 @@ class PolicyState(SimpleNamespace):
             values = {}
             for name, param in lever.parameters.items():
                 low, high = param.range
-                value = _blend(param.off, getattr(settings, name), intensity * weight)
+                # lever 25 moves money between programmes, not their other settings
+                scale = weight if param.money else 1.0
+                value = _blend(param.off, getattr(settings, name), intensity * scale)
                 values[name] = min(max(value, low), high)
             setattr(self, lever.key, self.values_type(**values))
 

@@ -173,7 +173,10 @@ class Recorder:
             "procurement_budget": s.get("procurement_budget", 0.0),
             "procurement_sme": s.get("procurement_sme", 0.0),
             "procurement_small_micro": s.get("procurement_small_micro", 0.0),
+            # measured payment days: the month-end receivables over the month's credit sales
+            # (supply-chain orders and procurement, paid late), in days of 30 a month
             "payment_days": receivables / (credit_sales / 30.0) if credit_sales > 0 else float("nan"),
+            "credit_sales": credit_sales,
             "receivables": receivables,
             "receivables_written_off": s.get("receivables_written_off", 0.0),
             "shutdowns": int(s.get("shutdowns", 0)),

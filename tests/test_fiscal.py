@@ -46,9 +46,16 @@ def test_bond_interest_is_paid_to_holders_at_the_bond_rate():
     expected = rate / 12.0 * ts["government_debt"].shift(1).fillna(initial)
     assert np.allclose(ts["bond_interest"], expected, rtol=1e-9, atol=1e-9)
     assert ts["bond_interest"].iloc[-1] > 0
+    # interest adds to the debt: each month the debt grows by the primary deficit plus the
+    # interest, less what the government's cash absorbs. (Comparing the debt with a run at
+    # a zero bond rate does not show it: the interest households earn raises consumption
+    # and taxes, and at 2,000 SMEs the net sign depends on the seed: seed 3 reversed it
+    # before issue 16's change of the starting state, seed 1 after.)
+    change = ts["government_debt"].diff().iloc[1:]
+    sources = (ts["primary_deficit"] + ts["bond_interest"] + ts["government_balance"].diff()).iloc[1:]
+    assert np.allclose(change, sources, rtol=1e-9, atol=1e-9)
     free = _run(48, government__bond_rate=0.0).timeseries()
     assert (free["bond_interest"] == 0).all()
-    assert free["government_debt"].iloc[-1] < ts["government_debt"].iloc[-1]  # interest adds to the debt
 
 
 def test_bonds_are_bank_assets_so_buying_them_leaves_equity_unchanged():

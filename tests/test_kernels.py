@@ -261,17 +261,19 @@ def test_receivable_collection_matches_numpy():
     n = 5_000
     receivables = np.exp(3 * rng.standard_normal(n))
     receivables[:5] = 0.0
-    pay_rate, default_rate, recovery, lf_share = 30.0 / 47.0, 0.013, 0.37, 0.61
-    paid = receivables * pay_rate * (1.0 - default_rate)
-    defaulted = receivables * default_rate
+    invoices = receivables * rng.random(n)
+    pay_rate, early_share, default_rate, recovery, lf_share = 30.0 / 47.0, 0.25, 0.013, 0.37, 0.61
+    carried = receivables - invoices
+    paid = carried * pay_rate * (1.0 - default_rate) + invoices * early_share
+    defaulted = carried * default_rate
     recovered = defaulted * recovery
     written_off = defaulted - recovered
     paid = paid + recovered
     settled = paid + written_off
     got = receivables.copy()
     out = [np.empty(n) for _ in range(4)]
-    _collect_receivables_kernel(got, pay_rate, 1.0 - default_rate, default_rate, recovery, lf_share,
-                                1 - lf_share, *out)
+    _collect_receivables_kernel(got, invoices, pay_rate, early_share, 1.0 - default_rate, default_rate, recovery,
+                                lf_share, 1 - lf_share, *out)
     for value, expected in zip(out + [got], [written_off, paid * lf_share, paid * (1 - lf_share), settled,
                                              receivables - settled]):
         assert value.tobytes() == expected.tobytes()
@@ -397,3 +399,17 @@ def test_take_matches_numpy_fancy_indexing():
     assert _take(table, sector).tobytes() == table[sector].tobytes()
     flags = rng.random(6) < 0.5
     assert _take(flags, sector).tobytes() == flags[sector].tobytes()
+
+
+def test_pilot_control_kernel_matches_python_hash():
+    """Lever 25's control groups: the kernel's splitmix64 is the Python reference bit for bit,
+    and the groups hold the configured share of firms."""
+    from sme_abm.agents.government import _MASK64, _control_arm_kernel, _mix64
+
+    firm_id = np.arange(20_000, dtype=np.int64) * 7 + 3
+    key = _mix64(12345)
+    held = np.empty(firm_id.size, dtype=bool)
+    _control_arm_kernel(firm_id, np.uint64(key), 0.2, held)
+    expected = [(_mix64((int(f) ^ key) & _MASK64) >> 11) / 2.0 ** 53 < 0.2 for f in firm_id]
+    assert held.tolist() == expected
+    assert held.mean() == pytest.approx(0.2, abs=0.01)

@@ -55,14 +55,34 @@ def test_receivables_paid_at_rate_set_by_payment_days():
     model.ledger.open_step()
     before = model.smes.receivables.copy()
     cash_before = model.smes.cash.copy()
-    collect_receivables(model)
+    collect_receivables(model)  # no invoices this month: the whole stock is carried over
     days = model.policy.p21_payment_arrears.payment_days
     assert days == 60.0
     default_rate = model.config.government.receivable_default_rate
     recovery = model.policy.p01_legal_system.receivable_recovery_rate
-    expected_cash = before * (0.5 * (1 - default_rate) + default_rate * recovery)
+    # half the carried stock (30 / 60) is settled: the default share is part of that half
+    expected_cash = before * (0.5 - default_rate + default_rate * recovery)
     assert np.allclose(model.smes.cash - cash_before, expected_cash)
-    assert np.allclose(model.smes.receivables, before * (1 - 0.5 * (1 - default_rate) - default_rate))
+    assert np.allclose(model.smes.receivables, 0.5 * before)
+
+
+@pytest.mark.parametrize("days", [15.0, 30.0, 60.0, 90.0, 365.0])
+def test_stationary_receivables_are_payment_days_of_credit_sales(days):
+    """Collecting a month with invoices C from the stationary stock C * days / 30 leaves it there:
+    this month's invoices are not due, so the measured days equal the configured days."""
+    model = SMEEconomy(n_smes=200, rng=1, levers__p24_organisation__implementation_lag_months=0.0,
+                       levers__p21_payment_arrears__payment_days=days)
+    model.policy.update(0, {})
+    model.ledger.open_step()
+    invoices = np.random.default_rng(2).random(model.smes.size)
+    stationary = invoices * days / 30.0
+    model.smes.receivables[:] = stationary + invoices  # allocate_demand has added the month's invoices
+    model.payables["large_firms"] = float(model.smes.receivables.sum())
+    model.payables["government"] = 0.0
+    model.month_invoices = invoices
+    collect_receivables(model)
+    assert np.allclose(model.smes.receivables, stationary, rtol=1e-12, atol=1e-15)
+    assert model.month_invoices is None  # used once, never carried into a later month
 
 
 def test_policy_intensity_ramps_with_lever_24():

@@ -15,13 +15,24 @@ import mesa
 import numpy as np
 
 from ..kernels import clip, group_sums, minimum, njit
-from .sme import SMALL, SUPPORT_BITS
+from .sme import MEDIUM, SMALL, SUPPORT_BITS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
 
 GRANT_SIZE = 0.05  # CNY m per special-fund grant
 EQUITY_TICKET = 1.0  # CNY m per fund-of-funds investment
+#: Spending below this (CNY m over an evaluation period) cannot be scored per yuan.
+MIN_EVALUATED_COST = 1e-6
+#: Family-wise error rate of an evaluation: the chance that any programme with no effect
+#: scores above 0 (two-sided 5%, Bonferroni-split over the programmes evaluated).
+EVALUATION_ERROR_RATE = 0.05
+#: Programmes whose delivery runs the randomised pilot (lever 25). Lever 15's R&D subsidy
+#: is paid inside ``sme.produce`` to every innovative firm and is not held back, so it is
+#: not evaluated and its budget is not moved.
+PILOTED = ("p06_fiscal_funds", "p14_entrepreneurship", "p16_little_giants", "p17_digital_adoption",
+           "p19_management_training", "p23_emergency_relief")
+_MASK64 = (1 << 64) - 1
 
 
 class Government(mesa.Agent):
@@ -30,7 +41,7 @@ class Government(mesa.Agent):
     Attributes:
         fiscal_cost: This step's fiscal cost by lever key (cash spent plus
             revenue forgone), in CNY m.
-        budget_weights: Multipliers on budget levers, moved by lever 25.
+        budget_weights: Multipliers on budget levers' money parameters, moved by lever 25.
         equity_holdings: Book value of equity stakes held through the SME
             development fund.
     """
@@ -43,6 +54,11 @@ class Government(mesa.Agent):
         self.equity_holdings = 0.0
         self.tax_paid_small_micro = 0.0
         self.last_scores: dict[str, float] = {}
+        # lever 16's review record: giants right after the last review, and pooled over all
+        # reviews, giants then and giants still SMEs at the next one (their survival)
+        self.giants_after_review = 0
+        self.giants_reviewed = 0
+        self.giants_surviving = 0
         self.debt = 0.0  # bonds outstanding (face value), the government's record
         self.household_bonds = 0.0  # the households' holdings (banks' are a bank column)
         self.debt_target_ratio = 0.0  # debt to annual output at month 0, the debt-stabilising rule's target
@@ -122,6 +138,57 @@ def _flag_paid_kernel(amounts, bit, support_bits):  # pragma: no cover - compile
     """
     for i in range(amounts.size):
         support_bits[i] = support_bits[i] | (bit if amounts[i] > 0 else np.uint8(0))
+
+
+# ---------------------------------------------------------------------------
+# Lever 25's randomised pilots
+
+
+def evaluation_interval(model: "SMEEconomy") -> int:
+    """Months between lever 25's evaluations (at least 1)."""
+    return max(int(round(model.policy.p25_decision_support.evaluation_interval_months)), 1)
+
+
+def pilot_control(model: "SMEEconomy", key: str) -> np.ndarray:
+    """Which SMEs programme ``key`` holds back this evaluation period (lever 25's pilot).
+
+    In each evaluation period a random ``p25.control_share`` of firms is the control group
+    of each piloted programme: the programme does not serve them until the next period,
+    so the firms it serves first and those it has not yet served differ only by chance.
+    The draw is a hash of the firm id, the period, the programme and ``model.pilot_key``
+    (from the seed the economy was built with, kept in saved states): the same firm stays
+    in its group for the whole period, and the draw uses none of the model's random streams. All False when no pilot runs (lever 25 off).
+    """
+    smes = model.smes
+    share = float(model.policy.p25_decision_support.control_share)
+    held = np.zeros(smes.size, dtype=bool)
+    if share <= 0.0 or key not in PILOTED or smes.size == 0:
+        return held
+    period = model.month // evaluation_interval(model)
+    key_hash = _mix64((int(model.pilot_key) & _MASK64) ^ _mix64(period * 64 + SUPPORT_BITS[key] + 1))
+    _control_arm_kernel(smes.firm_id, np.uint64(key_hash), share, held)
+    return held
+
+
+def _mix64(x: int) -> int:
+    """splitmix64's finaliser on Python ints (the same arithmetic as :func:`_control_arm_kernel`)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+@njit
+def _control_arm_kernel(firm_id, key, share, held):  # pragma: no cover - compiled
+    """``held[i] = uniform(hash(firm_id[i], key)) < share``, with splitmix64's finaliser
+    (``uint64`` arithmetic wraps) and the top 53 bits as the uniform."""
+    for i in range(firm_id.size):
+        x = np.uint64(firm_id[i]) ^ key
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+        held[i] = float(x >> np.uint64(11)) * (1.0 / 9007199254740992.0) < share
 
 
 # ---------------------------------------------------------------------------
@@ -207,7 +274,7 @@ def pay_support(model: "SMEEconomy") -> None:
         sector_mean = sums / np.maximum(counts, 1)
         viable = np.empty(smes.size, dtype=bool)
         _viable_kernel(log_a, smes.sector, sector_mean, viable)
-        viable_rows = np.flatnonzero(viable)
+        viable_rows = np.flatnonzero(viable & ~pilot_control(model, "p06_fiscal_funds"))
         rows = _top_of(distress, viable_rows, n_grants)
         truly_neediest = _top_of(truth, viable_rows, n_grants)
         # the share of grantees among the truly neediest (what np.isin(rows, truly_neediest).mean() gives)
@@ -223,20 +290,17 @@ def pay_support(model: "SMEEconomy") -> None:
         growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
         score, eligible = np.empty(smes.size), np.empty(smes.size, dtype=bool)
         _fund_equity_kernel(growth, smes.innovative, smes.size_class, smes.profit, score, eligible)
-        rows = _top(score, eligible, n_deals)
+        rows = _top(score, eligible & ~pilot_control(model, "p06_fiscal_funds"), n_deals)
         government.spend("p06_fiscal_funds", "fund_equity", np.full(rows.size, EQUITY_TICKET), rows)
         smes.equity_raised[rows] += EQUITY_TICKET
         government.equity_holdings += EQUITY_TICKET * rows.size
 
-    # Lever 16: certify little giants once a year; pay their monthly grant
+    # Lever 16: review and certify little giants once a year; pay their monthly grant
+    # (lever 25's pilot holds back both from its control group)
+    held = pilot_control(model, "p16_little_giants")
     if model.month % 12 == 11:
-        expected = p.p16_little_giants.certification_rate * smes.size
-        count = int(expected) + int(model.rng.random() < expected - int(expected))
-        candidates = smes.innovative & ~smes.little_giant & (smes.size_class >= SMALL) & (smes.size_class <= 2)
-        rows = _top(np.log(smes.productivity) + 0.1 * np.log1p(smes.sales), candidates, count)
-        smes.little_giant[rows] = True
-        smes.demand_weight[rows] *= 1.0 + p.p16_little_giants.demand_boost
-    giants = np.flatnonzero(smes.little_giant)
+        review_little_giants(model, held)
+    giants = np.flatnonzero(smes.little_giant & ~held)
     government.spend("p16_little_giants", "little_giant_grants",
                      np.full(giants.size, p.p16_little_giants.support_grant / 12.0), giants)
 
@@ -246,8 +310,41 @@ def pay_support(model: "SMEEconomy") -> None:
         noise = p.p03_statistical_monitoring.distress_observation_noise
         miss = 0.5 * (1.0 - np.exp(-noise))
         seen = smes.shock_hit & (model.rng.random(smes.size) >= miss)
-        rows = np.flatnonzero(seen)
+        rows = np.flatnonzero(seen & ~pilot_control(model, "p23_emergency_relief"))
         government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[rows], rows)
+
+
+def review_little_giants(model: "SMEEconomy", held: np.ndarray) -> None:
+    """Lever 16's yearly review: certifications lapse, and new little giants are certified.
+
+    The certification flow is set so that the stock of giants right after a review is
+    ``giant_share`` of the SMEs (the source's stock share) in steady state. At a review each
+    giant keeps its status with probability ``1 - 1 / status_years`` (certificates are
+    re-reviewed, so status lasts ``status_years`` on average) and giants that grew large
+    lose it. Between reviews a share of giants leaves the SME population (exit, listing,
+    growth into a large firm): ``survival``, measured from the run itself (giants kept
+    since the last review over giants then, pooled over all reviews so far; 1 before the
+    first). The stock after a review is then ``S = survival * (1 - 1/status_years) * S + F``,
+    and ``F = giant_share * SMEs * (1 - survival * (1 - 1/status_years))`` keeps it at
+    ``giant_share * SMEs``.
+    """
+    smes, lever, government, rng = model.smes, model.policy.p16_little_giants, model.government, model.rng
+    is_sme = smes.size_class <= MEDIUM
+    giants = np.flatnonzero(smes.little_giant)
+    kept = giants[is_sme[giants]]  # giants that left (exits, listings) are no longer in the arrays
+    government.giants_reviewed += government.giants_after_review
+    government.giants_surviving += kept.size
+    survival = government.giants_surviving / government.giants_reviewed if government.giants_reviewed > 0 else 1.0
+    keep_share = 1.0 - 1.0 / max(lever.status_years, 1.0)
+    smes.little_giant[giants] = False
+    smes.little_giant[kept[rng.random(kept.size) < keep_share]] = True
+    expected = lever.giant_share * np.count_nonzero(is_sme) * (1.0 - survival * keep_share)
+    count = int(expected) + int(rng.random() < expected - int(expected))
+    candidates = smes.innovative & ~smes.little_giant & (smes.size_class >= SMALL) & is_sme & ~held
+    rows = _top(np.log(smes.productivity) + 0.1 * np.log1p(smes.sales), candidates, count)
+    smes.little_giant[rows] = True
+    smes.demand_weight[rows] *= 1.0 + lever.demand_boost
+    government.giants_after_review = int(np.count_nonzero(smes.little_giant))
 
 
 @njit
@@ -271,31 +368,97 @@ def _fund_equity_kernel(growth, innovative, size_class, profit, score, eligible)
 
 
 def evaluate_policies(model: "SMEEconomy") -> None:
-    """Lever 25: score each support budget by recipients' sales growth per yuan and
-    move budget towards the best-scoring levers."""
+    """Lever 25: score each piloted programme on its randomised pilot and move money
+    towards the programmes with a demonstrated effect per yuan.
+
+    Each programme's score is the lower 95% bound of its effect on log sales growth over
+    the period, pilot group (served first) against control group (held back; see
+    :func:`pilot_control`), over all firms alive at both ends, times 12 months of the pilot
+    group's sales, per CNY of the programme's spending: the assignment is random, so no
+    selection on the outcome enters the comparison, and an effect that noise could produce
+    scores 0. ``reallocation_share`` of the evaluated programmes' spending is then split in
+    proportion to the scores; the weights are set so that, at the period's spending per
+    unit of weight, each programme's budget is its new share and the total in CNY is
+    unchanged. Nothing moves when no programme scores above 0.
+    """
     p, government, smes = model.policy, model.government, model.smes
-    interval = max(int(round(p.p25_decision_support.evaluation_interval_months)), 1)
+    interval = evaluation_interval(model)
     if model.month % interval != interval - 1:
         return
     share = p.p25_decision_support.reallocation_share
     growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
-    scores: dict[str, float] = {}
-    for key, bit in SUPPORT_BITS.items():
+    arms: dict[str, np.ndarray] = {}
+    costs: dict[str, float] = {}
+    for key in PILOTED:
         cost = government.fiscal_cost_since_evaluation.get(key, 0.0)
-        treated = (smes.support_bits & np.uint8(1 << bit)) != 0
-        if cost <= 0 or not treated.any() or treated.all():
+        held = pilot_control(model, key)
+        n_control = int(np.count_nonzero(held))
+        # too little spending to score per yuan (the guard against dividing by ~0), or no pilot
+        if not cost > MIN_EVALUATED_COST or n_control < 2 or held.size - n_control < 2:
             continue
-        gain = (growth[treated].mean() - growth[~treated].mean()) * 12.0 * smes.sales[treated].sum()
-        scores[key] = gain / cost
+        arms[key], costs[key] = held, cost
+    z = _normal_quantile(1.0 - EVALUATION_ERROR_RATE / (2.0 * max(len(arms), 1)))
+    scores: dict[str, float] = {}
+    for key, held in arms.items():
+        control, pilot = growth[held], growth[~held]
+        effect = pilot.mean() - control.mean()
+        se = math.sqrt(pilot.var(ddof=1) / pilot.size + control.var(ddof=1) / control.size)
+        gain = max(effect - z * se, 0.0) * 12.0 * float(smes.sales[~held].sum())
+        scores[key] = gain / costs[key]
     government.last_scores = scores
-    positive = {k: max(v, 0.0) for k, v in scores.items()}
-    total = math.fsum(positive.values())
-    if share > 0 and total > 0:
-        pool = math.fsum(government.budget_weights[k] for k in positive)
-        for key, score in positive.items():
-            target = pool * score / total
-            government.budget_weights[key] = (1 - share) * government.budget_weights[key] + share * target
+    government.budget_weights.update(reallocate(government.budget_weights, costs, scores, share))
     smes.support_bits[:] = 0
     smes.sales_at_evaluation = smes.sales.copy()
     government.fiscal_cost_since_evaluation = defaultdict(float)
 
+
+def reallocate(weights: dict[str, float], costs: dict[str, float], scores: dict[str, float],
+               share: float) -> dict[str, float]:
+    """New budget weights of the evaluated programmes, moving money only.
+
+    ``share`` of the evaluated programmes' money is pooled and split in proportion to the
+    scores; the rest stays where it is. Budgets move gradually: no programme's money grows
+    by more than ``share`` of itself at one evaluation (what a capped programme cannot take
+    goes back to the others in proportion to their money), so one lucky score cannot pour
+    the pool into a small programme. Each weight scales with its programme's budget at the
+    period's spending per unit of weight, so the total budget is the period's spending.
+
+    Args:
+        weights: Current budget weights by programme.
+        costs: Each evaluated programme's spending over the period (CNY m, > 0).
+        scores: Each evaluated programme's score (CNY of sales a year per CNY, >= 0).
+        share: Share of the evaluated programmes' money reallocated by score.
+
+    Returns:
+        The evaluated programmes' new weights (empty when no score is above 0).
+    """
+    keys = list(costs)
+    positive = np.array([max(scores.get(key, 0.0), 0.0) for key in keys])
+    if share <= 0 or not keys or positive.sum() <= 0:
+        return {}
+    cost = np.array([costs[key] for key in keys])
+    total = math.fsum(cost)
+    budget = (1.0 - share) * cost + share * total * positive / positive.sum()
+    cap = (1.0 + share) * cost
+    for _ in range(len(keys)):  # water-filling: each pass caps at least one more programme
+        capped = budget >= cap
+        excess = float((budget - cap)[capped].sum())
+        if excess <= 0:
+            break
+        budget = np.where(capped, cap, budget)
+        free = ~capped
+        budget[free] += excess * cost[free] / cost[free].sum()
+    budget *= total / budget.sum()  # rounding only: the total in CNY is the period's spending
+    return {key: float(weights.get(key, 1.0) * b / c) for key, b, c in zip(keys, budget, cost)}
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile (inverse CDF) at ``p``, by bisection on ``math.erf``."""
+    low, high = -10.0, 10.0
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)

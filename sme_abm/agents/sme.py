@@ -438,12 +438,23 @@ def innovate(model: "SMEEconomy") -> None:
     per_firm = leaked / np.maximum(firms, 1)
     model.step_innovations = int(np.count_nonzero(success))
 
+    # lever 25's pilots: the adoption subsidy's control group adopts at the unsubsidised
+    # rate and pays the full cost; the training programme's control group is not trained
+    from .government import pilot_control  # late: government imports this module
+
+    held = pilot_control(model, "p17_digital_adoption")
+    if held.any():
+        adopt &= ~held | (adoption_draws < econ.digital_adoption_probability)
     rows = np.flatnonzero(adopt)
-    model.ledger.pay("digital_adoption", "smes", "large_firms", np.full(rows.size, cost * (1 - subsidy)), payer_rows=rows)
-    model.government.spend("p17_digital_adoption", "adoption_subsidy", np.full(rows.size, cost * subsidy),
-                           support_rows=rows, payee="large_firms")
+    held_rows = held[rows]
+    model.ledger.pay("digital_adoption", "smes", "large_firms", np.where(held_rows, cost, cost * (1 - subsidy)),
+                     payer_rows=rows)
+    subsidised = rows[~held_rows]
+    model.government.spend("p17_digital_adoption", "adoption_subsidy", np.full(subsidised.size, cost * subsidy),
+                           support_rows=subsidised, payee="large_firms")
     smes.digital[rows] = True
 
+    trained &= ~pilot_control(model, "p19_management_training")
     rows = np.flatnonzero(trained)
     model.government.spend("p19_management_training", "training",
                            np.full(rows.size, p.p19_management_training.training_cost),

@@ -37,6 +37,9 @@ class LeverParameter(BaseModel):
     off: float
     range: tuple[float, float]
     source: str = ""
+    #: A money parameter of a budget lever (a grant budget, a subsidy amount or rate, the
+    #: trainings bought): the only parameters lever 25's budget weights scale.
+    money: bool = False
 
     @model_validator(mode="after")
     def _values_in_range(self) -> "LeverParameter":
@@ -64,6 +67,15 @@ class Lever(BaseModel):
     mechanism: str = Field(min_length=20, description="Where and how the lever acts in the model.")
     budget: bool = False
     parameters: dict[str, LeverParameter]
+
+    @model_validator(mode="after")
+    def _money_only_in_budget_levers(self) -> "Lever":
+        money = [name for name, param in self.parameters.items() if param.money]
+        if money and not self.budget:
+            raise ValueError(f"{self.key}: money parameters {money} in a lever that is not a budget lever")
+        if self.budget and not money:
+            raise ValueError(f"{self.key}: a budget lever needs at least one money parameter")
+        return self
 
     @field_validator("parameters")
     @classmethod

@@ -340,6 +340,30 @@ def _serve_in_order_numpy(groups: np.ndarray, priority: np.ndarray, size: np.nda
     return granted
 
 
+def licensed_capital_headroom(model: "SMEEconomy") -> np.ndarray:
+    """Each lender's capital headroom, with non-deposit lenders held to the capital that
+    lever 10 in force licenses them to lend against.
+
+    The month-0 economy is the same under any lever setting, so lever 10 cannot act by
+    giving non-deposit lenders capital at set-up: it acts by licensing them to lend against
+    ``nondeposit_lender_capital_share`` of the deposit-taking banks' equity (split evenly
+    among them), and never beyond their own equity. With the lever off (share 0) they book
+    no new loans and their book runs off; at the baseline the licence is about their own
+    equity, so it does not bind.
+    """
+    banks = model.banks
+    headroom = banks.capital_headroom()
+    nondeposit = banks.kind == NONDEPOSIT_LENDER
+    n_nondeposit = int(np.count_nonzero(nondeposit))
+    if n_nondeposit == 0:
+        return headroom
+    share = model.policy.p10_multilevel_finance.nondeposit_lender_capital_share
+    licensed = share * float(banks.equity[~nondeposit].sum()) / n_nondeposit
+    capital = np.minimum(np.maximum(banks.equity, 0.0), licensed)
+    licensed_headroom = np.maximum(capital / model.config.banks.min_capital_ratio - banks.risk_weighted_assets, 0.0)
+    return np.where(nondeposit, np.minimum(headroom, licensed_headroom), headroom)
+
+
 def run_credit_market(model: "SMEEconomy") -> None:
     """Phase 4: SMEs apply, banks and guarantors screen, price and ration, loans are booked."""
     smes, banks, guarantors, p, rng = model.smes, model.banks, model.guarantors, model.policy, model.rng
@@ -398,7 +422,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     _capital_use_kernel(acc, rows, smes.size_class, amount, guaranteed,
                         float(p.p11_differentiated_supervision.small_micro_risk_weight), capital_use)
     expected_loss = estimated_pd * np.where(guaranteed, bank_share, 1.0)
-    capital_headroom, funding_headroom = banks.capital_headroom(), banks.funding_headroom()
+    capital_headroom, funding_headroom = licensed_capital_headroom(model), banks.funding_headroom()
     funding_use = amount[acc] * (1.0 - relending_share)
     fits_capital = ration(bank_of[acc], expected_loss[acc], capital_use, capital_headroom)
     fits_funding = ration(bank_of[acc], expected_loss[acc], funding_use, funding_headroom)

@@ -121,6 +121,8 @@ def allocate_demand(model: "SMEEconomy") -> None:
     supply_chain_total, procurement_total = float(supply_chain_sales.sum()), float(procurement_sales.sum())
     model.payables["large_firms"] += supply_chain_total
     model.payables["government"] += procurement_total
+    # the month's invoices, which collect_receivables must not treat as due yet (lever 21)
+    model.month_invoices = supply_chain_sales + procurement_sales
     procurement_large_firms = budget - procurement_total
     ledger.pay("procurement_large_firms", "government", "large_firms", procurement_large_firms)
 
@@ -223,22 +225,61 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         receivables[i] += chain_sold + procured
 
 
+def collection_shares(days: float, default_rate: float) -> tuple[float, float]:
+    """How buyers settle SMEs' receivables in a month so that they pay after ``days`` on average.
+
+    An invoice is outstanding at the end of the month it is issued in, so with a monthly
+    settlement share ``s`` of the stock carried from earlier months the stationary stock
+    is ``new invoices / s`` and the measured payment days (stock over monthly credit
+    sales, times 30) are ``30 / s``. Hence ``s = 30 / days`` for ``days >= 30``; the
+    month's default share (``default_rate`` of the carried stock) counts towards ``s``,
+    so buyers pay ``(s - default_rate) / (1 - default_rate)`` of what does not default.
+    Below 30 days even the stock carried over is not enough: the whole carried stock is
+    settled and ``1 - days / 30`` of the month's new invoices are paid within the month.
+
+    Args:
+        days: Average days buyers take to pay (lever 21).
+        default_rate: Monthly share of the carried stock that buyers fail to pay.
+
+    Returns:
+        ``(pay_rate, early_share)``: the share of the carried, non-defaulted stock paid
+        this month, and the share of this month's invoices paid within the month.
+    """
+    days = max(days, 1.0)
+    settled = min(30.0 / days, 1.0)
+    pay_rate = (settled - default_rate) / (1.0 - default_rate) if default_rate < 1.0 else 0.0
+    early_share = max(1.0 - days / 30.0, 0.0)
+    return min(max(pay_rate, 0.0), 1.0), early_share
+
+
 def collect_receivables(model: "SMEEconomy") -> None:
     """Buyers pay SMEs after ``payment_days`` on average (lever 21); a small share
-    defaults, of which the SME recovers part through the courts (lever 1)."""
+    defaults, of which the SME recovers part through the courts (lever 1).
+
+    The month's new invoices (added by :func:`allocate_demand`, kept in
+    ``model.month_invoices``) are not yet due: only the stock carried from earlier
+    months is collected at the rate :func:`collection_shares` sets, so in steady state
+    the receivables are ``payment_days / 30`` months of credit sales. Called without
+    this month's invoices (a test calling it alone), the whole stock counts as carried.
+    """
     smes = model.smes
     days = model.policy.p21_payment_arrears.payment_days
-    pay_rate = min(30.0 / max(days, 1.0), 1.0)
     default_rate = model.config.government.receivable_default_rate
+    pay_rate, early_share = collection_shares(days, default_rate)
     recovery = model.policy.p01_legal_system.receivable_recovery_rate
+    n = smes.size
+    invoices = model.month_invoices
+    if invoices is None or invoices.size != n:
+        invoices = np.zeros(n)
+    model.month_invoices = None  # scratch of this month only: never reused in a later step
     # settle_receivables for all SMEs, with the per-firm arithmetic in one kernel pass
     ledger, payables = model.ledger, model.payables
     lf_share = large_firm_share(payables)
-    n = smes.size
     paid_large_firms, paid_government, settled = np.empty(n), np.empty(n), np.empty(n)
-    _collect_receivables_kernel(smes.receivables, float(pay_rate), float(1.0 - default_rate), float(default_rate),
-                                float(recovery), float(lf_share), float(1 - lf_share), smes.receivable_writeoff,
-                                paid_large_firms, paid_government, settled)
+    _collect_receivables_kernel(smes.receivables, invoices, float(pay_rate), float(early_share),
+                                float(1.0 - default_rate), float(default_rate), float(recovery), float(lf_share),
+                                float(1 - lf_share), smes.receivable_writeoff, paid_large_firms, paid_government,
+                                settled)
     ledger.pay("receivables_paid_large_firms", "large_firms", "smes", paid_large_firms)
     ledger.pay("receivables_paid_government", "government", "smes", paid_government)
     total = float(settled.sum())
@@ -248,13 +289,14 @@ def collect_receivables(model: "SMEEconomy") -> None:
 
 
 @njit
-def _collect_receivables_kernel(receivables, pay_rate, not_defaulted, default_rate, recovery, lf_share,
-                                government_share, written_off, paid_large_firms, paid_government,
+def _collect_receivables_kernel(receivables, invoices, pay_rate, early_share, not_defaulted, default_rate, recovery,
+                                lf_share, government_share, written_off, paid_large_firms, paid_government,
                                 settled):  # pragma: no cover - compiled
-    """This month's collections, per firm; the numpy it replaced (with :func:`settle_receivables`)::
+    """This month's collections, per firm; in numpy (with :func:`settle_receivables`)::
 
-        paid = receivables * pay_rate * not_defaulted            (not_defaulted = 1.0 - default_rate)
-        defaulted = receivables * default_rate
+        carried = receivables - invoices                       (invoices: this month's, not yet due)
+        paid = carried * pay_rate * not_defaulted + invoices * early_share
+        defaulted = carried * default_rate                     (not_defaulted = 1.0 - default_rate)
         recovered = defaulted * recovery
         written_off = defaulted - recovered
         paid = paid + recovered
@@ -264,10 +306,11 @@ def _collect_receivables_kernel(receivables, pay_rate, not_defaulted, default_ra
     """
     for i in range(receivables.size):
         r = receivables[i]
-        defaulted = r * default_rate
+        carried = r - invoices[i]
+        defaulted = carried * default_rate
         recovered = defaulted * recovery
         lost = defaulted - recovered
-        paid = r * pay_rate * not_defaulted + recovered
+        paid = carried * pay_rate * not_defaulted + invoices[i] * early_share + recovered
         written_off[i] = lost
         paid_large_firms[i] = paid * lf_share
         paid_government[i] = paid * government_share
