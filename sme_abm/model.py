@@ -280,6 +280,7 @@ class SMEEconomy(mesa.Model):
         self.shock_factor = np.ones(0)
         # sector price indices of SMEs' goods; large firms' goods are the numeraire (price 1)
         self.sector_price = np.ones(len(SECTORS))
+        self.large_firm_price = 1.0
         self.initial_smes = self.config.simulation.n_smes
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
@@ -368,6 +369,10 @@ class SMEEconomy(mesa.Model):
             consumption = household_part / (hh.sme_consumption_share * (1 - bias))
             lf_revenue = consumption * (1 - hh.import_share) - household_part + materials + 0.25 * self.procurement_budget
         self.large_firm_revenue = lf_revenue
+        # the rest of the world spends the yuan it earns (households' imports) on exports the
+        # month after; SMEs' share of that spending is what makes month 0's SME exports
+        imports = hh.import_share * consumption
+        self.sme_export_share = min(self.export_demand / imports, 1.0) if imports > 0 else 0.0
         household_wealth = 6.0 * consumption
         self.household_income = max((consumption - hh.consumption_from_wealth * household_wealth) / max(hh.consumption_from_income, 1e-9), 0.0)
 
@@ -392,7 +397,7 @@ class SMEEconomy(mesa.Model):
         balances["households"] = household_wealth
         balances["large_firms"] = self.payables["large_firms"] + lf_revenue
         balances["government"] = 0.0
-        balances["rest_of_world"] = 0.0
+        balances["rest_of_world"] = imports  # last month's receipts, to be spent on exports
         self._initialise_banks()
         self.government.debt_target_ratio = self.government.debt / (12.0 * (initial_sales + lf_revenue))
         balances["central_bank"] = 0.0

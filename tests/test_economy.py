@@ -61,3 +61,16 @@ def test_firm_panel_every_k_steps():
     result = run(n_smes=1_000, steps=24, seed=5, simulation__panel_every=6)
     assert sorted(result.firm_panel["step"].unique()) == [5, 11, 17, 23]
     assert {"firm_id", "step", "sector", "size_class", "employment", "output", "capital", "debt", "age"} <= set(result.firm_panel)
+
+
+def test_customers_move_between_firms_but_the_sector_total_is_kept():
+    from sme_abm.agents.sme import evolve_demand
+
+    model = SMEEconomy(n_smes=2_000, rng=2).run(6)
+    smes = model.smes
+    before = np.bincount(smes.sector, weights=smes.demand_weight, minlength=4)
+    old = smes.demand_weight.copy()
+    evolve_demand(model)
+    after = np.bincount(smes.sector, weights=smes.demand_weight, minlength=4)
+    assert np.allclose(after, before, rtol=1e-12)
+    assert not np.allclose(smes.demand_weight, old)  # but firms' bases moved

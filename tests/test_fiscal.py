@@ -66,21 +66,22 @@ def test_bonds_are_bank_assets_so_buying_them_leaves_equity_unchanged():
     assert np.allclose(model.banks.equity, before)
 
 
-def test_debt_stabilising_rule_slows_the_debt_ratio():
-    """The debt-stabilising rule cuts other spending as debt rises above its month-0 ratio to
-    output, and the debt ratio climbs at under 0.6 of the deficit-financed pace in the last
-    third of a 240-month run (1.9 against 3.7 points over months 180-240 at 3,000 SMEs,
-    seed 1, after prices and deposit money; 3.3 against 7.4 before). Issue 13 asks for a
-    60-month change within 2 points; 1.9 is inside it on this seed but the ratio is not yet
-    anchored (0.23 at month 0, 0.53 at month 240), because real output still falls over the
-    run (prices drift up while wages do not follow them), so the test asserts only the slowdown."""
+def test_debt_ratio_settles_and_the_stabilising_rule_answers_debt():
+    """Issue 13: debt to annual output stabilises (its 60-month change in the last third of
+    a 240-month run within 2 points). Once trade balances and customers no longer vanish,
+    the economy is stock-flow stationary (as Godley and Lavoie's model SIM: taxes rise with
+    income until they cover spending), so the ratio settles under either closure: over
+    months 180-240 at 3,000 SMEs, seed 1, it moved 1.3 points deficit-financed and 1.3
+    debt-stabilising (0.23 at month 0, about 0.42 at month 240). The debt-stabilising rule
+    cuts other spending while debt is above its target ratio."""
     stabilised = _run(240, n_smes=3_000, government__fiscal_rule="debt_stabilising").timeseries()
     drifting = _run(240, n_smes=3_000).timeseries()
-    ratio, free_ratio = stabilised["debt_to_annual_output"], drifting["debt_to_annual_output"]
-    change, free_change = ratio.iloc[239] - ratio.iloc[179], free_ratio.iloc[239] - free_ratio.iloc[179]
-    assert free_change > 0.02
-    assert change < 0.6 * free_change
-    assert ratio.iloc[239] > 0  # it borrows, and pays for the debt by spending less
+    for ts in (stabilised, drifting):
+        ratio = ts["debt_to_annual_output"]
+        assert abs(ratio.iloc[239] - ratio.iloc[179]) < 0.02
+        assert ratio.iloc[239] > 0
+    above = stabilised["debt_to_annual_output"] > stabilised["debt_to_annual_output"].iloc[0] + 0.05
+    assert above.iloc[120:].all()
     assert (stabilised["other_spending"].iloc[120:] < stabilised["other_spending"].iloc[0]).all()
     assert (drifting["other_spending"] == drifting["other_spending"].iloc[0]).all()
 

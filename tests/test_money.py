@@ -136,3 +136,18 @@ def test_dividends_come_out_of_profit_never_out_of_a_loan():
     assert (paid[::2] == 0).all()
     assert np.allclose(paid[1::2], 0.01)
     assert model.ledger.flows["sme_dividends"] == pytest.approx(0.01 * (smes.size // 2))
+
+
+def test_trade_balances_so_no_foreign_claim_piles_up():
+    """The rest of the world spends on exports (SMEs' for their share, large firms' for the
+    rest) the yuan it earned from imports the month before."""
+    model = SMEEconomy(BASELINE, n_smes=2_000, rng=1, simulation__mesa_agents=False)
+    held = []
+    for _ in range(120):
+        opening = model.ledger.balances["rest_of_world"]
+        model.step()
+        flows = model.ledger.flows
+        assert flows["exports"] + flows["exports_large_firms"] == pytest.approx(max(opening, 0.0), rel=1e-12)
+        assert model.ledger.balances["rest_of_world"] == pytest.approx(flows["imports"], rel=1e-12)
+        held.append(model.ledger.balances["rest_of_world"])
+    assert max(held) < 2.0 * np.median(held)  # no drift: it holds one month's import receipts

@@ -105,3 +105,25 @@ def test_bank_capital_ratio_stays_near_its_target():
     ratio = ts["bank_capital_ratio"]
     assert 0.13 < ratio.iloc[60:].mean() < 0.21
     assert abs(ratio.iloc[119] - ratio.iloc[60]) < 0.03
+
+
+def test_large_firms_prices_anchor_smes_prices():
+    """SMEs compete with large firms' goods too: when every SME in a sector is dearer than
+    large firms, idle SMEs cut prices even though none is dearer than its sector's average."""
+    from sme_abm.agents.sme import market_price
+
+    model = _economy(n=1_000)
+    smes = model.smes
+    smes.price[:] = 1.2
+    model.sector_price[:] = 1.2
+    smes.demand[:] = 0.1 * smes.demand  # spare capacity everywhere
+    reference = market_price(model)
+    assert (reference < 1.2).all() and (reference > 1.0).all()
+    set_prices(model)
+    assert (smes.price <= 1.2).all() and smes.price.mean() < 1.19
+
+
+def test_the_price_level_is_stationary():
+    ts = _economy(n=3_000, simulation__mesa_agents=False).run(240).timeseries()
+    assert ts["price_index"].between(0.97, 1.04).all()
+    assert abs(ts["price_index"].iloc[120:].mean() - ts["price_index"].iloc[24:120].mean()) < 0.01

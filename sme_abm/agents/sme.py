@@ -179,14 +179,24 @@ def set_prices(model: "SMEEconomy") -> None:
     ``markets.price_adjustment`` if it is cheaper than its sector's average, and a firm
     with spare capacity (utilisation under ``markets.normal_utilisation``) cuts it likewise
     if it is dearer; otherwise it adjusts quantity only. No firm prices below its unit
-    variable cost. Then the sector price indices (demand-weighted means) are updated."""
+    variable cost. "Its market's price" is that of the goods it competes with: its sector's
+    SME price index and large firms' price, weighted by SMEs' share of household spending
+    (:func:`market_price`); so SMEs' prices are anchored by large firms' as well as by each
+    other's. Then the sector price indices (demand-weighted means) are updated."""
     smes, markets = model.smes, model.config.markets
     draws = model.rng.random(smes.size)
     floor = unit_cost(model)
     _price_kernel(smes.price, smes.demand, smes.capital, smes.sector, np.asarray(model.capital_output_ratio, dtype=float),
-                  np.asarray(model.sector_price, dtype=float), floor, draws, float(markets.price_adjustment),
+                  market_price(model), floor, draws, float(markets.price_adjustment),
                   float(markets.normal_utilisation))
     model.sector_price = sector_price_index(model)
+
+
+def market_price(model: "SMEEconomy") -> np.ndarray:
+    """Per sector, the price of the goods an SME competes with: the sector's SME price index
+    and large firms' price, weighted by SMEs' share of household spending."""
+    share = model.config.households.sme_consumption_share * (1.0 - model.policy.p02_fair_competition.large_firm_demand_bias)
+    return share * np.asarray(model.sector_price, dtype=float) + (1.0 - share) * model.large_firm_price
 
 
 def sector_price_index(model: "SMEEconomy") -> np.ndarray:
@@ -518,7 +528,11 @@ def evolve_demand(model: "SMEEconomy") -> None:
 
     Log demand weights follow a random walk whose drift rises with the firm's
     productivity relative to its sector (lever 18 sets how strongly), and
-    customers are lost when a firm cannot serve its demand.
+    customers are lost when a firm cannot serve its demand. Customers move between
+    firms but do not vanish: each sector's total customer base is kept, so a firm's
+    weight stays on the scale of yuan of demand that entrants are drawn on (without
+    this the sum shrank about 4% a month, and after ten years an entrant's weight
+    was worth several incumbents').
     """
     smes, rng = model.smes, model.rng
     log_a = np.log(smes.productivity)
@@ -532,7 +546,10 @@ def evolve_demand(model: "SMEEconomy") -> None:
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           float(model.config.economy.growth_drift), float(elasticity),
                           float(model.config.economy.demand_volatility), growth, root_served)
+    before = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
     smes.demand_weight *= np.exp(growth) * root_served
+    after = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
+    smes.demand_weight *= np.divide(before, after, out=np.ones(n_sectors), where=after > 0)[smes.sector]
 
 
 @njit

@@ -8,8 +8,9 @@ bases (demand weights) times their price relative to their sector's to the power
 spending between SMEs and large firms by the SME price index likewise, and open
 procurement compares small/micro bids at their price less lever 8's deduction.
 Sales are capped by capacity. Household and government spending that
-SMEs cannot serve goes to large firms; unserved supply-chain orders and export
-demand are not spent.
+SMEs cannot serve goes to large firms, and so does the rest of the world's; unserved
+supply-chain orders are not placed. The rest of the world spends on exports the yuan it
+earned from imports the month before (balanced trade with a month's lag).
 All SMEs are served at once (synchronous allocation).
 """
 
@@ -97,7 +98,12 @@ def allocate_demand(model: "SMEEconomy") -> None:
     procurement_open = _share(sme_open, sme_weight)
 
     # exports (lever 20)
-    exports = _share(model.export_demand * (1.0 + p.p20_international.export_demand_boost), export_weight)
+    # exports (lever 20): the rest of the world spends the yuan it holds (its receipts from
+    # last month's imports), so trade balances with a month's lag and no foreign claim
+    # piles up; SMEs get their share of that spending (lever 20 raises it), large firms the rest
+    row_spending = max(ledger.balances["rest_of_world"], 0.0)
+    sme_export_share = min(model.sme_export_share * (1.0 + p.p20_international.export_demand_boost), 1.0)
+    exports = _share(row_spending * sme_export_share, export_weight)
 
     # a scheduled demand collapse: SMEs in the hit sectors lose this demand (households and
     # government spend it on large firms' goods instead; orders and exports are not placed);
@@ -118,6 +124,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
     ledger.pay("imports", "households", "rest_of_world", imports)
     ledger.pay("consumption_large_firms", "households", "large_firms", consumption - imports - household_total)
     export_total = ledger.pay("exports", "rest_of_world", "smes", export_sales)
+    ledger.pay("exports_large_firms", "rest_of_world", "large_firms", row_spending - export_total)
     supply_chain_total, procurement_total = float(supply_chain_sales.sum()), float(procurement_sales.sum())
     model.payables["large_firms"] += supply_chain_total
     model.payables["government"] += procurement_total
