@@ -140,8 +140,17 @@ def run_command(
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("months"),
                       TimeRemainingColumn(), console=console, transient=True, disable=quiet) as bar:
+            burn_in = 0 if from_state is not None else resolved.simulation.burn_in_months
+            warm = bar.add_task("burn-in (baseline policy)", total=burn_in, visible=burn_in > 0)
             task = bar.add_task(f"{resolved.name} ({resolved.simulation.n_smes:,} SMEs)", total=total)
-            result = run(resolved, progress=lambda month: bar.update(task, completed=month + 1 - start),
+
+            def advance(month: int) -> None:
+                if month < 0:  # burn-in months are numbered -burn_in .. -1
+                    bar.update(warm, completed=burn_in + month + 1)
+                else:
+                    bar.update(task, completed=month + 1 - start)
+
+            result = run(resolved, progress=advance,
                          panel_file=scratch / "firm_panel.parquet", from_state=from_state, save_state=save_state)
         try:
             path = write_results(result, target)

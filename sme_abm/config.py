@@ -1,6 +1,6 @@
 """Run configuration: TOML in, a validated :class:`Config` out.
 
-A config file has the sections ``[simulation]``, ``[economy]``, ``[markets]``,
+A config file has the sections ``[simulation]``, ``[economy]``, ``[markets]``, ``[labour]``,
 ``[households]``, ``[large_firms]``, ``[government]``, ``[rest_of_world]``,
 ``[central_bank]``, ``[banks]``, ``[guarantors]``, ``[levers.<key>]`` and an
 array ``[[shocks]]``. Every key is optional: what a file leaves out takes the
@@ -57,6 +57,7 @@ class SimulationSettings(_Section):
     n_smes: int = Field(10_000, ge=10, le=200_000_000, description="SMEs at the start.")
     steps: int = Field(120, ge=1, le=12_000, description="Months to simulate.")
     seed: int = Field(42, ge=0, le=2**63 - 1, description="Seed of the run's random numbers.")
+    burn_in_months: int = Field(0, ge=0, le=12_000, description="Months the economy runs under the baseline policy before month 0, so a run starts from the economy's own state rather than the hand-made set-up (outputs of these months are not recorded).")
     panel_every: int = Field(12, ge=1, le=12_000, description="Months between firm-panel snapshots.")
     mesa_agents: bool = Field(True, description="One Mesa agent per SME; false runs on arrays only.")
     check_accounting: bool = Field(True, description="Check the accounting identities every step.")
@@ -69,7 +70,7 @@ class EconomySettings(_Section):
     materials_share: list[float] = _per_sector([0.65, 0.62, 0.75, 0.40], 0, 0.95, "Bought-in inputs per yuan of sales.")
     revenue_per_worker: list[float] = _per_sector([0.35, 0.30, 0.60, 0.20], 0.01, 100, "Annual sales per worker at productivity 1, CNY m.")
     capital_output_ratio: list[float] = _per_sector([0.6, 0.35, 0.25, 0.4], 0.01, 10, "Capital per yuan of annual sales.")
-    wage: float = Field(0.005, gt=0, le=1, description="Monthly wage per worker, CNY m.")
+    wage: float = Field(0.005, gt=0, le=1, description="Monthly wage per worker at month 0, CNY m (then set by the wage rule, [labour]).")
     depreciation_rate: float = Field(0.08, ge=0, le=1, description="Annual depreciation of capital.")
     overhead_cost: float = Field(0.005, ge=0, le=10, description="Fixed cost per firm per month, CNY m.")
     productivity_sd: float = Field(0.25, ge=0, le=3, description="Dispersion of log productivity.")
@@ -98,6 +99,15 @@ class MarketSettings(_Section):
     price_elasticity: float = Field(3.0, gt=1, le=20, description="Elasticity of substitution between firms' goods: a firm's share of spending falls with its price relative to its sector's by this elasticity less one (sigma = 3, Hsieh and Klenow 2009, QJE 124, for Chinese manufacturing).")
     price_adjustment: float = Field(0.02, ge=0, le=0.5, description="Largest monthly price change (a uniform draw up to it, Assenza, Delli Gatti and Grazzini 2015 rule): about 1% a month on average, as firms change prices about every 9 months by about 10% (Nakamura and Steinsson 2008, QJE 123).")
     normal_utilisation: float = Field(0.8, gt=0, le=1, description="Capacity utilisation below which a firm has spare capacity and, if dearer than its sector, cuts its price (industrial capacity utilisation 75-77% in 2023, NBS).")
+
+
+class LabourSettings(_Section):
+    """The wage rule (sme_abm/markets/labour.py)."""
+
+    natural_unemployment: float = Field(0.052, ge=0, lt=1, description="Unemployment rate at which wages grow with prices and productivity only (surveyed urban unemployment 5.2% on average in 2023, NBS).")
+    indexation: float = Field(1.0, ge=0, le=2, description="Share of last month's SME price inflation passed into wages.")
+    productivity_passthrough: float = Field(1.0, ge=0, le=2, description="Share of SMEs' average productivity growth passed into wages (1 keeps the labour share constant, Kaldor's stylised fact).")
+    tightness: float = Field(0.0, ge=0, le=2, description="Monthly wage growth per unit of employment rate above its natural level (a wage Phillips curve). Off in the baseline: with large firms' prices as the numeraire a wage cut lowers demand before it lowers prices, and a slope of 0.04 (about 0.5 a year) set off a deflationary spiral.")
 
 
 class HouseholdSettings(_Section):
@@ -143,7 +153,11 @@ class RestOfWorldSettings(_Section):
 
 
 class CentralBankSettings(_Section):
-    loan_prime_rate: float = Field(0.0345, ge=0, le=0.5, description="One-year loan prime rate.")
+    loan_prime_rate: float = Field(0.0345, ge=0, le=0.5, description="One-year loan prime rate at month 0 and the Taylor rule's neutral rate.")
+    inflation_target: float = Field(0.0, ge=-0.1, le=0.2, description="Inflation the Taylor rule aims at (0: the model has no trend in the price level; China's 3% CPI target is a ceiling).")
+    taylor_inflation: float = Field(1.5, ge=0, le=10, description="Response of the LPR to inflation above target (Taylor 1993).")
+    taylor_output: float = Field(0.5, ge=0, le=10, description="Response of the LPR to the output gap (Taylor 1993).")
+    rate_smoothing: float = Field(0.9, ge=0, le=1, description="Weight of last month's LPR in this month's (interest-rate smoothing).")
     benchmark_rate: float = Field(0.0435, ge=0, le=0.5, description="Old one-year benchmark lending rate.")
     deposit_rate: float = Field(0.015, ge=0, le=0.5, description="Rate banks pay on household and large-firm deposits (one-year time-deposit benchmark rate 1.5%, PBoC).")
     demand_deposit_rate: float = Field(0.0035, ge=0, le=0.5, description="Rate banks pay on SMEs' and guarantors' transaction deposits (demand-deposit benchmark rate 0.35%, PBoC).")
@@ -221,6 +235,7 @@ class Config(_Section):
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     economy: EconomySettings = Field(default_factory=EconomySettings)
     markets: MarketSettings = Field(default_factory=MarketSettings)
+    labour: LabourSettings = Field(default_factory=LabourSettings)
     households: HouseholdSettings = Field(default_factory=HouseholdSettings)
     large_firms: LargeFirmSettings = Field(default_factory=LargeFirmSettings)
     government: GovernmentSettings = Field(default_factory=GovernmentSettings)

@@ -33,6 +33,7 @@ from .markets.bonds import finance_government, pay_bond_interest
 from .markets.capital import provide_direct_finance
 from .markets.credit import run_credit_market
 from .markets.goods import allocate_demand, collect_receivables
+from .markets.labour import set_wage, start_labour_market
 from .mesa_registry import registry_for
 from .policy import PolicyState
 from .recorder import Recorder
@@ -58,6 +59,7 @@ class SMEEconomy(mesa.Model):
             this is what ``mesa.batch_run`` passes).
         n_smes: Shortcut for ``simulation.n_smes``.
         steps: Shortcut for ``simulation.steps`` (used by :meth:`run`).
+        progress: Optional callable called with the (negative) month after each burn-in month.
         state: A folder written by :meth:`save_state`: the economy continues from it
             bit for bit (same random streams). ``config`` (default: the state's own)
             may change the levers, shocks and run settings, not the economy.
@@ -83,6 +85,7 @@ class SMEEconomy(mesa.Model):
         n_smes: int | None = None,
         steps: int | None = None,
         state: str | Path | None = None,
+        progress: Any = None,
         **overrides: Any,
     ) -> None:
         dotted = {key.replace("__", "."): value for key, value in overrides.items()}
@@ -106,6 +109,8 @@ class SMEEconomy(mesa.Model):
         self.registry = load_registry()
         self.sector_names = list(SECTORS)
         self.month = 0
+        self.month_offset = 0  # months run before month 0 (the burn-in)
+        self.price_index = 1.0  # SME price index last month (for inflation)
         self.step_stats: dict[str, Any] = {}
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
         #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
@@ -135,6 +140,8 @@ class SMEEconomy(mesa.Model):
         else:
             restore_state(self, state, header)
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
+        if header is None and self.config.simulation.burn_in_months:
+            self._burn_in(self.config.simulation.burn_in_months, progress)
         self.running = True
 
     # ------------------------------------------------------------------
@@ -152,11 +159,12 @@ class SMEEconomy(mesa.Model):
             return self._step()
 
     def _step(self) -> None:
-        self.month = self.steps - 1
+        self.month = self.steps - 1 - self.month_offset
         self.ledger.open_step()
         self.step_stats = defaultdict(float)
 
-        # 1. policy: the government and central bank apply the levers in force
+        # 1. wages, then policy: the government and central bank apply the levers in force
+        set_wage(self)
         set_policy(self)
         apply_shocks(self)
         # 2. prices, then demand: households, large firms' orders, procurement, exports
@@ -281,6 +289,10 @@ class SMEEconomy(mesa.Model):
         # sector price indices of SMEs' goods; large firms' goods are the numeraire (price 1)
         self.sector_price = np.ones(len(SECTORS))
         self.large_firm_price = 1.0
+        self.wage = self.config.economy.wage  # monthly wage per worker (the wage rule moves it)
+        self.labour_force = 0.0
+        self.average_productivity = 0.0
+        self.productivity_growth = 0.0
         self.initial_smes = self.config.simulation.n_smes
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
@@ -288,7 +300,7 @@ class SMEEconomy(mesa.Model):
         sales = smes.demand_weight[rows]
         sector = smes.sector[rows]
         workers = 12.0 * sales / (self.revenue_per_worker[sector] * smes.productivity[rows])
-        return econ.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost
+        return self.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost
 
     def draw_firms(self, count: int, revenue_scale: float, entrant: bool) -> dict[str, np.ndarray]:
         """Random characteristics of ``count`` new firms."""
@@ -329,6 +341,30 @@ class SMEEconomy(mesa.Model):
             bank = np.where(large, bank, rng.integers(0, b.n_large, size=count))
         bank = np.where(nondeposit, b.n_large + b.n_small + rng.integers(0, max(b.n_nondeposit, 1), size=count), bank)
         return bank.astype(np.int16)
+
+    def _burn_in(self, months: int, progress: Any = None) -> None:
+        """Run ``months`` months under the baseline policy before month 0, then start the
+        record afresh: the run begins from the economy's own state, not from the set-up's
+        hand-made balance sheets (whose first months show consumption jumping 60% and an
+        exit wave). Burn-in months are numbered -months..-1, so no scheduled shock or
+        lever phase-in (lever 24) falls in them; every lever setting and shock applies from
+        month 0, and every variant of a study starts from the same state."""
+        self.month_offset = months
+        policy, self.policy = self.policy, PolicyState.baseline(self.registry)
+        try:
+            for _ in range(months):
+                self.step()
+                if progress is not None:
+                    progress(self.month)
+        finally:
+            self.policy = policy
+        self.recorder.restart()
+        self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
+        self.government.start_evaluated_run()
+        start_labour_market(self)
+        self.smes.support_bits[:] = 0
+        self.smes.sales_at_evaluation = self.smes.sales.copy()
+        self.month = 0
 
     def _initialise_under_baseline(self) -> None:
         """Build the month-0 economy under the baseline policy (every lever on at its
@@ -399,6 +435,7 @@ class SMEEconomy(mesa.Model):
         balances["government"] = 0.0
         balances["rest_of_world"] = imports  # last month's receipts, to be spent on exports
         self._initialise_banks()
+        start_labour_market(self)
         self.government.debt_target_ratio = self.government.debt / (12.0 * (initial_sales + lf_revenue))
         balances["central_bank"] = 0.0
         balances["central_bank"] = -math.fsum(self.ledger.cash_by_sector().values())

@@ -67,6 +67,8 @@ class PolicyState(SimpleNamespace):
 
     def update(self, step: int, budget_weights: Mapping[str, float]) -> None:
         """Recompute every lever's effective parameters for ``step``."""
+        if self._config is None:
+            return  # the baseline policy (:meth:`baseline`) is fixed, fully in force
         config, registry = self._config, self._registry
         organisation = config.lever(ORGANISATION)
         org_on = 1.0 if organisation.enabled else 0.0

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pandas as pd
 
-from .agents.sme import LARGE, MEDIUM, MICRO, SMALL
+from .agents.sme import LARGE, MEDIUM, MICRO, SMALL, monthly_capacity
 from .demography import EXIT_REASONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +45,10 @@ class Recorder:
         self.lever_keys = model.registry.keys
         self.panel_file: Path | None = None
         self._panel_writer: Any = None
+
+    def restart(self) -> None:
+        """Forget what was recorded so far (the burn-in): the record starts at month 0."""
+        self.rows, self.panel, self.exit_rows = [], [], []
 
     def stream_panel(self, path: str | Path) -> None:
         """Write firm-panel snapshots to a Parquet file as they are taken instead of
@@ -90,7 +94,9 @@ class Recorder:
         output = smes.sales.sum()
         real_output = float((smes.sales / smes.price).sum())
         price_index = float(output / real_output) if real_output > 0 else 1.0
-        last_price_index = self.rows[-1]["price_index"] if self.rows else 1.0
+        capacity = float(monthly_capacity(m).sum())
+        last_price_index = m.price_index
+        m.price_index = price_index
         exits = int(s.get("exits_default", 0) + s.get("exits_voluntary", 0) + s.get("exits_listing", 0))
         new_rate = s.get("new_loan_rate", np.nan)
         deposits = banks.deposits
@@ -112,8 +118,10 @@ class Recorder:
             "output": float(output),
             "sme_output": float(sme_output),
             "real_output": real_output,
+            "capacity_utilisation": float(output / capacity) if capacity > 0 else 0.0,
             "price_index": price_index,
             "inflation": price_index / last_price_index - 1.0,
+            "wage": m.wage,
             "sme_output_share": float(sme_output / max(output + m.large_firm_revenue, 1e-12)),
             "credit_applications": int(s.get("credit_applications", 0)),
             "credit_approved": int(s.get("credit_approved", 0)),

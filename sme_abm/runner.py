@@ -97,7 +97,8 @@ def run(
         overrides: Dotted-key overrides as a mapping, e.g.
             ``{"levers.p13_financing_guarantee.enabled": False}`` (the same keys
             as the CLI's ``--set``).
-        progress: Optional callable called with the month after each step.
+        progress: Optional callable called with the month after each step (burn-in months,
+            if any, are negative: -burn_in_months .. -1).
         panel_file: Stream the firm panel to this Parquet file instead of memory.
         from_state: A saved state (:mod:`sme_abm.state`) to continue from; the run adds
             ``simulation.steps`` months to it, and its outputs include the state's months.
@@ -131,7 +132,7 @@ def run(
         resolved = load_config(config, dotted)
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
-    model = SMEEconomy(resolved, state=from_state)
+    model = SMEEconomy(resolved, state=from_state, progress=progress)
     if panel_file is not None:
         model.recorder.stream_panel(panel_file)
     model.run(progress=progress)

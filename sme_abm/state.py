@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 FORMAT = 1
 #: Config parts a warm start may change.
 POLICY_KEYS = ("levers", "shocks", "name", "description")
-RUN_KEYS = ("steps", "seed", "panel_every", "mesa_agents", "check_accounting", "n_smes")
+RUN_KEYS = ("steps", "seed", "panel_every", "mesa_agents", "check_accounting", "n_smes", "burn_in_months")
 #: Model attributes that are not state (objects rebuilt from the config, Mesa's own
 #: bookkeeping, the books saved as tables, per-step scratch).
 NOT_STATE = {

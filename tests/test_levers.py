@@ -22,9 +22,13 @@ from sme_abm.policy import PolicyState
 from conftest import CONFIGS
 
 N, STEPS, SEED = 2_000, 48, 3
+BURN_IN = 120
 
 
 def pair(key: str, config=None, n: int = N, steps: int = STEPS, **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # from the set-up (no burn-in) unless a test asks: stocks a burn-in builds under the
+    # baseline policy (re-lending, trained firms...) would carry into the "off" run
+    overrides.setdefault("simulation__burn_in_months", 0)
     on = SMEEconomy(config, n_smes=n, rng=SEED, **overrides).run(steps).timeseries()
     off = SMEEconomy(config, n_smes=n, rng=SEED, **{f"levers__{key}__enabled": False}, **overrides).run(steps).timeseries()
     return on, off
@@ -79,9 +83,13 @@ def test_p08_procurement_reserves_budget_for_smes_and_small_micro():
 
 
 def test_p09_monetary_transmission_lowers_loan_rates_through_relending():
-    on, off = pair("p09_monetary_transmission")
+    # after a burn-in: from the set-up, the first months' price rises make the Taylor rule
+    # lift the LPR above the old benchmark rate, and pass-through then raises loan rates
+    on, off = pair("p09_monetary_transmission", simulation__burn_in_months=BURN_IN)
     assert on["new_loan_rate"].mean() < off["new_loan_rate"].mean() - 0.002
-    assert on["relending_outstanding"].iloc[-1] > 0 and off["relending_outstanding"].iloc[-1] == 0
+    # without the lever no new re-lending: what the burn-in left amortises over 24 months
+    assert on["relending_outstanding"].iloc[-1] > 0.5 * on["relending_outstanding"].iloc[0]
+    assert off["relending_outstanding"].iloc[-1] < 0.2 * off["relending_outstanding"].iloc[0]
 
 
 def test_p10_multilevel_finance_relaxes_collateral_constraints():

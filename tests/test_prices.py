@@ -65,7 +65,7 @@ def test_no_firm_prices_below_its_unit_cost():
 def test_price_index_and_real_output_are_recorded():
     ts = _economy(n=2_000).run(36).timeseries()
     assert np.allclose(ts["output"] / ts["real_output"], ts["price_index"], rtol=1e-12)
-    assert np.allclose((1 + ts["inflation"]).cumprod(), ts["price_index"], rtol=1e-9)
+    assert np.allclose(ts["price_index"].pct_change().iloc[1:], ts["inflation"].iloc[1:], rtol=1e-9, atol=1e-15)
     assert ts["price_index"].std() > 0  # prices move
     assert 0.9 < ts["price_index"].iloc[-1] < 1.2
 

@@ -4,6 +4,7 @@ resort) and remits its profit to the government."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -28,12 +29,32 @@ class CentralBank(mesa.Agent):
         super().__init__(model)
         self.loan_prime_rate = model.config.central_bank.loan_prime_rate
         self.claims_on_banks = 0.0
+        self.utilisation_trend = 0.0  # trend of SMEs' capacity utilisation (for the output gap)
 
     def set_rates(self) -> None:
-        """Phase 1: the LPR and the base rate it passes through to SME loans (lever 9)."""
+        """Phase 1: the LPR by a Taylor rule (Taylor 1993) with interest-rate smoothing,
+
+            LPR_t = rho LPR_{t-1} + (1 - rho) (LPR* + phi_pi (pi - pi*) + phi_y gap),
+
+        where pi is SME price inflation over the last 12 months, gap the output gap measured
+        as SMEs' capacity utilisation less its own trend (an exponentially weighted mean with
+        a five-year memory; utilisation has no trend when productivity grows, output has)
+        and LPR* the configured ``loan_prime_rate``; then the base rate it passes through to
+        SME loans (lever 9)."""
         model = self.model
         cb = model.config.central_bank
-        self.loan_prime_rate = cb.loan_prime_rate
+        rows = model.recorder.rows
+        if not rows:
+            self.loan_prime_rate = cb.loan_prime_rate
+        else:
+            recent = rows[-12:]
+            inflation = math.prod(1.0 + row["inflation"] for row in recent) ** (12.0 / len(recent)) - 1.0
+            utilisation = rows[-1]["capacity_utilisation"]
+            self.utilisation_trend = (utilisation if self.utilisation_trend <= 0
+                                      else self.utilisation_trend + (utilisation - self.utilisation_trend) / 60.0)
+            gap = utilisation - self.utilisation_trend
+            target = cb.loan_prime_rate + cb.taylor_inflation * (inflation - cb.inflation_target) + cb.taylor_output * gap
+            self.loan_prime_rate = max(cb.rate_smoothing * self.loan_prime_rate + (1.0 - cb.rate_smoothing) * target, 0.0)
         pass_through = model.policy.p09_monetary_transmission.lpr_pass_through
         model.sme_base_rate = cb.benchmark_rate + pass_through * (self.loan_prime_rate - cb.benchmark_rate)
 

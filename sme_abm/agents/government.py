@@ -99,6 +99,17 @@ class Government(mesa.Agent):
                     bits[np.flatnonzero(paid > 0)] |= flag
         return total
 
+    def start_evaluated_run(self) -> None:
+        """After a burn-in: lever 25's record starts afresh (weights at 1, nothing spent or
+        scored yet), and the debt-stabilising rule steers towards the ratio of debt to
+        annual output the economy has reached, the state the run starts from."""
+        model = self.model
+        self.budget_weights = {key: 1.0 for key in self.budget_weights}
+        self.fiscal_cost_since_evaluation = defaultdict(float)
+        self.last_scores = {}
+        annual_output = 12.0 * (float(model.smes.sales.sum()) + model.large_firm_revenue)
+        self.debt_target_ratio = self.debt / annual_output if annual_output > 0 else 0.0
+
     def record_tax_expenditure(self, lever: str, amount: float) -> None:
         """Charge revenue forgone (or a quasi-fiscal subsidy) to a lever."""
         self.fiscal_cost[lever] += amount
@@ -112,7 +123,7 @@ class Government(mesa.Agent):
         exceeds the interest rate less growth)."""
         model = self.model
         rule = model.config.government
-        spending = model.other_spending
+        spending = model.other_spending * model.wage / model.config.economy.wage  # plans follow pay
         if rule.fiscal_rule == "debt_stabilising":
             annual_output = 12.0 * (float(model.smes.sales.sum()) + model.large_firm_revenue)
             gap = self.debt - self.debt_target_ratio * annual_output

@@ -167,7 +167,7 @@ def unit_cost(model: "SMEEconomy") -> np.ndarray:
     inputs plus the wages of the workers it takes, compliance time included (lever 5)."""
     smes, econ = model.smes, model.config.economy
     compliance = model.policy.p05_fair_supervision.compliance_time_share
-    labour = 12.0 * econ.wage / (model.revenue_per_worker[smes.sector] * smes.productivity)
+    labour = 12.0 * model.wage / (model.revenue_per_worker[smes.sector] * smes.productivity)
     return model.materials_share[smes.sector] + labour / (1.0 - compliance)
 
 
@@ -330,7 +330,7 @@ def produce(model: "SMEEconomy") -> None:
         sales, smes.price, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
         np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed, smes.innovative,
         smes.receivable_writeoff, smes.capital, smes.loss_months, smes.employment, smes.size_class,
-        float(econ.wage), float(p.p05_fair_supervision.compliance_time_share), float(admin_fee_share),
+        float(model.wage), float(p.p05_fair_supervision.compliance_time_share), float(admin_fee_share),
         float(exemption), float(p.p13_financing_guarantee.fee_cap / 12.0), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),

@@ -86,7 +86,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
     supply_chain = _share(lf.sme_order_share * model.large_firm_revenue, weight)
 
     # government procurement with the SME reservation and price preference (lever 8)
-    budget = model.procurement_budget
+    budget = model.procurement_budget * model.wage / model.config.economy.wage  # the plan follows pay
     reserved = budget * lever.sme_reserved_share
     procurement_small_micro = _share(reserved * lever.small_micro_share_of_reserved, small_micro_weight)
     procurement_sme = _share(reserved * (1 - lever.small_micro_share_of_reserved), sme_base_weight)
