@@ -289,3 +289,22 @@ def test_study_report_command(tmp_path: Path) -> None:
     effects = pd.read_csv(out / "study" / "effects.csv")
     assert set(effects["outcome"]) == {"own_channel", "output", "employment", "smes", "credit_rationed", "net_fiscal_cost"}
     assert not run_cli("study", "report", str(tmp_path / "nothing")).returncode == 0
+
+
+@pytest.mark.parametrize("design, table, heading", [
+    ({"kind": "shapley", "levers": [7, 11, 13], "permutations": 4, "seed": 1}, "shapley.csv", "## Shapley"),
+    ({"kind": "interactions", "pairs": [[11, 13], [7, 13]], "reference": "none"}, "interactions.csv", "## Pairwise"),
+])
+def test_shapley_and_interaction_reports(tmp_path: Path, design: dict, table: str, heading: str) -> None:
+    out = tmp_path / design["kind"]
+    runs = sweep(tiny(design, steps=2), workers=1, out=out, progress=False)
+    assert (runs["status"] == "ok").all()
+    assert heading in (out / "study" / "report.md").read_text()
+    found = pd.read_csv(out / "study" / table)
+    assert set(found["outcome"]) == {"output", "employment", "smes", "credit_rationed", "net_fiscal_cost"}
+    if design["kind"] == "shapley":  # efficiency holds on the model's own outputs too
+        for _, part in found.groupby("outcome"):
+            players = part[part.lever != "total"]
+            assert players["phi"].sum() == pytest.approx(part.loc[part.lever == "total", "phi"].item(), rel=1e-9, abs=1e-9)
+    else:
+        assert len(found) == 2 * 5 and np.isfinite(found["mean"]).all()

@@ -105,7 +105,8 @@ def _pyplot() -> Any:
 
 def _bar_figure(frame: pd.DataFrame, value: str, error: str, title: str, xlabel: str, path: Path) -> None:
     plt = _pyplot()
-    labels = [_short(lever) if lever.startswith("p") and lever[1:3].isdigit() else lever for lever in frame["lever"]]
+    labels = [" x ".join(_short(part) if part.startswith("p") and part[1:3].isdigit() else part
+                         for part in str(lever).split(" x ")) for lever in frame["lever"]]
     figure, axis = plt.subplots(figsize=(8, max(3.0, 0.28 * len(frame) + 1.2)))
     y = np.arange(len(frame))
     errors = np.nan_to_num(frame[error].to_numpy(float))
@@ -298,4 +299,9 @@ def _interactions_section(manifest: dict[str, Any], table: pd.DataFrame, out: Pa
         a, b = pair.split(" x ")
         lines.append(f"| {_short(a)} x {_short(b)} | " + " | ".join(cells) + " |")
     lines += ["", "(n.d.): " + NOT_DISTINGUISHABLE + ".", ""]
+    for outcome in ("output", "employment"):
+        part = values[values.outcome == outcome].rename(columns={"pair": "lever"})
+        name = f"interactions_{outcome}.png"
+        _bar_figure(part, "mean", "ci", f"Interactions: {HEADLINE[outcome][1]} (95% CI)", HEADLINE[outcome][1], out / name)
+        lines += [f"![interactions {outcome}]({name})", ""]
     return lines
