@@ -288,7 +288,11 @@ def test_study_report_command(tmp_path: Path) -> None:
     assert "7 tax relief" in report and (out / "study" / "effects_output.png").stat().st_size > 5_000
     effects = pd.read_csv(out / "study" / "effects.csv")
     assert set(effects["outcome"]) == {"own_channel", "output", "employment", "smes", "credit_rationed", "net_fiscal_cost"}
-    assert not run_cli("study", "report", str(tmp_path / "nothing")).returncode == 0
+    assert {"counterfactual", "mean_pct", "ci_pct", "mde", "distinguishable"} <= set(effects.columns)
+    row = effects[(effects.lever == "p07_tax_relief") & (effects.outcome == "output")].iloc[0]
+    assert row["mean_pct"] == pytest.approx(100 * row["mean"] / abs(row["counterfactual"]))
+    missing = run_cli("study", "report", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("design, table, heading", [

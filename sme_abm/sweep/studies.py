@@ -333,10 +333,15 @@ def value_matrix(table: pd.DataFrame, column: str, points: int, replicates: int)
 
 
 def contrast_effects(values: np.ndarray, contrasts: dict[str, list[int]], **options: float) -> pd.DataFrame:
-    """Per lever: paired differences ``values[on] - values[off]`` across replicates, summarised."""
+    """Per lever: paired differences ``values[on] - values[off]`` across replicates, summarised,
+    with the counterfactual's mean level and the effect and CI in % of it (``mean_pct``, ``ci_pct``)."""
     rows = []
     for lever, (on, off) in contrasts.items():
-        rows.append({"lever": lever, **paired_summary(values[on] - values[off], **options)})
+        found = paired_summary(values[on] - values[off], **options)
+        level = float(np.nanmean(values[off])) if np.isfinite(values[off]).any() else float("nan")
+        relative = 100.0 / abs(level) if level and math.isfinite(level) else float("nan")
+        rows.append({"lever": lever, **found, "counterfactual": level, "mean_pct": found["mean"] * relative,
+                     "ci_pct": found["ci"] * relative})
     return pd.DataFrame(rows)
 
 
