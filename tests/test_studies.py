@@ -275,6 +275,14 @@ def test_a_state_of_another_economy_is_refused_at_load(tmp_path: Path) -> None:
         load_experiment(tiny({"kind": "knockout", "levers": [7]}, {"from_state": str(state)}))
 
 
+def test_a_warm_start_may_vary_only_the_policy() -> None:
+    design = {"kind": "grid", "parameters": {"banks.n_large": {"values": [3, 5]}}}
+    with pytest.raises(ConfigError, match="design.parameters.banks.n_large"):
+        load_experiment(tiny(design, {"burn_in_months": 2}))
+    with pytest.raises(ConfigError, match="start.overrides"):
+        load_experiment(tiny({"kind": "knockout", "levers": [7]}, {"burn_in_months": 2, "overrides": {"banks.n_large": 3}}))
+
+
 def test_study_report_command(tmp_path: Path) -> None:
     out = tmp_path / "ki"
     sweep(tiny({"kind": "knockin", "levers": [7, 13]}, {"burn_in_months": 2, "policy": "none"}),

@@ -269,6 +269,14 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
 
     parameters = _resolve_parameters(spec, origin, base_data, known_keys)
     state_path = _check_start(spec, origin, folder, base, known_keys)
+    if spec.start is not None:
+        from ..state import POLICY_KEYS, RUN_KEYS
+
+        allowed = tuple(f"{key}." for key in POLICY_KEYS) + tuple(f"simulation.{key}" for key in RUN_KEYS)
+        for param in parameters:
+            if not param.key.startswith(allowed):
+                raise ConfigError(origin, f"design.parameters.{param.key}", "runs from a saved state ([start]) may "
+                                  "vary only the policy (levers, shocks) and run settings, not the economy")
     return Experiment(source=origin, spec=spec, text=text, base_config=base_data, parameters=parameters,
                       state_path=state_path)
 
