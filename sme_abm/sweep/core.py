@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -138,6 +139,7 @@ def _start_and_study(experiment: Experiment, seeds: list[int]) -> dict[str, Any]
         from ..state import read_header
 
         path = experiment.state_path
+        assert path is not None  # load_experiment resolved it
         out["start"] = {"kind": "state", "from_state": start.from_state, "path": path, "sha256": state_digest(path),
                         "state_month": int(read_header(path)["month"]), "reseed": True}
     elif start is not None:
@@ -229,13 +231,9 @@ def ensure_states(store: SweepStore, manifest: dict[str, Any], backend: str, wor
                 continue
             if report:
                 report(f"{path}: does not match its recorded digest; burning it in again")
-        import shutil
-
         shutil.rmtree(path, ignore_errors=True)
         todo.append(state)
     for partial in folder.glob(".*.partial") if folder.exists() else []:
-        import shutil
-
         shutil.rmtree(partial, ignore_errors=True)
     if todo:
         folder.mkdir(parents=True, exist_ok=True)
