@@ -161,6 +161,36 @@ def _existing_knockout(path: Path) -> str | None:
 
 
 
+STUDIES_SECTION = [
+    "## Studies: knockout, knock-in, Shapley, interactions, cost-effectiveness",
+    "",
+    "Each study is an experiment file under `configs/experiments/` run by `sme-abm sweep` (resumable,",
+    "reproducible with `sme-abm reproduce`, on a process pool or Dask). Every run of a replicate starts",
+    "from the same burn-in state (the sweep runs a 120-month burn-in per replicate first and caches it",
+    "in the sweep folder), and the policy under study applies from the first evaluated month. The",
+    "sweep writes the study's report (`DIR/study/report.md`, CSVs and figures); `sme-abm study report",
+    "DIR` regenerates it from the runs. See `docs/sweeps.md` (Warm starts, Studies) for the designs,",
+    "the statistics and the power calculation.",
+    "",
+    "| study | command | what it reports |",
+    "|---|---|---|",
+    "| knockout | `sme-abm sweep configs/experiments/study-knockout.toml` | each lever off from the full package: "
+    "effect on its own channel, output, employment, SME count, credit rationed, net fiscal cost (95% CIs); power "
+    "(minimal detectable effects); job-years and output per CNY m of net fiscal cost |",
+    "| knock-in | `sme-abm sweep configs/experiments/study-knockin.toml` | each lever on from no policy: the same |",
+    "| Shapley | `sme-abm sweep configs/experiments/study-shapley.toml` | the full package's effect split across "
+    "the 25 levers (sampled orderings, common random numbers, sampling error) |",
+    "| interactions | `sme-abm sweep configs/experiments/study-interactions.toml` | pairs 11 x 13, 7 x 13, "
+    "9 x 11, 2 x 7, 6 x 13, 14 x 16 within the full package |",
+    "",
+    "Net fiscal cost is dynamically scored: the change in the government's primary deficit plus bond",
+    "interest over the evaluated months against the paired run without the lever (knockout) or with no",
+    "policy (knock-in). The result tables are filled in here once the rebuilt economy (issue 13 and its",
+    "companions) has settled.",
+    "",
+]
+
+
 def render_levers_doc(knockout_table: str | None = None, knockout_figure: str | None = None) -> str:
     """docs/levers.md: every lever with its mechanism, parameters, defaults and sources."""
     registry = load_registry()
@@ -208,6 +238,7 @@ def render_levers_doc(knockout_table: str | None = None, knockout_figure: str | 
         ]
         if knockout_figure:
             out += [f"![knockout]({knockout_figure})", ""]
+    out += STUDIES_SECTION
     for section in range(1, 8):
         out += [f"## Section {section}: {SECTION_TITLES[section]}", ""]
         for lever in (lv for lv in registry.levers if lv.section == section):

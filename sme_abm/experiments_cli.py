@@ -72,7 +72,21 @@ def reproduce_command(
         raise typer.Exit(1)
 
 
+def study_report_command(
+    folder: Path = typer.Argument(..., help="The results folder of a study sweep (knockout, knockin, shapley, interactions)."),
+) -> None:
+    """Write the study's report (effects with 95% CIs, power, Shapley values, interactions,
+    cost-effectiveness; Markdown tables and figures) into FOLDER/study/."""
+    from .sweep.study_report import write_study_report
+
+    path = write_study_report(folder)
+    console.print(f"study report written to {path}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the experiment commands to the ``sme-abm`` app."""
     app.command("sweep")(handle_errors(sweep_command))
     app.command("reproduce")(handle_errors(reproduce_command))
+    study = typer.Typer(no_args_is_help=True, help="Policy studies run by `sme-abm sweep` (see docs/sweeps.md).")
+    study.command("report")(handle_errors(study_report_command))
+    app.add_typer(study, name="study")

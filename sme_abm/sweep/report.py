@@ -112,10 +112,16 @@ def write_report(store: SweepStore, manifest: dict[str, Any], table: pd.DataFram
         lines += [f"| {r.run_id} | {r.status} | {str(r.error or '').replace('|', '/')[:160]} |" for r in failed.itertuples()]
         lines += ["", "Rerun them with `sme-abm sweep EXPERIMENT --out DIR --resume`.", ""]
 
+    study = manifest.get("study")
+    if study is not None:
+        labels = study["labels"]
+        points = {point: {"design point": labels[point]} for point in points}
+        lines += [f"A **{study['kind']}** study: its analysis is in [`study/report.md`](study/report.md) "
+                  f"(regenerate with `sme-abm study report {store.root}`).", ""]
     metrics = [m for m in spec["metrics"] if m in table]
     if metrics and len(points) <= 50:
         lines += ["## Summary metrics by design point (mean over replicates)", ""]
-        keys = [p["key"] for p in manifest["parameters"]]
+        keys = ["design point"] if study is not None else [p["key"] for p in manifest["parameters"]]
         means = table[table["status"] == "ok"].groupby("point")[metrics].mean()
         lines += ["| point | " + " | ".join(k.split(".")[-1] for k in keys) + " | " + " | ".join(metrics) + " |",
                   "|" + "---|" * (1 + len(keys) + len(metrics))]
@@ -177,3 +183,7 @@ def write_report(store: SweepStore, manifest: dict[str, Any], table: pd.DataFram
     from .store import atomic_write_bytes
 
     atomic_write_bytes(store.root / "report.md", "\n".join(lines).encode())
+    if study is not None and (table["status"] == "ok").any():
+        from .study_report import write_study_report
+
+        write_study_report(store.root)
