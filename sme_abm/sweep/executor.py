@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import select
 import signal
@@ -274,15 +275,18 @@ class ExecutionOutcome:
     """What happened to the submitted runs.
 
     Attributes:
-        finished: Records of runs that ended (ok or failed), in completion order of ids only.
+        finished: Number of runs that ended (ok or failed).
         lost: Run id -> error of runs whose worker or executor failed (not recorded; resume reruns them).
-        unsubmitted: Runs never submitted because the process pool broke first.
+        unsubmitted: Runs never submitted because the process pool broke first (the rest of
+            the iterable given, still lazy: a large plan is never turned into a list).
+        has_unsubmitted: Whether there are any.
         broken: True when the process pool broke (a worker died); the executor is then unusable.
     """
 
-    finished: list[str] = field(default_factory=list)
+    finished: int = 0
     lost: dict[str, str] = field(default_factory=dict)
-    unsubmitted: list[RunSpec] = field(default_factory=list)
+    unsubmitted: Iterable[RunSpec] = ()
+    has_unsubmitted: bool = False
     broken: bool = False
 
 
@@ -330,11 +334,13 @@ def execute(
                         on_lost(spec, message)
                     continue
                 on_result(record, blob)
-                outcome.finished.append(spec.run_id)
+                outcome.finished += 1
             top_up()
     finally:
         for future in in_flight:
             future.cancel()
     outcome.broken = broken
-    outcome.unsubmitted = list(queue)
+    following = next(queue, None)
+    if following is not None:
+        outcome.unsubmitted, outcome.has_unsubmitted = itertools.chain([following], queue), True
     return outcome
