@@ -177,17 +177,18 @@ def _standard_streams_to_devnull() -> Iterator[None]:
             os.close(handle)
 
 
-def _start_forkserver(context: Any) -> None:
+def _start_forkserver(context: Any, extra_preload: tuple[str, ...] = ()) -> None:
     """Start the forkserver and resource tracker (if not running) so that they die with the sweep.
 
     The forkserver first imports :mod:`sme_abm.sweep.orphan_guard`, which asks for SIGKILL
     when the sweep dies; its workers ask the same of the forkserver. Neither the helpers nor
-    the workers get the sweep's stdout and stderr.
+    the workers get the sweep's stdout and stderr. ``extra_preload`` adds modules the
+    forkserver imports once for all its children (``distributed`` for Dask workers).
     """
     from multiprocessing import forkserver
 
     context.set_forkserver_preload(["sme_abm.sweep.orphan_guard", "sme_abm.sweep.executor", "sme_abm.model",
-                                    "sme_abm.config"])
+                                    "sme_abm.config", *extra_preload])
     os.environ[PARENT_ENV] = str(os.getpid())
     with _standard_streams_to_devnull():
         forkserver.ensure_running()
@@ -258,6 +259,16 @@ def open_executor(backend: str = "local", workers: int | None = None, scheduler:
             if scheduler:
                 client = stack.enter_context(Client(scheduler))
             else:
+                # The LocalCluster's workers are forked from the sweep's guarded forkserver, not
+                # spawned (Dask's default): they start with /dev/null as stdout and stderr and
+                # with sme_abm and distributed already imported, and from the moment they run
+                # Dask's own watch on a pipe from the sweep ends them when the sweep dies
+                # (a spawned worker held the sweep's pipes, unwatched, while it imported).
+                import dask
+                import multiprocessing
+
+                _start_forkserver(multiprocessing.get_context("forkserver"), ("distributed",))
+                stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}))
                 cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                            dashboard_address=None))
                 client = stack.enter_context(Client(cluster))
