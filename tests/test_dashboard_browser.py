@@ -121,9 +121,12 @@ def browser():
         chromium.close()
 
 
-def open_page(browser, url: str, width: int = 1366, height: int = 768):
-    """A fresh page on the dashboard that records every request, failed response and console error."""
+def open_page(browser, url: str, width: int = 1366, height: int = 768, route=None):
+    """A fresh page on the dashboard that records every request, failed response and console error
+    (``route``, if given, handles every request from the start, e.g. to refuse remote ones)."""
     context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    if route is not None:
+        context.route("**/*", route)
     page = context.new_page()
     page.set_default_timeout(60_000)  # the machine may be shared and busy
     page.requests, page.failures, page.errors = [], [], []
@@ -445,6 +448,48 @@ def test_5_charts_are_readable(page):
     page.get_by_role("button", name="Credit").click()
     page.locator(".sme-chart-credit img").wait_for()
     shoot(page, "18-5-charts")
+
+
+def test_5_hover_values_on_interactive_charts_offline(browser, dashboard_url):
+    """Problem 5, hover values: with every request that would leave the machine refused, the
+    "Hover values" switch draws the live charts with Plotly (plotly.js served by the server
+    from the plotly wheel's nbextension), and hovering a month shows the series' values."""
+    pytest.importorskip("plotly")
+    refused: list[str] = []
+
+    def only_local(route) -> None:
+        if urlparse(route.request.url).hostname in LOCAL_HOSTS or urlparse(route.request.url).scheme in ("data", "blob"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page = open_page(browser, dashboard_url, route=only_local)
+    try:
+        wait_ready(page)
+        page.locator(".sme-step").click()
+        wait_month(page, 1)
+        page.locator(".sme-step").click()
+        wait_month(page, 2)
+        page.locator(".sme-hover-switch input").check(force=True)  # vuetify draws a ripple over the input
+        plot = page.locator(".sme-chart-interactive .js-plotly-plot .main-svg").first
+        plot.wait_for(timeout=60_000)
+        area = page.locator(".sme-chart-interactive .js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.move(area["x"] + 5, area["y"] + 5)
+        # month 2 of an axis from 0.5 to 12.5
+        page.mouse.move(area["x"] + area["width"] * 1.5 / 12, area["y"] + area["height"] * 0.5, steps=8)
+        label = page.locator(".sme-chart-interactive .hoverlayer").first
+        page.wait_for_function("() => /[0-9]/.test(document.querySelector('.sme-chart-interactive .hoverlayer')"
+                               "?.textContent || '')", timeout=10_000)
+        text = label.text_content()
+        assert "micro" in text and "small" in text, text  # the series at the hovered month, with their values
+        titles = page.locator(".sme-chart-interactive .g-xtitle").all_text_contents()
+        assert "month" in titles, titles
+        shoot(page, "18-5-hover")
+        assert refused == [] and remote_requests(page.requests) == [], refused
+        assert page.failures == [], page.failures
+    finally:
+        page.context.close()
 
 
 def test_6_navigation_sticky_controls_search_and_narrow_layout(page):
