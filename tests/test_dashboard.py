@@ -575,3 +575,27 @@ def test_dashboard_command_passes_the_guard_settings(tmp_path):
     assert env["SME_ABM_ALLOWED_ORIGINS"] == "http://10.0.0.5:8765"
     assert env["SME_ABM_RESULTS_ROOTS"] == str(tmp_path.resolve()) and env["SME_ABM_MAX_SESSIONS"] == "4"
     assert env["SOLARA_KERNEL_CULL_TIMEOUT"] == server.CULL_TIMEOUT
+
+
+def test_18_hover_switch_shows_interactive_plotly_charts_with_units_lever_names_and_shocks() -> None:
+    """Issue 18, hover values: the live charts' switch puts Plotly figures in place of the
+    images, with the month on the x-axis, units, lever names, shocks shaded, the baseline dashed."""
+    go = pytest.importorskip("plotly.graph_objects")
+    from sme_abm.dashboard import interactive
+
+    state.current_run().step(3)
+    _, rc = render(components.ChartsPanel())
+    assert not rc.find(go.FigureWidget).widgets  # static images until switched on
+    rc.find(v.Switch, label="Hover values (interactive charts)").widget.v_model = True
+    figure = rc.find(go.FigureWidget).widget
+    names = {trace.name for trace in figure.data}
+    assert {"micro", "small", "medium", "entries", "exits"} <= names
+    assert figure.layout.xaxis.title.text == "month" and figure.layout.yaxis.title.text == "firms"
+    assert figure.layout.hovermode == "x unified" and figure.layout.legend.x > 1  # legend outside the plots
+    assert figure.layout.title.text == "Month 3"
+
+    shocked = interactive.live_figure(state.current_run().timeseries(), [7], [(1, 2, "demand")],
+                                      state.current_run().timeseries())
+    assert [shape.type for shape in shocked.layout.shapes] == ["rect"]  # the shock window
+    assert any(trace.name and trace.name[0].isdigit() and " " in trace.name for trace in shocked.data)  # "6 Special funds"
+    assert any(trace.line.dash == "dash" for trace in shocked.data)  # the baseline

@@ -91,7 +91,7 @@ def test_sme_agents_created_in_one_pass_are_what_mesa_would_create(monkeypatch):
 
     def state(model):
         agents = list(model.agents)
-        smes = [sorted((k, v) for k, v in vars(a).items() if k != "model") for a in model.agents_by_type[SME]]
+        smes = [sorted((k, v) for k, v in vars(a).items() if k not in ("model", "_model_ref")) for a in model.agents_by_type[SME]]
         return ([(type(a).__name__, a.unique_id) for a in agents], smes, list(model.agents_by_type),
                 all(a.model is model for a in agents))
 
@@ -126,7 +126,7 @@ def test_agents_made_one_by_one_when_mesa_sets_other_attributes(monkeypatch):
 def _registry_state(model):
     """Every agent's type, id and attributes, and the SME AgentSet's contents, in order."""
     agents = [(type(a).__name__, a.unique_id,
-               sorted((k, v) for k, v in vars(a).items() if k not in ("model", "_store")))  # references to the model's books
+               sorted((k, v) for k, v in vars(a).items() if k not in ("model", "_model_ref", "_store")))  # references to the model's books
               for a in model.agents]
     smes = [(a.unique_id, a.firm_id) for a in model.agents_by_type[SME]]
     return agents, smes, list(model.agents_by_type)
@@ -193,3 +193,29 @@ def test_stackcheck_compares_bit_for_bit(tmp_path):
     nudged.loc[2, "tax_revenue"] = np.nextafter(nudged.loc[2, "tax_revenue"], np.inf)
     assert stackcheck.compare(frame, nudged) == ["tax_revenue: differs"]
     assert stackcheck.compare(frame, frame.iloc[:2]) != []
+
+
+def test_a_dropped_model_is_freed_with_its_agents() -> None:
+    """A model nobody refers to is freed (issue 19 item 1: a dashboard server kept every closed
+    session's model, about 6 MB at 10,000 SMEs). Two references kept it: the agents' object
+    column, which the garbage collector cannot look into, held agents that held their model
+    (now a weak reference), and Mesa 3.3's class-level ``Agent._ids`` keyed by the model
+    (now weakly keyed)."""
+    import gc
+    import weakref
+
+    import mesa
+
+    from sme_abm import SMEEconomy
+
+    gc.collect()
+    before = len(getattr(mesa.Agent, "_ids", ()))
+    model = SMEEconomy(n_smes=200, rng=3)
+    model.step()
+    agent = next(iter(model.agents_by_type[SME]))
+    assert agent.model is model and agent.unique_id >= 1
+    alive = weakref.ref(model)
+    del model, agent
+    gc.collect()
+    assert alive() is None, "the model outlived every reference to it"
+    assert len(getattr(mesa.Agent, "_ids", ())) == before

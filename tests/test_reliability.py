@@ -580,6 +580,102 @@ def test_design_over_the_run_limit_is_refused_before_anything_is_written(tmp_pat
                                "--workers", "1"]).exit_code == 0
 
 
+def _peak_bytes(work) -> tuple[object, int]:
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["grid", "lhs"])
+def test_a_design_forced_past_the_run_limit_is_never_built_in_memory(tmp_path: Path, kind: str) -> None:
+    """400,000 runs (issue 19 item 7): planning them, writing the manifest and iterating every
+    run stay under 16 MB of Python allocations (a list of the runs took about 400 MB)."""
+    from sme_abm.sweep.core import _new_manifest, checked_manifest, design_points_of, planned_runs
+    from sme_abm.sweep.design import design_points, plan_runs, replicate_seeds
+    from sme_abm.sweep.experiment import load_experiment
+    from sme_abm.sweep.store import SweepStore
+
+    data = smoke_data()
+    if kind == "grid":  # 20 x 20 points x 1,000 replicates
+        data["replicates"] = 1000
+        data["design"] = {"kind": "grid", "parameters": {
+            SWEPT: {"range": [0.0, 0.05], "levels": 20},
+            "levers.p13_financing_guarantee.bank_share": {"range": [0.1, 0.5], "levels": 20}}}
+    else:  # 4,000 sampled points x 100 replicates (SALib builds the matrix: memory grows with points, not runs)
+        data["replicates"] = 100
+        data["design"] = {"kind": "lhs", "samples": 4000, "parameters": {SWEPT: {"range": [0.0, 0.05]}}}
+    experiment = load_experiment(write_experiment_data(tmp_path, data))
+    limit = 16 * 2**20
+
+    def iterate(runs) -> tuple[int, object]:
+        count, last = 0, None
+        for run in runs:
+            count, last = count + 1, run
+        return count, last
+
+    (count, last), peak = _peak_bytes(lambda: iterate(plan_runs(design_points(experiment),
+                                                                replicate_seeds(1, data["replicates"]))))
+    assert count == 400_000 and last.run_id == "399999" and last.replicate == data["replicates"] - 1
+    assert peak < limit, f"planning and iterating 400,000 runs allocated {peak / 2**20:.0f} MB"
+
+    store = SweepStore(tmp_path / "out")
+    store.root.mkdir()
+    manifest, peak = _peak_bytes(lambda: _new_manifest(experiment, store))
+    assert peak < limit, f"the manifest of 400,000 runs allocated {peak / 2**20:.0f} MB"
+    assert manifest["runs"]["count"] == 400_000  # described, not listed
+    store.write_manifest(manifest)
+    assert store.manifest_path.stat().st_size < 100_000
+    reread = checked_manifest(store)
+    (count, last), peak = _peak_bytes(lambda: iterate(planned_runs(store, reread)))
+    assert peak < limit and count == 400_000
+    plan = plan_runs(design_points(experiment), [int(s) for s in manifest["replicate_seeds"]])
+    assert last == plan[-1].to_dict() and planned_runs(store, reread)[12_345] == plan[12_345].to_dict()
+    if kind == "grid":
+        assert plan[0].values == {SWEPT: 0.0, "levers.p13_financing_guarantee.bank_share": 0.1}
+        assert plan[1000].values[SWEPT] == 0.0 and plan[20_000].values[SWEPT] > 0.0  # last key fastest
+    else:  # the design matrix is kept in design.npy and checked against its checksum
+        points = store.root / "design.npy"
+        assert points.exists() and len(design_points_of(store, reread)) == 4000
+        raw = bytearray(points.read_bytes())
+        raw[-1] ^= 0xFF
+        points.write_bytes(bytes(raw))
+        with pytest.raises(Exception, match="points_sha256"):
+            planned_runs(store, reread)
+
+
+@pytest.mark.parametrize("kind", ["grid", "lhs"])
+def test_a_plan_too_large_to_list_sweeps_resumes_and_reproduces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  kind: str) -> None:
+    """The lazily described plan (used past INLINE_RUNS runs) runs, resumes and reproduces like a listed one."""
+    import pandas as pd
+
+    from sme_abm.sweep import core
+
+    monkeypatch.setattr(core, "INLINE_RUNS", 4)
+    data = {**smoke_data(), "overrides": {"simulation.n_smes": 30, "simulation.steps": 2}}
+    if kind == "lhs":
+        data["design"] = {"kind": "lhs", "samples": 4, "parameters": {SWEPT: {"range": [0.0, 0.05]}}}
+    path = write_experiment_data(tmp_path, data)
+    out = tmp_path / "out"
+    table = core.sweep(path, workers=1, out=out, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["runs"]["count"] == 8 and (out / "design.npy").exists() == (kind == "lhs")
+    assert list(table["run_id"]) == [f"{i:06d}" for i in range(8)] and (table["status"] == "ok").all()
+    (out / "runs" / "000005.json").unlink()
+    again = core.sweep(path, workers=1, out=out, resume=True, progress=False)
+    pd.testing.assert_frame_equal(table.drop(columns="duration"), again.drop(columns="duration"))
+    verdicts = core.reproduce(out, runs=3)
+    assert len(verdicts) == 3 and all(ok for _, ok, _ in verdicts)
+    assert (out / "report.md").exists()
+
+
 @pytest.mark.parametrize("name", [".", "..", ".hidden", "-x"])
 def test_experiment_names_that_are_not_folder_names_are_refused(tmp_path: Path, name: str) -> None:
     path = write_experiment_data(tmp_path, {**smoke_data(), "name": name})

@@ -7,6 +7,8 @@ over SMEs. Every phase here updates all SMEs at once (synchronously).
 
 from __future__ import annotations
 
+import weakref
+
 from typing import TYPE_CHECKING
 
 import mesa
@@ -135,6 +137,19 @@ class SME(mesa.Agent):
     def __init__(self, model: "SMEEconomy", firm_id: int) -> None:
         super().__init__(model)
         self.firm_id = int(firm_id)
+
+    # The agents live in an object column of the population (a numpy array, which
+    # Python's garbage collector cannot look into), so an agent holding its model
+    # strongly makes a cycle the collector never sees: every model ever built stayed
+    # in memory (a dashboard session's 10,000-SME model, each run of a sweep worker).
+    # The agent therefore refers to its model weakly; the model owns its agents.
+    @property  # type: ignore[override]
+    def model(self) -> "SMEEconomy":
+        return self._model_ref()  # type: ignore[return-value]
+
+    @model.setter
+    def model(self, value: "SMEEconomy") -> None:
+        self._model_ref = weakref.ref(value)
 
     @property
     def _store(self) -> SMEPopulation:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import solara
 
 from ..levers import SECTION_TITLES, load_registry
-from . import charts, state
+from . import charts, interactive, state
 from .results import list_results_folders, results_roots
 from .session import (
     HEADLINES, RUN_STEPS_RANGE, SEED_RANGE, SMES_RANGE, Settings, clamp, export_stem, format_value, headline_values,
@@ -376,14 +376,31 @@ def ChartsPanel() -> None:
     run = state.current_run()
     tick = state.tick.value
     pair = state.comparison.value
-    solara.ToggleButtonsSingle(value=group, values=list(CHART_GROUPS), on_value=set_group, classes=["sme-chart-groups"])
-    live = solara.use_memo(lambda: charts.LiveFigure(CHART_GROUPS[group], charts.shock_windows(run.config)),
-                           [group, id(run)])
+    hover, set_hover = solara.use_state(False)
+    with solara.Row(style={"align-items": "center"}):
+        solara.ToggleButtonsSingle(value=group, values=list(CHART_GROUPS), on_value=set_group,
+                                   classes=["sme-chart-groups"])
+        if interactive.available():
+            solara.Switch(label="Hover values (interactive charts)", value=hover, on_value=set_hover,
+                          classes=["sme-hover-switch"])
     slug = group.split()[0].lower()
     baseline = pair.baseline.timeseries() if pair is not None else None
     ts = run.timeseries()
-    Chart(lambda: live.update(ts, run.model.smes.employment, baseline), [tick, id(run), group, id(pair)], slug,
-          alt=lambda: charts.describe(ts, CHART_GROUPS[group], baseline))
+    on = hover and interactive.available()
+    live = solara.use_memo(lambda: charts.LiveFigure(CHART_GROUPS[group], charts.shock_windows(run.config)),
+                           [group, id(run)])
+    figure = solara.use_memo(
+        lambda: interactive.live_figure(ts, CHART_GROUPS[group], charts.shock_windows(run.config), baseline,
+                                        run.model.smes.employment) if on else None,
+        [on, tick, id(run), group, id(pair)])
+    if figure is not None:
+        with solara.Div(classes=["sme-chart-interactive", f"sme-chart-interactive-{slug}"]):
+            solara.Text(charts.describe(ts, CHART_GROUPS[group], baseline), classes=["sme-chart-description"],
+                        style={"font-size": "0.85rem"})
+            solara.FigurePlotly(figure)
+    else:
+        Chart(lambda: live.update(ts, run.model.smes.employment, baseline), [tick, id(run), group, id(pair)], slug,
+              alt=lambda: charts.describe(ts, CHART_GROUPS[group], baseline))
     if group == "Fiscal and institutions":
         InstitutionsTable()
 

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import itertools
 import os
 import shutil
 import socket
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
 from ..jsonio import digest, json_safe
-from .design import RunSpec, design_points, design_size, new_entropy, plan_runs, replicate_seeds
+from .design import (GridPoints, MatrixPoints, RunPlan, RunSpec, design_points, design_size, new_entropy, plan_runs,
+                     replicate_seeds)
 from .executor import check_scheduler, execute, execute_run, open_executor
 from .experiment import Experiment, load_experiment
 from .store import SweepStore
@@ -30,8 +33,15 @@ RESOLVED_KEYS = ("format", "name", "experiment", "experiment_digest", "base_conf
 """The manifest's fields that define the experiment; ``resolved_sha256`` is their digest."""
 
 MAX_RUNS = 100_000
-"""Largest design a sweep runs unless ``max_runs`` allows more: the manifest lists every run,
-so the design is held in memory and written in full (about 0.5 KB per run)."""
+"""Largest design a sweep runs unless ``max_runs`` allows more."""
+
+INLINE_RUNS = 100_000
+"""Plans of at most this many runs are listed run by run in the manifest (``runs`` is a list).
+A larger plan (a design forced past :data:`MAX_RUNS`) is described instead (``runs`` is an
+object: counts, and for sampled designs the design matrix in ``design.npy`` with its SHA-256),
+and its runs are built from their index when needed, never all at once."""
+
+POINTS_FILE = "design.npy"
 
 MAX_ATTEMPTS = 3
 """Times a run whose worker dies is started (the last time on its own) before it is recorded as failed."""
@@ -88,15 +98,97 @@ def checked_manifest(store: SweepStore) -> dict[str, Any] | None:
                           "the sweep started, and using it would mix two experiments")
     if not isinstance(manifest.get("sessions"), list):
         raise ConfigError(path, "sessions", "is not a list; the sweep's manifest is damaged")
+    _check_runs_entry(path, manifest["runs"])
     return manifest
 
 
-def _new_manifest(experiment: Experiment) -> dict[str, Any]:
+class _PlannedRuns(Sequence[dict[str, Any]]):
+    """A lazily described plan seen as the manifest's list of run dicts (built one at a time)."""
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [run.to_dict() for run in self.plan[index]]
+        return self.plan[index].to_dict()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (run.to_dict() for run in self.plan)
+
+
+def _points_digest(matrix: Any) -> str:
+    return hashlib.sha256(np.ascontiguousarray(matrix, dtype="<f8").tobytes()).hexdigest()
+
+
+def design_points_of(store: SweepStore, manifest: dict[str, Any]) -> Sequence[dict[str, Any]]:
+    """The design points of a sweep (index = point), from its manifest (and ``design.npy``)."""
+    runs = manifest["runs"]
+    if isinstance(runs, list):
+        found = {run["point"]: run["values"] for run in runs}
+        return [found[point] for point in sorted(found)]
+    params = manifest["parameters"]
+    keys = [p["key"] for p in params]
+    if runs.get("points_file") is None:
+        return GridPoints(keys, [tuple(p["values"]) for p in params])
+    path = store.root / runs["points_file"]
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(path), "", f"cannot be read ({exc}); the sweep's design matrix is damaged") from None
+    if _points_digest(matrix) != runs.get("points_sha256") or matrix.shape != (runs["points"], len(params)):
+        raise ConfigError(str(path), "", "does not match its checksum in manifest.json (points_sha256): "
+                          "it was edited or damaged after the sweep started")
+    return MatrixPoints(keys, [bool(p["integer"]) for p in params], matrix)
+
+
+def planned_runs(store: SweepStore, manifest: dict[str, Any]) -> Sequence[dict[str, Any]]:
+    """Every planned run of a sweep as a dict (``run_id``, ``point``, ``replicate``, ``seed``,
+    ``values``): the manifest's list, or, for a plan too large to list, a lazy sequence."""
+    runs = manifest["runs"]
+    if isinstance(runs, list):
+        return runs
+    return _PlannedRuns(plan_runs(design_points_of(store, manifest), [int(s) for s in manifest["replicate_seeds"]]))
+
+
+def _check_runs_entry(path: str, runs: Any) -> None:
+    if isinstance(runs, list):
+        return
+    keys = {"count", "points", "replicates", "points_file", "points_sha256"}
+    if not isinstance(runs, dict) or set(runs) != keys:
+        raise ConfigError(path, "runs", "is neither a list of runs nor a plan description; the sweep's manifest is damaged")
+
+
+def _new_manifest(experiment: Experiment, store: SweepStore | None = None, inline_runs: int | None = None
+                  ) -> dict[str, Any]:
+    """The manifest of a new sweep. A plan larger than ``inline_runs`` (default
+    :data:`INLINE_RUNS`) is described, not listed, and a sampled design's matrix is written
+    to ``store``'s ``design.npy``."""
     from ..runner import git_commit, versions
 
     entropy = experiment.spec.entropy if experiment.spec.entropy is not None else new_entropy()
     seeds = replicate_seeds(entropy, experiment.spec.replicates)
-    runs = plan_runs(design_points(experiment), seeds)
+    plan = plan_runs(design_points(experiment), seeds)
+    limit = INLINE_RUNS if inline_runs is None else inline_runs
+    runs: Any
+    if len(plan) <= limit:
+        runs = [run.to_dict() for run in plan]
+    else:
+        points_file = points_sha256 = None
+        if isinstance(plan.points, MatrixPoints):
+            if store is None:
+                raise ValueError("a sampled design too large to list needs a results folder for its matrix")
+            buffer = io.BytesIO()
+            np.save(buffer, plan.points.matrix, allow_pickle=False)
+            from .store import atomic_write_bytes
+
+            atomic_write_bytes(store.root / POINTS_FILE, buffer.getvalue())
+            points_file, points_sha256 = POINTS_FILE, _points_digest(plan.points.matrix)
+        runs = {"count": len(plan), "points": len(plan.points), "replicates": len(seeds),
+                "points_file": points_file, "points_sha256": points_sha256}
     manifest = {
         "format": MANIFEST_FORMAT,
         "name": experiment.name,
@@ -110,7 +202,7 @@ def _new_manifest(experiment: Experiment) -> dict[str, Any]:
         "seeding": "numpy.random.SeedSequence(entropy).spawn(replicates); seed = generate_state(1, uint64)[0] >> 1",
         "entropy": str(entropy),
         "replicate_seeds": seeds,
-        "runs": [run.to_dict() for run in runs],
+        "runs": runs,
         **_start_and_study(experiment, seeds),
         "versions": versions(),
         "git_commit": git_commit(),
@@ -326,7 +418,7 @@ def sweep(
             raise ConfigError(loaded.source, "entropy", f"is {loaded.spec.entropy} but the sweep in {target} was seeded "
                               f"with entropy {manifest['entropy']}; cannot resume it")
         if manifest is None:
-            manifest = _new_manifest(loaded)
+            manifest = _new_manifest(loaded, store)
             store.write_manifest(manifest)
         return _execute_sweep(store, manifest, workers, backend, scheduler, progress, window, report)
     finally:
@@ -342,29 +434,41 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
     workers = workers or os.cpu_count() or 1
     ensure_states(store, manifest, backend, workers, scheduler, report)
     contexts = run_contexts(manifest, store)
-    todo, done = [], []
-    for planned in manifest["runs"]:
-        state, detail = store.verify_run(planned)
+    planned = planned_runs(store, manifest)
+    # One pass over the plan checks every run; what is left to run is kept as one byte per
+    # run and the runs are built again from their index as they are submitted.
+    todo_mask = np.zeros(len(planned), dtype=bool)
+    done = 0
+    for index, run in enumerate(planned):
+        state, detail = store.verify_run(run)
         if state == "ok" and contexts is not None:
-            expected = (contexts(planned) or {}).get("state_sha256")
-            found = (store.read_record(planned["run_id"]) or {}).get("state_sha256")
+            expected = (contexts(run) or {}).get("state_sha256")
+            found = (store.read_record(run["run_id"]) or {}).get("state_sha256")
             if found != expected:
                 state, detail = "corrupt", f"started from another state (sha256 {str(found)[:12]}, expected {str(expected)[:12]})"
         if state == "ok":
-            done.append(planned["run_id"])
+            done += 1
             continue
         if state == "corrupt":
             if report:
-                report(f"{store.root}: run {planned['run_id']} is corrupt ({detail}); rerunning it")
-            store.discard_run(planned["run_id"])
-        todo.append(RunSpec.from_dict(planned))
+                report(f"{store.root}: run {run['run_id']} is corrupt ({detail}); rerunning it")
+            store.discard_run(run["run_id"])
+        todo_mask[index] = True
+    to_run = int(todo_mask.sum())
+
+    def todo() -> Iterator[RunSpec]:
+        chunk = 1 << 16
+        for start in range(0, len(todo_mask), chunk):
+            for index in np.flatnonzero(todo_mask[start:start + chunk]):
+                yield RunSpec.from_dict(planned[start + int(index)])
+
     session: dict[str, Any] = {"backend": backend, "workers": workers, "scheduler": scheduler, "pid": os.getpid(),
-                               "started": _now(), "already_done": len(done), "to_run": len(todo),
+                               "started": _now(), "already_done": done, "to_run": to_run,
                                "ok": 0, "failed": 0, "lost": 0, "interrupted": False, "finished": None}
     manifest["sessions"].append(session)
     store.write_manifest(manifest)
 
-    bar, task = _make_progress(show_progress, len(manifest["runs"]), len(done))
+    bar, task = _make_progress(show_progress, len(planned), done)
     counts = {"ok": 0, "failed": 0}
 
     def save(record: dict[str, Any], blob: bytes | None) -> None:
@@ -379,24 +483,32 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
     all_lost: dict[str, str] = {}
     try:
         with bar:
-            pending, losses, restarts = list(todo), {run.run_id: 0 for run in todo}, 0
+            pending: Any = todo() if to_run else None
+            losses: dict[str, int] = {}
+            restarts = 0
             suspects: list[Any] = []
-            while pending:
+            while pending is not None:
+                lost_specs: dict[str, RunSpec] = {}
+
+                def on_lost(spec: RunSpec, message: str) -> None:
+                    lost_specs[spec.run_id] = spec
+                    lost(spec, message)
+
                 with open_executor(backend, workers, scheduler) as executor:
                     outcome = execute(pending, executor, manifest["base_config"], save,
-                                      window=window or 4 * workers, on_lost=lost, context=contexts)
+                                      window=window or 4 * workers, on_lost=on_lost, context=contexts)
                 all_lost.update(outcome.lost)
-                if not outcome.lost and not outcome.unsubmitted:
+                if not outcome.lost and not outcome.has_unsubmitted:
                     break
                 # A worker died (killed, out of memory) or a Dask worker was lost: every run in
                 # flight is lost with it. Start a fresh executor and rerun them; a run lost
                 # MAX_ATTEMPTS - 1 times is set aside and tried once more on its own.
                 restarts += 1
-                pending = []
-                for spec in [run for run in todo if run.run_id in outcome.lost] + outcome.unsubmitted:
-                    if spec.run_id in outcome.lost:
-                        losses[spec.run_id] += 1
-                    (suspects if losses[spec.run_id] >= MAX_ATTEMPTS - 1 else pending).append(spec)
+                retry: list[RunSpec] = []
+                for spec in sorted(lost_specs.values(), key=lambda run: run.run_id):
+                    losses[spec.run_id] = losses.get(spec.run_id, 0) + 1
+                    (suspects if losses[spec.run_id] >= MAX_ATTEMPTS - 1 else retry).append(spec)
+                pending = itertools.chain(retry, outcome.unsubmitted) if retry or outcome.has_unsubmitted else None
             # Alone, a run that kills its worker takes no other run with it: it is recorded
             # as failed (resume tries it again), the runs lost beside it finish.
             for spec in suspects:
@@ -418,7 +530,7 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
             session["lost_runs"] = all_lost
         manifest["finished"] = _now()
         store.write_manifest(manifest)
-    table = store.build_runs_table(manifest["runs"])
+    table = store.build_runs_table(planned)
     manifest["status_counts"] = {str(k): int(v) for k, v in table["status"].value_counts().items()}
     store.write_manifest(manifest)
     write_report(store, manifest, table)
@@ -517,7 +629,7 @@ def reproduce(
     manifest = checked_manifest(store)
     if manifest is None:
         raise ConfigError(str(folder), "manifest.json", "not found; not a sweep results folder")
-    planned = manifest["runs"]
+    planned: Sequence[dict[str, Any]] = planned_runs(store, manifest)
     if runs is not None and runs < len(planned):
         chosen = np.random.default_rng(sample_seed).choice(len(planned), size=runs, replace=False)
         planned = [planned[i] for i in sorted(chosen)]

@@ -15,10 +15,10 @@ between points are due to the parameters, not to the draw.
 
 from __future__ import annotations
 
-import itertools
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -104,38 +104,112 @@ def design_size(experiment: Experiment) -> int:
     return points * experiment.spec.replicates
 
 
-def design_points(experiment: Experiment) -> list[dict[str, Any]]:
-    """Every design point of the experiment, as swept key -> value."""
+class GridPoints(Sequence[dict[str, Any]]):
+    """The points of a grid design, decoded from their index (the order of
+    ``itertools.product``: the last parameter varies fastest), never held as a list."""
+
+    def __init__(self, keys: list[str], values: list[tuple[Any, ...]]) -> None:
+        self.keys, self.values = list(keys), [tuple(v) for v in values]
+        self._size = math.prod(len(v) for v in self.values)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        point: dict[str, Any] = {}
+        for key, values in zip(reversed(self.keys), reversed(self.values)):
+            index, position = divmod(index, len(values))
+            point[key] = values[position]
+        return {key: point[key] for key in self.keys}
+
+
+class MatrixPoints(Sequence[dict[str, Any]]):
+    """The points of a sampled design: one row of the design matrix each (8 bytes per
+    parameter and point), turned into a dict only when asked for."""
+
+    def __init__(self, keys: list[str], integer: list[bool], matrix: np.ndarray) -> None:
+        self.keys, self.integer, self.matrix = list(keys), list(integer), np.asarray(matrix, dtype=float)
+
+    def __len__(self) -> int:
+        return len(self.matrix)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = self.matrix[index]
+        return {key: int(round(float(value))) if integer else float(value)
+                for key, integer, value in zip(self.keys, self.integer, row)}
+
+
+def design_points(experiment: Experiment) -> Sequence[dict[str, Any]]:
+    """Every design point of the experiment, as swept key -> value (a lazy sequence: a grid's
+    points are decoded from their index; a sampled design keeps only its matrix)."""
     design = experiment.spec.design
     params = experiment.parameters
     if design.kind in STUDY_KINDS:
         from .studies import study_plan
 
         return study_plan(design.model_dump(mode="json"), experiment.base_config)["points"]
+    keys = [p.key for p in params]
     if design.kind == "grid":
-        keys = [p.key for p in params]
-        return [dict(zip(keys, combo)) for combo in itertools.product(*(p.values for p in params))]  # type: ignore[arg-type]
+        return GridPoints(keys, [p.values for p in params])  # type: ignore[misc]
     matrix = sample_matrix(design.kind, salib_problem(params), design.samples or 1, design.seed,
                            levels=design.levels, second_order=design.second_order)
-    points = []
-    for row in matrix:
-        point = {}
-        for param, value in zip(params, row):
-            point[param.key] = int(round(float(value))) if param.integer else float(value)
-        points.append(point)
-    return points
+    return MatrixPoints(keys, [p.integer for p in params], matrix)
 
 
-def plan_runs(points: list[dict[str, Any]], seeds: list[int]) -> list[RunSpec]:
-    """All runs: every design point times every replicate, with deterministic ids."""
-    replicates = len(seeds)
-    width = max(6, len(str(len(points) * replicates - 1)))
-    runs = []
-    for point_index, values in enumerate(points):
-        for replicate, seed in enumerate(seeds):
-            index = point_index * replicates + replicate
-            runs.append(RunSpec(f"{index:0{width}d}", point_index, replicate, seed, dict(values)))
-    return runs
+class RunPlan(Sequence[RunSpec]):
+    """All runs of a sweep, every design point times every replicate, with deterministic ids.
+
+    Run ``i`` is replicate ``i % replicates`` of point ``i // replicates``; a run is built
+    only when it is asked for, so a plan of any size takes the memory of its points
+    (see :func:`design_points`) and its replicate seeds.
+    """
+
+    def __init__(self, points: Sequence[dict[str, Any]], seeds: list[int]) -> None:
+        self.points, self.seeds = points, list(seeds)
+        self._size = len(points) * len(self.seeds)
+        self.width = max(6, len(str(self._size - 1)))
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> RunSpec: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RunSpec]: ...
+    def __getitem__(self, index: int | slice) -> RunSpec | list[RunSpec]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        point, replicate = divmod(index, len(self.seeds))
+        return RunSpec(f"{index:0{self.width}d}", point, replicate, self.seeds[replicate], dict(self.points[point]))
+
+    def __iter__(self) -> Iterator[RunSpec]:
+        for index in range(self._size):
+            yield self[index]
+
+
+def plan_runs(points: Sequence[dict[str, Any]], seeds: list[int]) -> RunPlan:
+    """All runs: every design point times every replicate, with deterministic ids (lazy)."""
+    return RunPlan(points, seeds)
 
 
 def analyze_sensitivity(kind: str, problem: dict[str, Any], inputs: np.ndarray, outputs: np.ndarray, *,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import select
 import signal
@@ -221,17 +222,18 @@ def _standard_streams_to_devnull() -> Iterator[None]:
             os.close(handle)
 
 
-def _start_forkserver(context: Any) -> None:
+def _start_forkserver(context: Any, extra_preload: tuple[str, ...] = ()) -> None:
     """Start the forkserver and resource tracker (if not running) so that they die with the sweep.
 
     The forkserver first imports :mod:`sme_abm.sweep.orphan_guard`, which asks for SIGKILL
     when the sweep dies; its workers ask the same of the forkserver. Neither the helpers nor
-    the workers get the sweep's stdout and stderr.
+    the workers get the sweep's stdout and stderr. ``extra_preload`` adds modules the
+    forkserver imports once for all its children (``distributed`` for Dask workers).
     """
     from multiprocessing import forkserver
 
     context.set_forkserver_preload(["sme_abm.sweep.orphan_guard", "sme_abm.sweep.executor", "sme_abm.model",
-                                    "sme_abm.config"])
+                                    "sme_abm.config", *extra_preload])
     os.environ[PARENT_ENV] = str(os.getpid())
     with _standard_streams_to_devnull():
         forkserver.ensure_running()
@@ -302,6 +304,16 @@ def open_executor(backend: str = "local", workers: int | None = None, scheduler:
             if scheduler:
                 client = stack.enter_context(Client(scheduler))
             else:
+                # The LocalCluster's workers are forked from the sweep's guarded forkserver, not
+                # spawned (Dask's default): they start with /dev/null as stdout and stderr and
+                # with sme_abm and distributed already imported, and from the moment they run
+                # Dask's own watch on a pipe from the sweep ends them when the sweep dies
+                # (a spawned worker held the sweep's pipes, unwatched, while it imported).
+                import dask
+                import multiprocessing
+
+                _start_forkserver(multiprocessing.get_context("forkserver"), ("distributed",))
+                stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}))
                 cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                            dashboard_address=None))
                 client = stack.enter_context(Client(cluster))
@@ -319,15 +331,18 @@ class ExecutionOutcome:
     """What happened to the submitted runs.
 
     Attributes:
-        finished: Records of runs that ended (ok or failed), in completion order of ids only.
+        finished: Number of runs that ended (ok or failed).
         lost: Run id -> error of runs whose worker or executor failed (not recorded; resume reruns them).
-        unsubmitted: Runs never submitted because the process pool broke first.
+        unsubmitted: Runs never submitted because the process pool broke first (the rest of
+            the iterable given, still lazy: a large plan is never turned into a list).
+        has_unsubmitted: Whether there are any.
         broken: True when the process pool broke (a worker died); the executor is then unusable.
     """
 
-    finished: list[str] = field(default_factory=list)
+    finished: int = 0
     lost: dict[str, str] = field(default_factory=dict)
-    unsubmitted: list[RunSpec] = field(default_factory=list)
+    unsubmitted: Iterable[RunSpec] = ()
+    has_unsubmitted: bool = False
     broken: bool = False
 
 
@@ -379,11 +394,13 @@ def execute(
                         on_lost(spec, message)
                     continue
                 on_result(record, blob)
-                outcome.finished.append(spec.run_id)
+                outcome.finished += 1
             top_up()
     finally:
         for future in in_flight:
             future.cancel()
     outcome.broken = broken
-    outcome.unsubmitted = list(queue)
+    following = next(queue, None)
+    if following is not None:
+        outcome.unsubmitted, outcome.has_unsubmitted = itertools.chain([following], queue), True
     return outcome

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .core import design_points_of
 from .design import analyze_sensitivity, salib_problem
 from .experiment import SweptParameter
 from .store import SweepStore
@@ -64,7 +65,7 @@ def timeseries_bands(store: SweepStore, table: pd.DataFrame, outputs: list[str])
     return {name: pd.concat(parts, ignore_index=True) for name, parts in bands.items() if parts}
 
 
-def sensitivity_tables(manifest: dict[str, Any], table: pd.DataFrame, metrics: list[str]) -> dict[str, pd.DataFrame]:
+def sensitivity_tables(store: SweepStore, manifest: dict[str, Any], table: pd.DataFrame, metrics: list[str]) -> dict[str, pd.DataFrame]:
     """SALib indices per metric for sobol and morris designs (replicates averaged per point)."""
     kind = manifest["design_kind"]
     if kind not in ("sobol", "morris"):
@@ -72,8 +73,8 @@ def sensitivity_tables(manifest: dict[str, Any], table: pd.DataFrame, metrics: l
     params = [SweptParameter(p["key"], p["values"], tuple(p["bounds"]), p["integer"]) for p in manifest["parameters"]]
     problem = salib_problem(params)
     design = manifest["experiment"]["design"]
-    points = sorted({run["point"]: run["values"] for run in manifest["runs"]}.items())
-    inputs = np.array([[values[p.key] for p in params] for _, values in points], dtype=float)
+    points = design_points_of(store, manifest)
+    inputs = np.array([[values[p.key] for p in params] for values in points], dtype=float)
     results = {}
     for metric in metrics:
         if metric not in table:
@@ -92,7 +93,7 @@ def write_report(store: SweepStore, manifest: dict[str, Any], table: pd.DataFram
     plt = _pyplot()
     store.figures_dir.mkdir(parents=True, exist_ok=True)
     spec = manifest["experiment"]
-    points = {run["point"]: run["values"] for run in manifest["runs"]}
+    points = design_points_of(store, manifest)
     lines = [f"# Sweep `{manifest['name']}`", ""]
     if spec.get("description"):
         lines += [spec["description"], ""]
@@ -115,7 +116,7 @@ def write_report(store: SweepStore, manifest: dict[str, Any], table: pd.DataFram
     study = manifest.get("study")
     if study is not None:
         labels = study["labels"]
-        points = {point: {"design point": labels[point]} for point in points}
+        points = [{"design point": labels[point]} for point in range(len(points))]
         lines += [f"A **{study['kind']}** study: its analysis is in [`study/report.md`](study/report.md) "
                   f"(regenerate with `sme-abm study report {store.root}`).", ""]
     metrics = [m for m in spec["metrics"] if m in table]
@@ -149,7 +150,7 @@ def write_report(store: SweepStore, manifest: dict[str, Any], table: pd.DataFram
         plt.close(figure)
         lines += [f"![{name}](figures/timeseries_{name}.png)", ""]
 
-    sensitivity = sensitivity_tables(manifest, table, metrics)
+    sensitivity = sensitivity_tables(store, manifest, table, metrics)
     if sensitivity:
         lines += [f"## Sensitivity ({manifest['design_kind']}, SALib)", ""]
     for metric, indices in sensitivity.items():

@@ -26,7 +26,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -245,7 +245,7 @@ class SweepStore:
     def read_timeseries(self, run_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(self.timeseries_path(run_id), columns=columns)
 
-    def build_runs_table(self, planned: list[dict[str, Any]]) -> pd.DataFrame:
+    def build_runs_table(self, planned: Iterable[dict[str, Any]]) -> pd.DataFrame:
         """One row per planned run (status ``missing`` when not run), written to ``runs.parquet``."""
         rows = []
         for spec in planned:
