@@ -104,7 +104,27 @@ def design_size(experiment: Experiment) -> int:
     return points * experiment.spec.replicates
 
 
-class GridPoints(Sequence[dict[str, Any]]):
+class _IndexedPoints(Sequence[dict[str, Any]]):
+    """Design points made from their index when asked for (a slice gives a list)."""
+
+    def _point(self, index: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._point(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._point(index)
+
+
+class GridPoints(_IndexedPoints):
     """The points of a grid design, decoded from their index (the order of
     ``itertools.product``: the last parameter varies fastest), never held as a list."""
 
@@ -115,17 +135,7 @@ class GridPoints(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return self._size
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._size))]
-        if index < 0:
-            index += self._size
-        if not 0 <= index < self._size:
-            raise IndexError(index)
+    def _point(self, index: int) -> dict[str, Any]:
         point: dict[str, Any] = {}
         for key, values in zip(reversed(self.keys), reversed(self.values)):
             index, position = divmod(index, len(values))
@@ -133,7 +143,7 @@ class GridPoints(Sequence[dict[str, Any]]):
         return {key: point[key] for key in self.keys}
 
 
-class MatrixPoints(Sequence[dict[str, Any]]):
+class MatrixPoints(_IndexedPoints):
     """The points of a sampled design: one row of the design matrix each (8 bytes per
     parameter and point), turned into a dict only when asked for."""
 
@@ -143,13 +153,7 @@ class MatrixPoints(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self.matrix)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _point(self, index: int) -> dict[str, Any]:
         row = self.matrix[index]
         return {key: int(round(float(value))) if integer else float(value)
                 for key, integer, value in zip(self.keys, self.integer, row)}
