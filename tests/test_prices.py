@@ -127,3 +127,16 @@ def test_the_price_level_is_stationary():
     ts = _economy(n=3_000, simulation__mesa_agents=False).run(240).timeseries()
     assert ts["price_index"].between(0.97, 1.04).all()
     assert abs(ts["price_index"].iloc[120:].mean() - ts["price_index"].iloc[24:120].mean()) < 0.01
+
+
+def test_price_kernel_floor_and_index_match_their_numpy_definitions():
+    """The fused kernel's price floor is :func:`unit_cost` and its sector index the
+    customer-base weighted mean of the new prices."""
+    model = _economy(n=1_500)
+    smes = model.smes
+    smes.productivity[:50] = 0.05  # make the floor bind for some
+    set_prices(model)
+    assert np.array_equal(smes.price[:50], unit_cost(model)[:50])
+    weights = np.bincount(smes.sector, weights=smes.demand_weight, minlength=4)
+    valued = np.bincount(smes.sector, weights=smes.demand_weight * smes.price, minlength=4)
+    assert np.allclose(model.sector_price, valued / weights, rtol=1e-12)

@@ -285,11 +285,20 @@ def deposits_by_bank(model: "SMEEconomy") -> np.ndarray:
     and guarantors that bank with it (an overdrawn balance counts as a negative deposit,
     i.e. an overdraft the bank extends)."""
     banks, smes, balances = model.banks, model.smes, model.ledger.balances
-    per_bank = bincount_sums(banks.deposit_home[smes.bank], weights=smes.cash, minlength=banks.size)
+    per_bank = np.zeros(banks.size)
+    _sme_deposits_kernel(smes.bank, banks.deposit_home, smes.cash, per_bank)
     aggregate = balances["households"] + balances["large_firms"] + balances["rest_of_world"]
     per_bank += aggregate * banks.deposit_share
     per_bank += bincount_sums(guarantor_banks(model), weights=model.guarantors.cash, minlength=banks.size)
     return per_bank
+
+
+@njit
+def _sme_deposits_kernel(bank, deposit_home, cash, per_bank):  # pragma: no cover - compiled
+    """``bincount(deposit_home[bank], weights=cash)`` in one pass, without the gathered array
+    (summed in row order, as bincount does)."""
+    for i in range(cash.size):
+        per_bank[deposit_home[bank[i]]] += cash[i]
 
 
 def guarantor_banks(model: "SMEEconomy") -> np.ndarray:

@@ -183,7 +183,7 @@ def unit_cost(model: "SMEEconomy") -> np.ndarray:
     smes, econ = model.smes, model.config.economy
     compliance = model.policy.p05_fair_supervision.compliance_time_share
     labour = 12.0 * model.wage / (model.revenue_per_worker[smes.sector] * smes.productivity)
-    return model.materials_share[smes.sector] + labour / (1.0 - compliance)
+    return model.materials_share[smes.sector] + labour / (1.0 - compliance)  # as _price_kernel's floor
 
 
 def set_prices(model: "SMEEconomy") -> None:
@@ -200,11 +200,16 @@ def set_prices(model: "SMEEconomy") -> None:
     other's. Then the sector price indices (demand-weighted means) are updated."""
     smes, markets = model.smes, model.config.markets
     draws = model.rng.random(smes.size)
-    floor = unit_cost(model)
-    _price_kernel(smes.price, smes.demand, smes.capital, smes.sector, np.asarray(model.capital_output_ratio, dtype=float),
-                  market_price(model), floor, draws, float(markets.price_adjustment),
-                  float(markets.normal_utilisation))
-    model.sector_price = sector_price_index(model)
+    n_sectors = len(model.sector_names)
+    weights, valued = np.zeros(n_sectors), np.zeros(n_sectors)
+    compliance = float(model.policy.p05_fair_supervision.compliance_time_share)
+    _price_kernel(smes.price, smes.demand, smes.capital, smes.sector, smes.productivity, smes.demand_weight,
+                  np.asarray(model.capital_output_ratio, dtype=float), market_price(model),
+                  np.asarray(model.materials_share, dtype=float), np.asarray(model.revenue_per_worker, dtype=float),
+                  float(12.0 * model.wage), 1.0 - compliance, draws, float(markets.price_adjustment),
+                  float(markets.normal_utilisation), weights, valued)
+    # the sector price indices (customer-base weighted means), summed in the kernel in row order
+    model.sector_price = np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
 
 
 def market_price(model: "SMEEconomy") -> np.ndarray:
@@ -214,21 +219,19 @@ def market_price(model: "SMEEconomy") -> np.ndarray:
     return share * np.asarray(model.sector_price, dtype=float) + (1.0 - share) * model.large_firm_price
 
 
-def sector_price_index(model: "SMEEconomy") -> np.ndarray:
-    """Each sector's price index: SMEs' prices weighted by their customer bases (1 where empty)."""
-    smes = model.smes
-    n_sectors = len(model.sector_names)
-    weights = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
-    valued = np.bincount(smes.sector, weights=smes.demand_weight * smes.price, minlength=n_sectors)
-    return np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
-
-
 @njit
-def _price_kernel(price, demand, capital, sector, capital_output_ratio, sector_price, floor, draws, adjustment,
-                  normal_utilisation):  # pragma: no cover - compiled
+def _price_kernel(price, demand, capital, sector, productivity, demand_weight, capital_output_ratio, reference,
+                  materials_share, revenue_per_worker, annual_wage, productive_time, draws, adjustment,
+                  normal_utilisation, weights, valued):  # pragma: no cover - compiled
     """The CATS price rule of :func:`set_prices`, one firm at a time (no firm's price
-    depends on another's this month)."""
-    ratio, average = take(capital_output_ratio, sector), take(sector_price, sector)
+    depends on another's this month), with the floor :func:`unit_cost` written out::
+
+        floor = materials_share[sector] + annual_wage / (revenue_per_worker[sector] * productivity) / productive_time
+
+    and the sector sums of the price index, ``bincount(sector, demand_weight)`` and
+    ``bincount(sector, demand_weight * price)``, in row order as bincount adds them."""
+    ratio, average = take(capital_output_ratio, sector), take(reference, sector)
+    inputs, per_worker = take(materials_share, sector), take(revenue_per_worker, sector)
     for i in range(price.size):
         p = price[i]
         capacity = 1.2 * capital[i] / (12.0 * ratio[i])
@@ -238,7 +241,11 @@ def _price_kernel(price, demand, capital, sector, capital_output_ratio, sector_p
         cut = p * (1.0 - step)
         p = raised if (wanted > capacity) & (p < average[i]) else p
         p = cut if (wanted < normal_utilisation * capacity) & (p > average[i]) else p
-        price[i] = maximum(p, floor[i])
+        floor = inputs[i] + annual_wage / (per_worker[i] * productivity[i]) / productive_time
+        price[i] = maximum(p, floor)
+    for i in range(price.size):
+        weights[sector[i]] += demand_weight[i]
+        valued[sector[i]] += demand_weight[i] * price[i]
 
 
 # ---------------------------------------------------------------------------
