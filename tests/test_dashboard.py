@@ -599,3 +599,16 @@ def test_18_hover_switch_shows_interactive_plotly_charts_with_units_lever_names_
     assert [shape.type for shape in shocked.layout.shapes] == ["rect"]  # the shock window
     assert any(trace.name and trace.name[0].isdigit() and " " in trace.name for trace in shocked.data)  # "6 Special funds"
     assert any(trace.line.dash == "dash" for trace in shocked.data)  # the baseline
+
+
+def test_bank_table_shows_reserves_not_the_ledger_position():
+    """A bank's ledger account is reserves less the deposits it owes (negative for a
+    deposit-taking bank); the table shows its money, its reserves."""
+    run = Run(load_config({"simulation": {"n_smes": 500, "burn_in_months": 0}}))
+    run.step(2)
+    table = run.banks_table()
+    banks = run.model.banks
+    shown = table[table["institution"].str.startswith("bank ")]
+    assert np.allclose(shown["cash"].to_numpy(), banks.reserves, rtol=0, atol=1e-4)  # the table rounds to 4 places
+    assert (banks.cash[banks.kind == 0] < 0).all() and (shown["cash"].to_numpy()[banks.kind == 0] > 0).all()
+    assert list(shown["kind"].unique()) == ["large state bank", "small local bank", "non-deposit lender"]

@@ -157,10 +157,11 @@ class BankBook(ColumnStore):
         deposits = self.deposits if deposits is None else deposits
         return self.reserve_ratio() * np.maximum(deposits, 0.0)
 
-    def free_reserves(self) -> np.ndarray:
+    def free_reserves(self, deposits: np.ndarray | None = None) -> np.ndarray:
         """Reserves above the requirement and a liquidity buffer of 1% of deposits: what a
-        bank can spend on bonds without borrowing."""
-        deposits = self.deposits
+        bank can spend on bonds without borrowing (``deposits``: :attr:`deposits`, if the
+        caller has them)."""
+        deposits = self.deposits if deposits is None else deposits
         free = self.cash + deposits - self.required_reserves(deposits) - 0.01 * np.maximum(deposits, 0.0)
         return np.maximum(free, 0.0)
 

@@ -97,8 +97,7 @@ class CentralBank(mesa.Agent):
         required = banks.required_reserves(deposits)
         eligible = banks.kind != NONDEPOSIT_LENDER
         short = np.where(eligible, np.maximum(required - reserves, 0.0), 0.0)
-        spare = np.maximum(reserves - required - 0.01 * np.maximum(deposits, 0.0), 0.0)
-        repay = np.where(eligible, np.minimum(banks.standing_facility, spare), 0.0)
+        repay = np.where(eligible, np.minimum(banks.standing_facility, banks.free_reserves(deposits)), 0.0)
         rows = np.arange(banks.size)
         drawn = model.ledger.pay("standing_facility_draws", "central_bank", "banks", short, payee_rows=rows)
         repaid = model.ledger.pay("standing_facility_repayments", "banks", "central_bank", repay, payer_rows=rows)

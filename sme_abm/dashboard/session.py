@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..agents.bank import BANK_KINDS
 from ..config import Config, load_config
 from ..errors import ConfigError
 from ..levers import load_registry
@@ -327,13 +328,14 @@ class Run:
     def banks_table(self) -> pd.DataFrame:
         """One row per bank and guarantor with its balance-sheet figures."""
         banks, guarantors = self.model.banks, self.model.guarantors
-        kinds = ("large state bank", "small local bank", "non-deposit lender")
+        # a bank's money is its reserves (its ledger account is reserves less the deposits it owes)
+        reserves, equity, capital_ratio = banks.reserves, banks.equity, banks.capital_ratio
         rows = []
         for i in range(banks.size):
             rows.append({
-                "institution": f"bank {i}", "kind": kinds[int(banks.kind[i])] if int(banks.kind[i]) < 3 else "bank",
-                "cash": banks.cash[i], "loans": banks.loans[i], "equity": banks.equity[i],
-                "capital_ratio": banks.capital_ratio[i], "guarantees": float("nan"),
+                "institution": f"bank {i}", "kind": BANK_KINDS[int(banks.kind[i])],
+                "cash": reserves[i], "loans": banks.loans[i], "equity": equity[i],
+                "capital_ratio": capital_ratio[i], "guarantees": float("nan"),
                 "leverage": float("nan"), "leverage_limit": float("nan"),
             })
         leverage, limit = guarantors.leverage(), guarantors.leverage_limit()
