@@ -68,12 +68,10 @@ def settle_guarantors(model: "SMEEconomy") -> None:
     above_base = np.maximum(guarantors.cash - guarantors.base_capital, 0.0)
     dividends = np.minimum(cfg.dividend_payout * np.maximum(profit, 0.0), above_base)
     ledger.pay("guarantor_dividends", "guarantors", "government", dividends, payer_rows=rows)
-    # government-backed guarantors are recapitalised when losses leave them below half their
-    # capital, or leave their guarantees above the leverage limit
+    # government-backed guarantors (and the re-guarantee fund) are recapitalised to their
+    # base capital when losses leave them below half of it; a guarantor whose guarantees
+    # reach its leverage limit is not topped up, it stops guaranteeing (GuarantorBook.capacity)
     shortfall = np.where(guarantors.cash < 0.5 * guarantors.base_capital, guarantors.base_capital - guarantors.cash, 0.0)
-    limit = guarantors.leverage_limit()
-    over_limit = np.divide(guarantors.outstanding, limit, out=np.zeros(guarantors.size), where=limit > 0) - guarantors.cash
-    shortfall = np.maximum(shortfall, np.where(guarantors.is_reguarantee_fund, 0.0, over_limit * (1 + 1e-9)))
     paid = ledger.pay("guarantor_recapitalisation", "government", "guarantors", shortfall, payee_rows=rows)
     if model.config.lever("p13_financing_guarantee").enabled:
         model.government.record_tax_expenditure("p13_financing_guarantee", paid)
