@@ -363,14 +363,25 @@ def test_1_untouched_settings_export_the_preset_and_compare_to_zero(page, tmp_pa
 READINESS_WATCH_JS = """
 window.__sme = {preparingSeen: false, controlsWhilePreparing: 0, busyPeriods: 0, busyNow: false,
                 disabledWhileBusy: false, enabledAtMonth: null, enabledThenProgress: []};
-new MutationObserver(() => {
+new MutationObserver((records) => {
   const w = window.__sme;
   if (document.querySelector('.sme-preparing-label')) {
     w.preparingSeen = true;
     if (document.querySelector('.sme-step, .sme-run-n, .sme-lever-switch, .sme-months')) w.controlsWhilePreparing++;
   }
+  // a slow browser may apply a whole busy period in one batch of changes: read the records too,
+  // not only the document as it is when the batch ends
+  let appeared = false, disabledInBatch = false;
+  for (const r of records) {
+    for (const n of r.addedNodes) {
+      if (n.nodeType === 1 && (n.matches('.sme-busy') || n.querySelector('.sme-busy'))) appeared = true;
+    }
+    if (r.type === 'attributes' && r.attributeName === 'disabled' && r.target.nodeType === 1
+        && r.target.matches('.sme-run-n, .sme-step') && r.target.hasAttribute('disabled')) disabledInBatch = true;
+  }
   const busy = document.querySelector('.sme-busy');
-  if (busy && !w.busyNow) { w.busyPeriods++; w.enabledAtMonth = null; }
+  if ((busy || appeared) && !w.busyNow) { w.busyPeriods++; w.enabledAtMonth = null; }
+  if (appeared && !busy && disabledInBatch) w.disabledWhileBusy = true;
   w.busyNow = !!busy;
   if (!busy) return;
   const run = document.querySelector('.sme-run-n'), step = document.querySelector('.sme-step');
