@@ -460,7 +460,9 @@ def test_4_policy_effect_on_one_screen(page, tmp_path):
     wait_action(page)
     page.locator(".sme-step").click()
     wait_month(page, 1)
-    page.locator(".sme-headline-change").first.wait_for()
+    # the six changes are six widgets, which reach the page one message at a time: wait for
+    # the render to finish before counting
+    page.wait_for_function("() => document.querySelectorAll('.sme-headline-change').length >= 6")
     assert page.locator(".sme-headline-change").count() == 6
     assert "vs baseline" in page.locator(".sme-headline-change").first.inner_text()
     page.locator(".sme-step").click()  # the comparison follows the run
