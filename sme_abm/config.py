@@ -264,6 +264,13 @@ class Config(_Section):
                     raise _ConsistencyError(f"economy.{name}[{i}]", f"must be between {low} and {high}, got {value!r}")
         if self.guarantors.small_micro_focused > self.guarantors.n_guarantors:
             raise _ConsistencyError("guarantors.small_micro_focused", "must be at most guarantors.n_guarantors")
+        g = self.levers.p13_financing_guarantee
+        outside = g.bank_share + g.reguarantee_share + g.government_share
+        if outside > 1.0 + GUARANTEE_SHARE_TOLERANCE:
+            raise _ConsistencyError(
+                "levers.p13_financing_guarantee",
+                f"bank_share + reguarantee_share + government_share = {outside:.6g} exceeds 1 "
+                "(the guarantor bears 1 minus their sum)")
         return self
 
     # -- convenience -------------------------------------------------------
@@ -437,12 +444,42 @@ def _name_from_path(path: Path) -> str:
     return stem if re.fullmatch(NAME_PATTERN, stem) else "run"
 
 
+#: How far lever 13's loss shares may miss summing to one (rounding in hand-written configs).
+GUARANTEE_SHARE_TOLERANCE = 1e-6
+
+
+def check_guarantee_shares(raw_levers: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
+    """The guarantor's loss share is what the bank, the re-guarantee fund and the local
+    government do not bear, so it is not a parameter; a config that still states it (as
+    configs written before it was derived do) is accepted when the four shares sum to one
+    within :data:`GUARANTEE_SHARE_TOLERANCE`, and refused, naming the key, when they do not.
+    Returns the levers without the stated share."""
+    lever = raw_levers.get("p13_financing_guarantee") if isinstance(raw_levers, Mapping) else None
+    if not isinstance(lever, Mapping) or "guarantor_share" not in lever:
+        return raw_levers
+    parameters = load_registry().by_key("p13_financing_guarantee").parameters
+    stated = lever["guarantor_share"]
+    others = {name: lever.get(name, parameters[name].default)
+              for name in ("bank_share", "reguarantee_share", "government_share")}
+    numbers = [stated, *others.values()]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers):
+        raise ConfigError(origin, "levers.p13_financing_guarantee.guarantor_share",
+                          f"must be a number, as must the other three shares (got {stated!r})")
+    total = float(sum(numbers))
+    if abs(total - 1.0) > GUARANTEE_SHARE_TOLERANCE:
+        raise ConfigError(origin, "levers.p13_financing_guarantee.guarantor_share",
+                          f"the four loss shares must sum to 1, got {total:.6g} (guarantor_share can be left out: "
+                          f"the guarantor bears 1 - bank_share - reguarantee_share - government_share)")
+    return {**raw_levers, "p13_financing_guarantee": {k: v for k, v in lever.items() if k != "guarantor_share"}}
+
+
 def validate_config(data: Mapping[str, Any], origin: str) -> Config:
     """Validate plain data as a Config; errors become one-line ConfigErrors."""
     data = dict(data)
     raw_levers = data.pop("levers", None)
     if raw_levers is None:
         raw_levers = {}
+    raw_levers = check_guarantee_shares(raw_levers, origin)
     try:
         levers = _levers_model().model_validate(raw_levers)
     except ValidationError as exc:

@@ -437,6 +437,11 @@ def _random_lever_settings(seed: int) -> dict:
         for name, param in lever.parameters.items():
             low, high = param.range
             settings[f"levers__{lever.key}__{name}"] = float(low + (high - low) * rng.random())
+    # lever 13's loss shares: the bank, the re-guarantee fund and the local government share
+    # with the guarantor, so the three are drawn as parts of one (a sum above one is refused)
+    parts = rng.dirichlet(np.ones(4))
+    for name, share in zip(("bank_share", "reguarantee_share", "government_share"), parts):
+        settings[f"levers__p13_financing_guarantee__{name}"] = float(share)
     return settings
 
 
