@@ -148,6 +148,7 @@ class GovernmentSettings(_Section):
     bond_rate: float = Field(0.026, ge=0, le=0.5, description="Annual interest on government bonds (10-year CGB yield about 2.6% at end 2023, ChinaBond).")
     bank_bond_share: float = Field(0.67, ge=0, le=1, description="Share of new bonds banks take (commercial banks hold about two thirds of government bonds, ChinaBond custody statistics).")
     debt_feedback: float = Field(0.3, ge=0, le=5, description="Debt-stabilising rule: other spending falls by this share a year of debt above target (Bohn 1998).")
+    case_lapse_months: int = Field(12, ge=1, le=120, description="Months a support case (grant, subsidy, training place, relief) may wait for the administration before it lapses: budgets are annual, and funds not paid out within the year are recovered (Budget Law of the PRC; lever 24).")
 
 
 class RestOfWorldSettings(_Section):

@@ -17,6 +17,7 @@ import numpy as np
 from .kernels import bincount_sums, njit
 from .markets.capital import book_equity, pay_outside_owners
 from .markets.credit import default_log_odds, pledgeable_value, sigmoid
+from .agents.administration import open_cases
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
 from .markets.goods import settle_receivables
@@ -284,8 +285,12 @@ def enter_firms(model: "SMEEconomy") -> None:
     # lever 25's pilot: entrants in the programme's control group get no start-up grant this period
     held = pilot_control(model, "p14_entrepreneurship")[rows]
     grant = np.where(held, 0.0, p.p14_entrepreneurship.startup_grant)
-    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, 0.0), payee_rows=rows)
+    # the grant is paid when the administration processes its case (lever 24): until then the
+    # owners advance what it does not cover, and at least the capital the entrant buys now
+    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, smes.capital[rows]),
+                     payee_rows=rows)
     served = np.flatnonzero(~held)
-    model.government.spend("p14_entrepreneurship", "startup_grants", grant[served], rows[served])
+    # the grant is a case for the administration (lever 24): paid when processed
+    open_cases(model, "startup_grants", grant[served], rows[served])
     model.ledger.pay("entrant_capital", "smes", "large_firms", smes.capital[rows], payer_rows=rows)
     smes.costs[rows] = model.initial_monthly_costs(rows)
