@@ -258,7 +258,7 @@ def _list_firms(model: "SMEEconomy", rows: np.ndarray) -> None:
     smes, ledger, banks = model.smes, model.ledger, model.banks
     # the development fund sells its stake to households at the firm's book value before
     # the offering (new shares at book value leave the value of its stake unchanged)
-    pay_outside_owners(model, rows, book_equity(model, rows), "fund_exit_proceeds")
+    pay_outside_owners(model, rows, book_equity(model, rows), "fund_exit_proceeds", payer="households")
     receivables = smes.receivables[rows]
     settle_receivables(model, rows, receivables, np.zeros_like(receivables))
     debt = smes.debt[rows].copy()
