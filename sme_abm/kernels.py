@@ -32,6 +32,7 @@ so later processes, and the workers of a sweep, load it instead of compiling.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -130,3 +131,72 @@ def take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     for i in range(index.size):
         out[i] = table[index[i]]
     return out
+
+
+#: Values sampled (at a fixed stride, no random stream used) to bracket each wanted rank in
+#: :func:`order_statistics`: with 4,096, a bracket holds about 6% of the values.
+ORDER_SAMPLE = 4_096
+
+
+def order_statistics(values: np.ndarray, ranks: Any) -> np.ndarray:
+    """``np.partition(values, ranks)[ranks]``: the values at the ascending ``ranks`` of a
+    1-d float64 array, the same numbers, several times faster at 10^5 values.
+
+    A rank's value is the same number whatever way it is found (should both 0.0 and
+    -0.0 sit at it, either may be returned, as with ``np.partition``). The wanted
+    ranks are bracketed by values of a sorted strided sample (Floyd and Rivest's
+    selection), one pass counts the values below each bracket and copies those inside
+    it (:func:`_bracket_kernel`), and only those are partitioned. A bracket that
+    misses its ranks (a sample unlike the whole, e.g. values sorted in blocks), values
+    with NaN, and small arrays are left to ``np.partition``.
+    """
+    values = np.asarray(values)
+    ranks = np.asarray(ranks, dtype=np.intp)
+    n = values.size
+    if (values.ndim != 1 or values.dtype != np.float64 or n < 4 * ORDER_SAMPLE or ranks.size == 0
+            or ranks.min() < 0 or ranks.max() >= n):
+        return np.partition(values, ranks)[ranks]
+    sample = np.sort(values[:: n // ORDER_SAMPLE])
+    size = sample.size
+    margin = 2 * int(math.isqrt(size))  # four standard deviations of a rank in the sample
+    out = np.empty(ranks.size)
+    order = np.argsort(ranks, kind="stable")
+    inside = np.empty(n)
+    start = 0
+    while start < order.size:
+        # one bracket for the wanted ranks whose brackets in the sample would overlap
+        first = int(ranks[order[start]])
+        end = start + 1
+        while end < order.size and (int(ranks[order[end]]) - first) * size <= 2 * margin * n:
+            end += 1
+        last = int(ranks[order[end - 1]])
+        low_at, high_at = first * size // n - margin, last * size // n + margin
+        low = sample[low_at] if low_at > 0 else -np.inf
+        high = sample[high_at] if high_at < size - 1 else np.inf
+        below, count, nan = _bracket_kernel(values, low, high, inside)
+        if nan or not (below <= first and last < below + count):
+            return np.partition(values, ranks)[ranks]
+        wanted = ranks[order[start:end]] - below
+        out[order[start:end]] = np.partition(inside[:count], wanted)[wanted]
+        start = end
+    return out
+
+
+@_numba_njit(cache=True, error_model="numpy")
+def _bracket_kernel(values: np.ndarray, low: float, high: float,
+                    inside: np.ndarray) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    """Count the values below ``low``, copy those in ``[low, high]`` to ``inside`` (in row
+    order), and count the NaNs; returns ``(below, count inside, NaNs)``.
+
+    Every value is stored and the write position advances only past those inside: no
+    branch on the data (an ``if`` around the store made the pass six times slower)."""
+    below = 0
+    count = 0
+    nan = 0
+    for i in range(values.size):
+        x = values[i]
+        below += 1 if x < low else 0
+        nan += 1 if x != x else 0
+        inside[count] = x  # count <= i: within the array
+        count += 1 if (x >= low) & (x <= high) else 0
+    return below, count, nan

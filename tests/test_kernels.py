@@ -93,6 +93,43 @@ def test_quantiles_match_numpy_bit_for_bit():
     assert np.isnan(quantiles(with_nan, (0.5,))).all()
 
 
+def test_order_statistics_match_numpy_partition():
+    from sme_abm.kernels import ORDER_SAMPLE, order_statistics
+
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        n = int(rng.integers(4 * ORDER_SAMPLE, 150_000))
+        x = [rng.random(n), np.exp(3 * rng.standard_normal(n)), rng.integers(0, 50, n).astype(float),
+             np.sort(rng.random(n)),  # sorted in blocks: the sample's brackets miss, numpy decides
+             np.round(rng.standard_normal(n), 2) + 0.0][trial % 5]
+        if trial % 7 == 0:
+            x[rng.random(n) < 0.01] = np.nan if trial % 2 else np.inf
+        ranks = sorted({*rng.integers(0, n, 3).tolist(), n // 2, n // 2 + 1, 0, n - 1})
+        assert order_statistics(x, ranks).tobytes() == np.partition(x, ranks)[ranks].tobytes()
+        for q in [(0.5, 0.75), (0.1, 0.9, 0.5)]:
+            from sme_abm.markets.capital import quantiles
+
+            with np.errstate(invalid="ignore"):
+                assert quantiles(x, q).tobytes() == np.quantile(x, q).tobytes(), (n, q)
+
+
+def test_top_scores_match_numpy_argpartition():
+    from sme_abm.agents.government import _top_of
+
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(rng.integers(20_000, 150_000))
+        # ties straddling the cut (integer scores) leave the choice to argpartition, as before
+        x = [rng.random(n), rng.integers(0, 30, n).astype(float), 2.0 - np.minimum(rng.random(n) * 3, 1.0)][trial % 3]
+        if trial % 5 == 0:
+            x[rng.random(n) < 0.01] = np.nan
+        rows = np.flatnonzero(rng.random(n) < 0.6)
+        for count in (1, 7, 1_000, rows.size - 1, rows.size, rows.size + 5):
+            c = min(count, rows.size)
+            expected = np.sort(rows[np.argpartition(-x[rows], c - 1)[:c]])
+            assert _top_of(x, rows, count).tobytes() == expected.tobytes(), (trial, count)
+
+
 def test_investment_and_credit_need_match_their_numpy_definitions():
     from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
     from sme_abm.markets.credit import MIN_LOAN, _applications_kernel

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import clip, group_sums, minimum, njit
+from ..kernels import clip, group_sums, minimum, njit, order_statistics
 from ..markets.capital import book_equity
 from .administration import empty_cases, open_cases, pending
 from .sme import MEDIUM, SMALL, SUPPORT_BITS
@@ -268,11 +268,25 @@ def _top(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.ndarray:
 
 
 def _top_of(scores: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` rows among ``rows`` (ascending) with the highest scores, sorted."""
+    """The ``count`` rows among ``rows`` (ascending) with the highest scores, sorted.
+
+    What ``np.sort(rows[np.argpartition(-scores[rows], count - 1)[:count]])`` gives.
+    When no tie straddles the cut, that is every row scoring at least the
+    ``count``-th highest score, found by :func:`~sme_abm.kernels.order_statistics`
+    (about a fifth of the time of ``argpartition`` at 10^5 rows); when one does
+    (which of the tied rows ``argpartition`` keeps depends on its algorithm), or a
+    score is NaN, ``argpartition`` picks as before.
+    """
     count = min(count, rows.size)
     if count <= 0:
         return rows[:0]
-    pick = np.argpartition(-scores[rows], count - 1)[:count]
+    picked = scores[rows]
+    if picked.dtype == np.float64 and picked.ndim == 1:
+        cut = order_statistics(picked, [picked.size - count])[0]
+        chosen = np.flatnonzero(picked >= cut)  # NaN scores are never chosen here (and so fall back)
+        if chosen.size == count:
+            return np.sort(rows[chosen])
+    pick = np.argpartition(-picked, count - 1)[:count]
     return np.sort(rows[pick])
 
 
