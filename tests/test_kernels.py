@@ -130,6 +130,23 @@ def test_top_scores_match_numpy_argpartition():
             assert _top_of(x, rows, count).tobytes() == expected.tobytes(), (trial, count)
 
 
+def test_standard_normal_matches_numpy_draws_and_end_state():
+    from sme_abm.kernels import _ziggurat_checked, standard_normal
+
+    assert _ziggurat_checked()
+    sizes = np.random.default_rng(6).integers(0, 40_000, 60).tolist() + [1, 2, 100_000, 250_000]
+    for seed, size in enumerate(sizes):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        ours.random(seed % 3)  # start anywhere in the stream
+        numpys.random(seed % 3)
+        assert standard_normal(ours, size).tobytes() == numpys.standard_normal(size).tobytes(), (seed, size)
+        assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.integers(0, 2**31, 3).tolist() == numpys.integers(0, 2**31, 3).tolist()
+    # other bit generators are numpy's business
+    mt = np.random.Generator(np.random.MT19937(1))
+    assert standard_normal(mt, 1_000).tobytes() == np.random.Generator(np.random.MT19937(1)).standard_normal(1_000).tobytes()
+
+
 def test_investment_and_credit_need_match_their_numpy_definitions():
     from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
     from sme_abm.markets.credit import MIN_LOAN, _applications_kernel

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import clip, group_sums, minimum, njit, order_statistics
+from ..kernels import clip, group_sums, minimum, njit, order_statistics, standard_normal
 from ..markets.capital import book_equity
 from .administration import empty_cases, open_cases, pending
 from .sme import MEDIUM, SMALL, SUPPORT_BITS
@@ -260,7 +260,7 @@ def observed_distress(model: "SMEEconomy", distress: np.ndarray) -> np.ndarray:
     smes = model.smes
     noise = model.policy.p03_statistical_monitoring.distress_observation_noise
     scale = float(distress.std()) or 1.0
-    return distress + noise * scale * model.rng.standard_normal(smes.size)
+    return distress + noise * scale * standard_normal(model.rng, smes.size)
 
 
 def _top(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import group_sums, maximum, minimum, njit, take
+from ..kernels import group_sums, maximum, minimum, njit, standard_normal, take
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -452,7 +452,7 @@ def innovate(model: "SMEEconomy") -> None:
     n = smes.size
     n_sectors = len(model.sector_names)
     rd_draws, adoption_draws, training_draws = rng.random(n), rng.random(n), rng.random(n)
-    noise = rng.standard_normal(n)
+    noise = standard_normal(rng, n)
     log_a = np.log(smes.productivity)
 
     # R&D: success raises productivity; imitators capture the unappropriated part.
@@ -567,7 +567,7 @@ def evolve_demand(model: "SMEEconomy") -> None:
     group_sums(smes.sector, log_a, sums, counts)
     mean_log_a = sums / np.maximum(counts, 1)
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
-    shock = rng.standard_normal(smes.size)
+    shock = standard_normal(rng, smes.size)
     growth, root_served = np.empty(smes.size), np.empty(smes.size)
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           float(model.config.economy.growth_drift), float(elasticity),

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..agents.bank import NONDEPOSIT_LENDER
 from ..agents.guarantor import guarantee_split
-from ..kernels import bincount_sums, clip, maximum, minimum, njit, take
+from ..kernels import bincount_sums, clip, maximum, minimum, njit, standard_normal, take
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -398,7 +398,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
-    estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
+    estimated_pd = sigmoid(true_log_odds + noise * standard_normal(rng, rows.size))
 
     g = p.p13_financing_guarantee
     bank_share = guarantee_split(model).bank_share
