@@ -157,14 +157,14 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
 
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, kappa, smes.demand / smes.price, smes.capital, smes.cash, smes.costs,
+    _investment_kernel(smes.sector, kappa, smes.demand, smes.price, smes.capital, smes.cash, smes.costs,
                        float(econ.investment_speed), float(econ.cash_buffer_months), investment)
     spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
     assert investment.tobytes() == np.minimum(desired_investment(model), spendable).tobytes()
 
     draws = np.random.default_rng(0).random(smes.size)
     need, applies = np.empty(smes.size), np.empty(smes.size, dtype=bool)
-    _applications_kernel(smes.sector, kappa, smes.demand / smes.price, smes.capital, smes.debt, smes.costs, smes.cash,
+    _applications_kernel(smes.sector, kappa, smes.demand, smes.price, smes.capital, smes.debt, smes.costs, smes.cash,
                          smes.sales,
                          draws, float(econ.investment_speed), float(econ.cash_buffer_months),
                          float(cfg.initial_debt_to_capital), 0.6, need, applies)
@@ -476,3 +476,37 @@ def test_pilot_control_kernel_matches_python_hash():
     expected = [(_mix64((int(f) ^ key) & _MASK64) >> 11) / 2.0 ** 53 < 0.2 for f in firm_id]
     assert held.tolist() == expected
     assert held.mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_population_wide_kernels_match_their_numpy_definitions():
+    from sme_abm.agents.sme import _grow_demand_weights_kernel, _scale_by_sector_kernel, monthly_capacity
+    from sme_abm.markets.capital import book_equity
+    from sme_abm.markets.credit import pledgeable_value
+    from sme_abm.recorder import _real_output_and_capacity_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=9)
+    model.run(3)
+    smes, p = model.smes, model.policy
+    smes.cash[:20] = -smes.cash[:20]  # some overdrawn firms
+    assert book_equity(model).tobytes() == (smes.cash + smes.capital + smes.receivables - smes.debt).tobytes()
+    expected = (model.config.banks.loan_to_value * smes.capital
+                + p.p10_multilevel_finance.receivables_collateral_ratio * smes.receivables
+                + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock)
+    assert pledgeable_value(model).tobytes() == expected.tobytes()
+
+    real, capacity = np.empty(smes.size), np.empty(smes.size)
+    _real_output_and_capacity_kernel(smes.sales, smes.price, smes.capital, smes.sector,
+                                     np.asarray(model.capital_output_ratio, dtype=float), real, capacity)
+    assert real.tobytes() == (smes.sales / smes.price).tobytes()
+    assert capacity.tobytes() == monthly_capacity(model).tobytes()
+
+    rng = np.random.default_rng(9)
+    growth, root = np.exp(0.1 * rng.standard_normal(smes.size)), np.sqrt(rng.random(smes.size))
+    weights, after = smes.demand_weight.copy(), np.zeros(len(model.sector_names))
+    _grow_demand_weights_kernel(weights, growth, root, smes.sector, after)
+    expected = smes.demand_weight * (growth * root)
+    assert weights.tobytes() == expected.tobytes()
+    assert after.tobytes() == np.bincount(smes.sector, weights=expected, minlength=after.size).tobytes()
+    factor = rng.random(after.size)
+    _scale_by_sector_kernel(weights, smes.sector, factor)
+    assert weights.tobytes() == (expected * factor[smes.sector]).tobytes()

@@ -302,6 +302,7 @@ def pay_support(model: "SMEEconomy") -> None:
     # Lever 6: special-fund grants to firms seen as distressed but viable
     budget = p.p06_fiscal_funds.grant_budget * scale
     n_grants = int(budget // GRANT_SIZE)
+    fund_held = None  # lever 6's pilot control group, drawn once for grants and equity alike
     if n_grants:
         n_sectors = len(model.sector_names)
         log_a = np.log(smes.productivity)
@@ -310,7 +311,8 @@ def pay_support(model: "SMEEconomy") -> None:
         sector_mean = sums / np.maximum(counts, 1)
         viable = np.empty(smes.size, dtype=bool)
         _viable_kernel(log_a, smes.sector, sector_mean, viable)
-        viable_rows = np.flatnonzero(viable & ~pilot_control(model, "p06_fiscal_funds"))
+        fund_held = pilot_control(model, "p06_fiscal_funds")
+        viable_rows = np.flatnonzero(viable & ~fund_held)
         rows = _top_of(distress, viable_rows, n_grants)
         truly_neediest = _top_of(truth, viable_rows, n_grants)
         # the share of grantees among the truly neediest (what np.isin(rows, truly_neediest).mean() gives)
@@ -326,7 +328,9 @@ def pay_support(model: "SMEEconomy") -> None:
         growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
         score, eligible = np.empty(smes.size), np.empty(smes.size, dtype=bool)
         _fund_equity_kernel(growth, smes.innovative, smes.size_class, smes.profit, score, eligible)
-        eligible &= ~pilot_control(model, "p06_fiscal_funds") & ~pending(model, "fund_equity")
+        if fund_held is None:
+            fund_held = pilot_control(model, "p06_fiscal_funds")
+        eligible &= ~fund_held & ~pending(model, "fund_equity")
         open_cases(model, "fund_equity", EQUITY_TICKET, _top(score, eligible, n_deals))
 
     # Lever 16: review and certify little giants once a year; pay their monthly grant

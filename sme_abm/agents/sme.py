@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import group_sums, maximum, minimum, njit, standard_normal, take
+from ..kernels import bincount_sums, group_sums, maximum, minimum, njit, standard_normal, take
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -416,7 +416,7 @@ def invest(model: "SMEEconomy") -> None:
     """Buy capital from large firms with cash above a minimal buffer."""
     smes, econ = model.smes, model.config.economy
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
+    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.price,
                        smes.capital,
                        smes.cash, smes.costs, float(econ.investment_speed), float(econ.cash_buffer_months),
                        investment)
@@ -426,16 +426,18 @@ def invest(model: "SMEEconomy") -> None:
 
 
 @njit
-def _investment_kernel(sector, capital_output_ratio, demand, capital, cash, costs, investment_speed,
+def _investment_kernel(sector, capital_output_ratio, demand, price, capital, cash, costs, investment_speed,
                        cash_buffer_months, investment):  # pragma: no cover - compiled
     """The numpy it replaced (:func:`desired_investment` and :func:`cash_buffer` written out)::
 
         spendable = maximum(cash - 0.5 * (cash_buffer_months * costs), 0.0)
         investment = minimum(desired_investment, spendable)
+
+    (demand in units, ``demand / price``, divided here rather than in a temporary array)
     """
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
-        target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
+        target = 12.0 * ratio[i] * (demand[i] / price[i]) / 1.2 * 1.1
         desired = investment_speed * maximum(target - capital[i], 0.0)
         spendable = maximum(cash[i] - 0.5 * (cash_buffer_months * costs[i]), 0.0)
         investment[i] = minimum(desired, spendable)
@@ -572,10 +574,11 @@ def evolve_demand(model: "SMEEconomy") -> None:
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           float(model.config.economy.growth_drift), float(elasticity),
                           float(model.config.economy.demand_volatility), growth, root_served)
-    before = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
-    smes.demand_weight *= np.exp(growth) * root_served
-    after = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
-    smes.demand_weight *= np.divide(before, after, out=np.ones(n_sectors), where=after > 0)[smes.sector]
+    before = bincount_sums(smes.sector, smes.demand_weight, n_sectors)
+    after = np.zeros(n_sectors)
+    _grow_demand_weights_kernel(smes.demand_weight, np.exp(growth), root_served, smes.sector, after)
+    _scale_by_sector_kernel(smes.demand_weight, smes.sector,
+                            np.divide(before, after, out=np.ones(n_sectors), where=after > 0))
 
 
 @njit
@@ -596,6 +599,27 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
         served = served if demand[i] > 0 else 1.0
         served = 1.0 if shut_down[i] else served
         root_served[i] = np.sqrt(served)
+
+
+@njit
+def _grow_demand_weights_kernel(demand_weight, growth_factor, root_served, sector, after):  # pragma: no cover
+    """The customer bases' growth and their new sector totals; the numpy it replaced::
+
+        demand_weight *= growth_factor * root_served
+        after = bincount(sector, weights=demand_weight)   (summed in row order, as bincount does)
+    """
+    for i in range(demand_weight.size):
+        demand_weight[i] = demand_weight[i] * (growth_factor[i] * root_served[i])
+    for i in range(demand_weight.size):  # the sums apart, so the first loop vectorises
+        after[sector[i]] += demand_weight[i]
+
+
+@njit
+def _scale_by_sector_kernel(values, sector, factor):  # pragma: no cover - compiled
+    """``values *= factor[sector]`` without the gathered temporary."""
+    scale = take(factor, sector)  # gathered first, so the loop vectorises
+    for i in range(values.size):
+        values[i] = values[i] * scale[i]
 
 
 def pay_dividends(model: "SMEEconomy") -> None:

@@ -58,7 +58,19 @@ def quantiles(values: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
 def book_equity(model: "SMEEconomy", rows: np.ndarray | slice = slice(None)) -> np.ndarray:
     """Book value of SMEs ``rows``: cash, capital and receivables less debt."""
     smes = model.smes
+    if isinstance(rows, slice) and rows == slice(None):
+        out = np.empty(smes.size)
+        _book_equity_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, out)
+        return out
     return smes.cash[rows] + smes.capital[rows] + smes.receivables[rows] - smes.debt[rows]
+
+
+@njit
+def _book_equity_kernel(cash, capital, receivables, debt, out):  # pragma: no cover - compiled
+    """:func:`book_equity` of every SME in one pass; the numpy it replaced:
+    ``cash + capital + receivables - debt`` (added left to right)."""
+    for i in range(cash.size):
+        out[i] = cash[i] + capital[i] + receivables[i] - debt[i]
 
 
 def sell_equity(model: "SMEEconomy", rows: np.ndarray, ticket: float, holder: str) -> np.ndarray:

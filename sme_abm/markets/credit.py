@@ -96,9 +96,24 @@ def pledgeable_value(model: "SMEEconomy", rows: np.ndarray | slice = slice(None)
     (lever 10) and IP (lever 22). For all SMEs it is also the credit line an overdraft draws
     on (:mod:`sme_abm.demography`)."""
     smes, p = model.smes, model.policy
+    if isinstance(rows, slice) and rows == slice(None):
+        out = np.empty(smes.size)
+        _pledgeable_value_kernel(smes.capital, smes.receivables, smes.ip_stock, float(model.config.banks.loan_to_value),
+                                 float(p.p10_multilevel_finance.receivables_collateral_ratio),
+                                 float(p.p22_ip_protection.ip_collateral_ratio), out)
+        return out
     return (model.config.banks.loan_to_value * smes.capital[rows]
             + p.p10_multilevel_finance.receivables_collateral_ratio * smes.receivables[rows]
             + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
+
+
+@njit
+def _pledgeable_value_kernel(capital, receivables, ip_stock, loan_to_value, receivables_ratio, ip_ratio,
+                             out):  # pragma: no cover - compiled
+    """:func:`pledgeable_value` of every SME in one pass instead of five; the numpy it replaced:
+    ``loan_to_value * capital + receivables_ratio * receivables + ip_ratio * ip_stock``."""
+    for i in range(capital.size):
+        out[i] = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
 
 
 def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
@@ -111,7 +126,7 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 
 @njit
-def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, costs, cash, sales, draws,
+def _applications_kernel(sector, capital_output_ratio, demand, price, capital, debt, costs, cash, sales, draws,
                          investment_speed, cash_buffer_months, debt_to_capital, application_rate,
                          need, applies):  # pragma: no cover - compiled
     """Every SME's financing need, and whether it applies for credit.
@@ -125,13 +140,14 @@ def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, co
         applies = wants & (draws < application_rate)
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
-    :func:`~sme_abm.agents.sme.cash_buffer` written out.
+    :func:`~sme_abm.agents.sme.cash_buffer` written out (demand in units, ``demand / price``,
+    divided here rather than in a temporary array).
     """
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sales.size):
         target_debt = debt_to_capital * capital[i]
         refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
-        target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
+        target = 12.0 * ratio[i] * (demand[i] / price[i]) / 1.2 * 1.1
         investment = investment_speed * maximum(target - capital[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
         need[i] = amount
@@ -387,7 +403,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     econ = model.config.economy
     draws = rng.random(n)
     need, applies = np.empty(n), np.empty(n, dtype=bool)
-    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
+    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.price,
                          smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
                          float(econ.investment_speed), float(econ.cash_buffer_months),
                          float(cfg.initial_debt_to_capital),

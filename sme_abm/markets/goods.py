@@ -138,7 +138,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
         procurement_budget=budget,
         procurement_sme=procurement_total,
         procurement_small_micro=float(procurement_sales[small_micro].sum()),
-        credit_sales=float((supply_chain_sales + procurement_sales).sum()),
+        credit_sales=float(model.month_invoices.sum()),  # supply_chain_sales + procurement_sales
         household_consumption=consumption,
         export_sales=export_total,
     )
