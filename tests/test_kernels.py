@@ -147,6 +147,23 @@ def test_standard_normal_matches_numpy_draws_and_end_state():
     assert standard_normal(mt, 1_000).tobytes() == np.random.Generator(np.random.MT19937(1)).standard_normal(1_000).tobytes()
 
 
+def test_uniform_matches_numpy_random_and_end_state():
+    from sme_abm.kernels import _pcg64_checked, uniform
+
+    assert _pcg64_checked()
+    for seed in range(40):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        for rng in (ours, numpys):  # start anywhere, with a spare 32-bit word held or not
+            rng.random(seed % 5)
+            rng.integers(0, 10, seed % 3, dtype=np.int32)
+        for size in (0, 1, 2, 3, 4, 5, 7, 8, 9, 1_000, 100_003):
+            assert uniform(ours, size).tobytes() == numpys.random(size).tobytes(), (seed, size)
+            assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.integers(0, 2**31, 3, dtype=np.int32).tolist() == numpys.integers(0, 2**31, 3, dtype=np.int32).tolist()
+    mt = np.random.Generator(np.random.MT19937(1))  # other bit generators are numpy's business
+    assert uniform(mt, 100).tobytes() == np.random.Generator(np.random.MT19937(1)).random(100).tobytes()
+
+
 def test_investment_and_credit_need_match_their_numpy_definitions():
     from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
     from sme_abm.markets.credit import MIN_LOAN, _applications_kernel

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import clip, group_sums, minimum, njit, order_statistics, standard_normal
+from ..kernels import clip, group_sums, minimum, njit, order_statistics, standard_normal, uniform
 from ..markets.capital import book_equity
 from .administration import empty_cases, open_cases, pending
 from .sme import MEDIUM, SMALL, SUPPORT_BITS
@@ -350,7 +350,7 @@ def pay_support(model: "SMEEconomy") -> None:
     if replacement > 0 and smes.shock_hit.any():
         noise = p.p03_statistical_monitoring.distress_observation_noise
         miss = 0.5 * (1.0 - np.exp(-noise))
-        seen = smes.shock_hit & (model.rng.random(smes.size) >= miss)
+        seen = smes.shock_hit & (uniform(model.rng, smes.size) >= miss)
         served = smes.shock_hit & ~pilot_control(model, "p23_emergency_relief")
         approved = np.flatnonzero(served & smes.relief_approved)
         government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[approved], approved)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import bincount_sums, group_sums, maximum, minimum, njit, standard_normal, take
+from ..kernels import bincount_sums, group_sums, maximum, minimum, njit, standard_normal, take, uniform
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -203,7 +203,7 @@ def set_prices(model: "SMEEconomy") -> None:
     (:func:`market_price`); so SMEs' prices are anchored by large firms' as well as by each
     other's. Then the sector price indices (demand-weighted means) are updated."""
     smes, markets = model.smes, model.config.markets
-    draws = model.rng.random(smes.size)
+    draws = uniform(model.rng, smes.size)
     n_sectors = len(model.sector_names)
     weights, valued = np.zeros(n_sectors), np.zeros(n_sectors)
     compliance = float(model.policy.p05_fair_supervision.compliance_time_share)
@@ -453,7 +453,8 @@ def innovate(model: "SMEEconomy") -> None:
     smes, p, rng, econ = model.smes, model.policy, model.rng, model.config.economy
     n = smes.size
     n_sectors = len(model.sector_names)
-    rd_draws, adoption_draws, training_draws = rng.random(n), rng.random(n), rng.random(n)
+    draws = uniform(rng, 3 * n)  # rng.random(n) three times: the same numbers
+    rd_draws, adoption_draws, training_draws = draws[:n], draws[n:2 * n], draws[2 * n:]
     noise = standard_normal(rng, n)
     log_a = np.log(smes.productivity)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.sme import MEDIUM
-from ..kernels import njit, order_statistics
+from ..kernels import njit, order_statistics, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -118,7 +118,8 @@ def provide_direct_finance(model: "SMEEconomy") -> np.ndarray:
     if smes.size == 0:
         return np.zeros(0, dtype=bool)
     median, upper_quartile = quantiles(smes.productivity, (0.5, 0.75))
-    venture_draws, listing_draws = rng.random(smes.size), rng.random(smes.size)
+    draws = uniform(rng, 2 * smes.size)  # rng.random(n) twice: the same numbers
+    venture_draws, listing_draws = draws[:smes.size], draws[smes.size:]
     venture, listing = np.empty(smes.size, dtype=bool), np.empty(smes.size, dtype=bool)
     _direct_finance_kernel(smes.productivity, smes.innovative, smes.size_class, smes.profit, venture_draws,
                            listing_draws, float(median), float(upper_quartile), float(lever.vc_probability),

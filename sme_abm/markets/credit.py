@@ -27,7 +27,7 @@ import numpy as np
 
 from ..agents.bank import NONDEPOSIT_LENDER
 from ..agents.guarantor import guarantee_split
-from ..kernels import bincount_sums, clip, maximum, minimum, njit, standard_normal, take
+from ..kernels import bincount_sums, clip, maximum, minimum, njit, standard_normal, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -401,7 +401,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     # firms finance investment and their cash buffer, and keep their debt near
     # a target leverage by refinancing part of the gap each month
     econ = model.config.economy
-    draws = rng.random(n)
+    draws = uniform(rng, n)
     need, applies = np.empty(n), np.empty(n, dtype=bool)
     _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.price,
                          smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
