@@ -527,3 +527,20 @@ def test_population_wide_kernels_match_their_numpy_definitions():
     factor = rng.random(after.size)
     _scale_by_sector_kernel(weights, smes.sector, factor)
     assert weights.tobytes() == (expected * factor[smes.sector]).tobytes()
+
+
+def test_dividend_split_matches_numpy():
+    from sme_abm.agents.sme import _dividend_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=10)
+    model.run(3)
+    smes, econ = model.smes, model.config.economy
+    smes.public_equity_share[::7] = np.float32(0.13)  # some firms part-owned by the fund
+    dividends, to_fund, to_owners = (np.empty(smes.size) for _ in range(3))
+    _dividend_kernel(smes.cash, smes.costs, smes.profit, smes.public_equity_share, float(econ.cash_buffer_months),
+                     float(econ.dividend_payout), dividends, to_fund, to_owners)
+    excess = np.maximum(smes.cash - econ.cash_buffer_months * smes.costs, 0.0)
+    expected = np.minimum(econ.dividend_payout * excess, np.maximum(smes.profit, 0.0))
+    assert dividends.tobytes() == expected.tobytes()
+    assert to_fund.tobytes() == (expected * smes.public_equity_share).tobytes()
+    assert to_owners.tobytes() == (expected - expected * smes.public_equity_share).tobytes()

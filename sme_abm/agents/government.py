@@ -260,7 +260,9 @@ def observed_distress(model: "SMEEconomy", distress: np.ndarray) -> np.ndarray:
     smes = model.smes
     noise = model.policy.p03_statistical_monitoring.distress_observation_noise
     scale = float(distress.std()) or 1.0
-    return distress + noise * scale * standard_normal(model.rng, smes.size)
+    observed = standard_normal(model.rng, smes.size)
+    np.multiply(observed, noise * scale, out=observed)  # distress + noise * scale * draws, in their buffer
+    return np.add(distress, observed, out=observed)
 
 
 def _top(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.ndarray:

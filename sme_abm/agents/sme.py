@@ -632,24 +632,30 @@ def pay_dividends(model: "SMEEconomy") -> None:
     ``public_equity_share`` (to the government), everyone else (founders and the
     household-owned venture funds of lever 12) the rest (to households)."""
     smes, econ = model.smes, model.config.economy
-    dividends = np.empty(smes.size)
-    _dividend_kernel(smes.cash, smes.costs, smes.profit, float(econ.cash_buffer_months),
-                     float(econ.dividend_payout), dividends)
-    to_fund = dividends * smes.public_equity_share
-    model.ledger.pay("fund_dividends", "smes", "government", to_fund)
-    model.ledger.pay("sme_dividends", "smes", "households", dividends - to_fund)
+    dividends, to_fund, to_owners = np.empty(smes.size), np.empty(smes.size), np.empty(smes.size)
+    _dividend_kernel(smes.cash, smes.costs, smes.profit, smes.public_equity_share, float(econ.cash_buffer_months),
+                     float(econ.dividend_payout), dividends, to_fund, to_owners)
+    fund_total = model.ledger.pay("fund_dividends", "smes", "government", to_fund)
+    model.ledger.pay("sme_dividends", "smes", "households", to_owners)
     stats = model.step_stats
-    stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + float(to_fund.sum())
+    stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + fund_total  # to_fund's sum
     model.step_stats["venture_dividends"] = float(np.dot(dividends, smes.venture_equity_share))
 
 
 @njit
-def _dividend_kernel(cash, costs, profit, cash_buffer_months, payout, dividends):  # pragma: no cover - compiled
-    """In numpy terms::
+def _dividend_kernel(cash, costs, profit, public_equity_share, cash_buffer_months, payout, dividends, to_fund,
+                     to_owners):  # pragma: no cover - compiled
+    """Dividends and the owners' parts, in numpy terms::
 
         excess = maximum(cash - cash_buffer_months * costs, 0.0)
         dividends = minimum(payout * excess, maximum(profit, 0.0))
+        to_fund = dividends * public_equity_share      (the float32 share widened exactly, as numpy does)
+        to_owners = dividends - to_fund
     """
     for i in range(cash.size):
         excess = maximum(cash[i] - cash_buffer_months * costs[i], 0.0)
-        dividends[i] = minimum(payout * excess, maximum(profit[i], 0.0))
+        d = minimum(payout * excess, maximum(profit[i], 0.0))
+        fund = d * np.float64(public_equity_share[i])
+        dividends[i] = d
+        to_fund[i] = fund
+        to_owners[i] = d - fund

@@ -414,7 +414,9 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
-    estimated_pd = sigmoid(true_log_odds + noise * standard_normal(rng, rows.size))
+    signal = standard_normal(rng, rows.size)
+    np.multiply(signal, noise, out=signal)  # true_log_odds + noise * draws, in the draws' buffer
+    estimated_pd = sigmoid(np.add(true_log_odds, signal, out=signal))
 
     g = p.p13_financing_guarantee
     bank_share = guarantee_split(model).bank_share
@@ -451,12 +453,13 @@ def run_credit_market(model: "SMEEconomy") -> None:
     expected_loss = estimated_pd * np.where(guaranteed, bank_share, 1.0)
     capital_headroom, funding_headroom = licensed_capital_headroom(model), banks.funding_headroom()
     funding_use = amount[acc] * (1.0 - relending_share)
-    fits_capital = ration(bank_of[acc], expected_loss[acc], capital_use, capital_headroom)
-    fits_funding = ration(bank_of[acc], expected_loss[acc], funding_use, funding_headroom)
+    acc_banks, acc_loss = bank_of[acc], expected_loss[acc]
+    fits_capital = ration(acc_banks, acc_loss, capital_use, capital_headroom)
+    fits_funding = ration(acc_banks, acc_loss, funding_use, funding_headroom)
     served = fits_capital & fits_funding
     granted = np.zeros(rows.size, dtype=bool)
     granted[acc] = served
-    served_banks = bank_of[acc][served]
+    served_banks = acc_banks[served]
     used_capital = bincount_sums(served_banks, weights=capital_use[served], minlength=banks.size)
     used_funding = bincount_sums(served_banks, weights=funding_use[served], minlength=banks.size)
     model.step_stats["bank_capital_breach"] = float(np.max(used_capital - capital_headroom, initial=0.0))
