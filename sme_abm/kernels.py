@@ -233,14 +233,21 @@ def standard_normal(rng: np.random.Generator, size: int) -> np.ndarray:
     return _standard_normal_pcg64(bitgen, int(size))
 
 
+#: Raw words drawn at a time for :func:`standard_normal`: 256 KB, so the normals need no
+#: more memory than NumPy's at any size (at 10^5, 0.40 ms against 0.39 in one piece).
+NORMAL_WORDS_CHUNK = 32_768
+
+
 def _standard_normal_pcg64(bitgen: Any, size: int) -> np.ndarray:
     out = np.empty(size)
     filled = 0
     words = np.empty(0, dtype=np.uint64)
+    fast = _pcg64_checked()
     while filled < size:
         # the normals still missing need at least one word each, beyond the words left
-        # over (which did not complete the next normal): drawing that many never overdraws
-        drawn = _pcg64_draw(bitgen, size - filled, False) if _pcg64_checked() else bitgen.random_raw(size - filled)
+        # over (which did not complete the next normal): drawing at most that many never overdraws
+        count = min(size - filled, NORMAL_WORDS_CHUNK)
+        drawn = _pcg64_draw(bitgen, count, False) if fast else bitgen.random_raw(count)
         words = np.concatenate([words, drawn]) if words.size else drawn
         filled, used = _ziggurat_kernel(words, out, filled, _ZIGGURAT_KI, _ZIGGURAT_WI, _ZIGGURAT_FI)
         words = words[used:]
