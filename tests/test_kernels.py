@@ -544,3 +544,18 @@ def test_dividend_split_matches_numpy():
     assert dividends.tobytes() == expected.tobytes()
     assert to_fund.tobytes() == (expected * smes.public_equity_share).tobytes()
     assert to_owners.tobytes() == (expected - expected * smes.public_equity_share).tobytes()
+
+
+def test_sme_deposit_interest_matches_numpy():
+    from sme_abm.sectors import _sme_deposit_interest_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=11)
+    model.run(3)
+    smes, banks = model.smes, model.banks
+    smes.cash[:30] = -smes.cash[:30]  # overdrawn firms earn nothing
+    interest, home, by_bank = np.empty(smes.size), np.empty(smes.size, dtype=banks.deposit_home.dtype), np.zeros(banks.size)
+    _sme_deposit_interest_kernel(smes.cash, smes.bank, banks.deposit_home, 0.0025, interest, home, by_bank)
+    expected = 0.0025 * np.maximum(smes.cash, 0.0)
+    assert interest.tobytes() == expected.tobytes()
+    assert np.array_equal(home, banks.deposit_home[smes.bank])
+    assert by_bank.tobytes() == np.bincount(banks.deposit_home[smes.bank], weights=expected, minlength=banks.size).tobytes()

@@ -472,11 +472,12 @@ def run_credit_market(model: "SMEEconomy") -> None:
     booked = np.flatnonzero(granted)
     booked_banks = bank_of[booked]
     # priced for the loans booked only: element by element, so the same rates as pricing every applicant
-    rate = (model.sme_base_rate + banks.markup_of(booked_banks) + cfg.risk_premium_share * lgd * expected_loss[booked]
+    booked_loss = expected_loss[booked]
+    rate = (model.sme_base_rate + banks.markup_of(booked_banks) + cfg.risk_premium_share * lgd * booked_loss
             - relending_saving)
     loan_rows, loan_amount = rows[booked], amount[booked]
     banks.lend(model, loan_rows, loan_amount, rate)
-    model.central_bank.relend(booked_banks, loan_amount * relending_share)
+    relent = model.central_bank.relend(booked_banks, loan_amount * relending_share)
     with_guarantee = booked[guaranteed[booked]]
     g_rows = rows[with_guarantee]
     fee_rate = guarantee_fees(model, estimated_pd[with_guarantee], amount[with_guarantee], lgd)
@@ -521,8 +522,8 @@ def run_credit_market(model: "SMEEconomy") -> None:
         if booked_small_micro.any() else float("nan"),
         new_loan_rates=rate,
         new_loan_guaranteed=guaranteed[booked],
-        relending_granted=float((loan_amount * relending_share).sum()),
-        priced_loss_rate=float(np.average(lgd * expected_loss[booked], weights=loan_amount)) if booked.size
+        relending_granted=relent,  # the sum of loan_amount * relending_share
+        priced_loss_rate=float(np.average(lgd * booked_loss, weights=loan_amount)) if booked.size
         else float("nan"),
         new_guarantee_fee=float(np.average(fee_rate, weights=amount[with_guarantee])) if with_guarantee.size
         else float("nan"),
