@@ -10,7 +10,7 @@ import pytest
 from sme_abm import SMEEconomy
 from sme_abm.accounting import check_identities
 from sme_abm.agents.bank import NONDEPOSIT_LENDER
-from sme_abm.demography import DEFAULT_CAUSES, exit_firms
+from sme_abm.demography import DEFAULT_CAUSES, exit_firms, severance_owed
 from sme_abm.markets.credit import guarantee_fees
 
 # no stand-in or exogenous defaults, and levers at full strength from month 0 (no lever-24 phase-in)
@@ -78,10 +78,13 @@ def test_loss_given_default_is_the_exposure_the_seized_capital_does_not_cover(pr
     _only_defaulter(model, row)
     debt, cash, capital = smes.debt[row], _cash_at_default(model, row), smes.capital[row]
     assert model.policy.p01_legal_system.loan_recovery_rate == price
-    unpaid = debt - min(cash, debt)
+    severance = float(severance_owed(model, np.array([row]))[0])
+    assert severance > 0
+    free_cash = max(cash - severance, 0.0)  # the workers' severance ranks before the lender on cash
+    unpaid = debt - min(free_cash, debt)
     writeoffs, npl, foreclosed = banks.writeoffs[bank], banks.npl[bank], banks.foreclosed[bank]
     stats = _exit_month(model)
-    seized = min(price * capital, unpaid)
+    seized = min(price * capital, unpaid)  # but the collateral is the lender's
     assert stats["defaults_cashflow"] == 1 == stats["exits_default"]
     loss = banks.writeoffs[bank] - writeoffs  # unguaranteed: the bank bears all of it
     assert loss == pytest.approx(unpaid - seized, abs=1e-9 + 1e-9 * debt)
@@ -213,3 +216,64 @@ def test_nondeposit_lenders_keep_their_equity_and_lend_it():
     assert (banks.equity[nondeposit] >= 0.8 * start).all()
     assert ts["credit_granted_nondeposit"].iloc[-12:].sum() > 0
     assert ts["nondeposit_loan_share"].iloc[-1] > 0.01
+
+
+def _only_closer(model: SMEEconomy, row: int) -> None:
+    """Make firm ``row`` the only one to close this month (nine loss months), none default."""
+    smes = model.smes
+    smes.overdraft_months[:] = 0
+    smes.loss_months[:] = 0
+    smes.loss_months[row] = model.config.economy.loss_months_to_exit
+
+
+@pytest.mark.parametrize("covered", [True, False])
+def test_a_closure_whose_liquidation_value_does_not_cover_the_debt_is_a_default(covered):
+    """Limited liability: owners hand a firm worth less than its debt in liquidation to the
+    lender (a default, cause ``closure``); a firm worth more closes and repays in full."""
+    model = _model()
+    smes, banks = model.smes, model.banks
+    row = _indebted_firm(model)
+    _only_closer(model, row)
+    severance = float(severance_owed(model, np.array([row]))[0])
+    cash = _cash_at_default(model, row)
+    estate = _cash_at_default(model, row) + model.policy.p01_legal_system.loan_recovery_rate * smes.capital[row]
+    assert 0 < severance < estate
+    # the debt below what the owners would get after paying the workers, or above the whole estate
+    smes.debt[row] = 0.8 * (estate - severance) if covered else 1.5 * estate
+    writeoffs = banks.writeoffs.sum()
+    stats = _exit_month(model)
+    if covered:
+        assert stats["exits_voluntary"] == 1 and stats["exits_default"] == 0 and stats["defaults_closure"] == 0
+        assert banks.writeoffs.sum() == writeoffs
+    else:
+        assert stats["exits_default"] == 1 == stats["defaults_closure"] and stats["exits_voluntary"] == 0
+        assert banks.writeoffs.sum() > writeoffs
+    # in a default the workers rank first on cash but not on the lender's collateral
+    paid = severance if covered else min(severance, cash)
+    assert stats["severance"] == pytest.approx(paid, rel=1e-9)
+
+
+def test_severance_is_a_month_of_wage_per_year_of_service_and_goes_to_households():
+    model = _model()
+    smes = model.smes
+    rows = np.arange(20)
+    smes.age[rows] = np.arange(20) * 6  # 0 to 9.5 years: tenure capped at mean_job_tenure_years
+    tenure = np.minimum(smes.age[rows] / 12.0, model.config.economy.mean_job_tenure_years)
+    expected = model.wage * smes.employment[rows] * tenure
+    assert np.allclose(severance_owed(model, rows), expected)
+    per_worker = severance_owed(model, rows) / smes.employment[rows]
+    assert per_worker[0] == 0.0  # an entrant's workers have no service yet
+    assert np.allclose(per_worker[8:], model.wage * model.config.economy.mean_job_tenure_years)  # 4 years and older
+    none = _model(economy__severance_months_per_year=0.0)
+    assert np.all(severance_owed(none, rows) == 0.0)
+    # paid on closure, and the books still balance
+    smes.age[:] = np.maximum(smes.age, 36)
+    everyone = np.arange(smes.size)
+    value = (smes.cash + model.policy.p01_legal_system.receivable_recovery_rate * smes.receivables
+             + model.policy.p01_legal_system.loan_recovery_rate * smes.capital - severance_owed(model, everyone))
+    row = int(np.flatnonzero(value > 2.0 * smes.debt)[0])  # a firm its liquidation pays for in full
+    _only_closer(model, row)
+    owed = float(severance_owed(model, np.array([row]))[0])
+    stats = _exit_month(model)
+    assert owed > 0 and stats["severance"] == pytest.approx(owed, rel=1e-9)
+    assert check_identities(model) < 1e-6

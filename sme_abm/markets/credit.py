@@ -112,14 +112,14 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 @njit
 def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, costs, cash, sales, draws,
-                         investment_speed, cash_buffer_months, debt_to_capital, application_rate,
+                         investment_speed, cash_buffer_months, debt_to_capital, leverage_adjustment, application_rate,
                          need, applies):  # pragma: no cover - compiled
     """Every SME's financing need, and whether it applies for credit.
 
     The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
 
         target_debt = debt_to_capital * capital
-        refinance = 0.1 * maximum(target_debt - debt, 0)
+        refinance = leverage_adjustment * maximum(target_debt - debt, 0)
         need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
         applies = wants & (draws < application_rate)
@@ -130,7 +130,7 @@ def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, co
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sales.size):
         target_debt = debt_to_capital * capital[i]
-        refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
+        refinance = leverage_adjustment * maximum(target_debt - debt[i], 0.0)
         target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
         investment = investment_speed * maximum(target - capital[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
@@ -390,7 +390,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
                          smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
                          float(econ.investment_speed), float(econ.cash_buffer_months),
-                         float(cfg.initial_debt_to_capital),
+                         float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
                          float(p.p18_service_platforms.credit_application_rate), need, applies)
     rows = np.flatnonzero(applies)
     amount = need[rows]
