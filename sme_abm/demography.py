@@ -16,7 +16,7 @@ import numpy as np
 
 from .kernels import bincount_sums, njit
 from .markets.capital import book_equity, pay_outside_owners
-from .markets.credit import default_log_odds, pledgeable_value, sigmoid
+from .markets.credit import default_log_odds, loan_rate, pledgeable_value, sigmoid
 from .agents.administration import open_cases
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
@@ -312,6 +312,20 @@ def _list_firms(model: "SMEEconomy", rows: np.ndarray) -> None:
     ledger.pay("listed_firm_joins_large_firms", "smes", "large_firms", smes.cash[rows], payer_rows=rows)
 
 
+def _book_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray) -> None:
+    """Entrants borrow ``economy.entrant_debt_share`` of their start-up cost from their bank,
+    priced like any loan on the bank's estimate of their default risk (lever 4's noise
+    included). New firms rely heavily on outside debt, mostly bank loans (Robb and Robinson
+    2014, RFS 27), and so carry the most leverage when they are youngest."""
+    if not np.any(loan > 0):
+        return
+    smes = model.smes
+    noise = model.policy.p04_credit_information.signal_noise
+    estimated_pd = sigmoid(default_log_odds(model, rows) + noise * model.rng.standard_normal(rows.size))
+    model.banks.lend(model, rows, loan, loan_rate(model, smes.bank[rows], estimated_pd))
+    smes.has_borrowed[rows] = True
+
+
 def enter_firms(model: "SMEEconomy") -> None:
     """New firms: would-be entrants (lever 14) not deterred by barriers (lever 2)."""
     p, rng, econ = model.policy, model.rng, model.config.economy
@@ -330,10 +344,13 @@ def enter_firms(model: "SMEEconomy") -> None:
     grant = np.where(held, 0.0, p.p14_entrepreneurship.startup_grant)
     # the grant is paid when the administration processes its case (lever 24): until then the
     # owners advance what it does not cover, and at least the capital the entrant buys now
-    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, smes.capital[rows]),
+    # a start-up loan finances part of the start-up cost; the owners advance the rest
+    loan = econ.entrant_debt_share * startup
+    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, smes.capital[rows]) - loan,
                      payee_rows=rows)
     served = np.flatnonzero(~held)
     # the grant is a case for the administration (lever 24): paid when processed
     open_cases(model, "startup_grants", grant[served], rows[served])
     model.ledger.pay("entrant_capital", "smes", "large_firms", smes.capital[rows], payer_rows=rows)
     smes.costs[rows] = model.initial_monthly_costs(rows)
+    _book_startup_loans(model, rows, loan)
