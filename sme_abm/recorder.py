@@ -160,6 +160,7 @@ class Recorder:
             "loan_losses": s.get("loan_losses", 0.0),
             "defaults_cashflow": int(s.get("defaults_cashflow", 0)),
             "defaults_equity": int(s.get("defaults_equity", 0)),
+            "defaults_closure": int(s.get("defaults_closure", 0)),
             "defaults_score": int(s.get("defaults_score", 0)),
             "defaults_exogenous": int(s.get("defaults_exogenous", 0)),
             "defaulted_exposure": s.get("defaulted_exposure", 0.0),

@@ -272,7 +272,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
                     guarantee_fee_rate, innovative, receivable_writeoff, capital, loss_months, employment, size_class,
                     wage, compliance_share, admin_fee_share, exemption, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
-                    overhead, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
+                    overhead, outside_option, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
                     taxable, cit, profit, costs):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
@@ -330,7 +330,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         profit[i] = pr
         costs[i] = cc
         capital[i] -= dep
-        loss_months[i] = loss_months[i] + 1 if pr < 0 else 0  # wraps like numpy's int16
+        loss_months[i] = loss_months[i] + 1 if pr < outside_option else 0  # wraps like numpy's int16
 
 
 def produce(model: "SMEEconomy") -> None:
@@ -361,7 +361,7 @@ def produce(model: "SMEEconomy") -> None:
         float(exemption), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
-        wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
+        float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
         smes.profit, smes.costs,
     )
     small_micro = smes.small_or_micro()

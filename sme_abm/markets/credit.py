@@ -44,7 +44,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.divide(1.0, out, out=out)
 
 
-def default_log_odds(model: "SMEEconomy") -> np.ndarray:
+def default_log_odds(model: "SMEEconomy", rows: np.ndarray | None = None) -> np.ndarray:
     """Annual default log-odds of every SME by the banks' scoring model (what they try to
     estimate from a noisy signal, lever 4). Its level follows realised default rates
     (``model.pd_shift``, :func:`sme_abm.demography.learn_credit_risk`).
@@ -58,13 +58,20 @@ def default_log_odds(model: "SMEEconomy") -> np.ndarray:
                     + pd_liquidity * clip(1 - cover, 0, 1) - 1.0 * (log_a - mean(log_a))
                     + risk_type - 0.3 * trained)
 
-    where ``log_a`` is log productivity.
+    where ``log_a`` is log productivity; for the firms ``rows`` only if given (the mean is
+    still the population's).
     """
     smes, b = model.smes, model.config.banks
     log_a = np.log(smes.productivity)
-    out = np.empty(smes.size)
-    _default_log_odds_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
-                             smes.costs, log_a, smes.risk_type, smes.trained, float(log_a.mean()),
+    mean_log_a = float(log_a.mean())
+    if rows is None:
+        rows = slice(None)
+        out = np.empty(smes.size)
+    else:
+        out = np.empty(len(rows))
+    _default_log_odds_kernel(smes.cash[rows], smes.capital[rows], smes.receivables[rows], smes.debt[rows],
+                             smes.profit[rows], smes.sales[rows], smes.costs[rows], log_a[rows],
+                             smes.risk_type[rows], smes.trained[rows], mean_log_a,
                              float(b.pd_base + model.pd_shift),  # the level banks have learnt from defaults
                              float(b.pd_leverage), float(b.pd_margin), float(b.pd_liquidity), out)
     return out
@@ -127,14 +134,14 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 @njit
 def _applications_kernel(sector, capital_output_ratio, demand, price, capital, debt, costs, cash, sales, draws,
-                         investment_speed, cash_buffer_months, debt_to_capital, application_rate,
+                         investment_speed, cash_buffer_months, debt_to_capital, leverage_adjustment, application_rate,
                          need, applies):  # pragma: no cover - compiled
     """Every SME's financing need, and whether it applies for credit.
 
     The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
 
         target_debt = debt_to_capital * capital
-        refinance = 0.1 * maximum(target_debt - debt, 0)
+        refinance = leverage_adjustment * maximum(target_debt - debt, 0)
         need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
         applies = wants & (draws < application_rate)
@@ -146,7 +153,7 @@ def _applications_kernel(sector, capital_output_ratio, demand, price, capital, d
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sales.size):
         target_debt = debt_to_capital * capital[i]
-        refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
+        refinance = leverage_adjustment * maximum(target_debt - debt[i], 0.0)
         target = 12.0 * ratio[i] * (demand[i] / price[i]) / 1.2 * 1.1
         investment = investment_speed * maximum(target - capital[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
@@ -391,6 +398,15 @@ def licensed_capital_headroom(model: "SMEEconomy") -> np.ndarray:
     return np.where(nondeposit, np.minimum(headroom, licensed_headroom), headroom)
 
 
+def loan_rate(model: "SMEEconomy", bank_of: np.ndarray, expected_loss: np.ndarray,
+              relending_saving: float = 0.0) -> np.ndarray:
+    """Annual rate on new loans: the SME base rate, the lending bank's markup, a premium of
+    ``banks.risk_premium_share`` times the expected loss on the bank's retained exposure at
+    the loss given default it has realised, less what central-bank re-lending saves it."""
+    return (model.sme_base_rate + model.banks.markup_of(bank_of)
+            + model.config.banks.risk_premium_share * model.loss_given_default() * expected_loss - relending_saving)
+
+
 def run_credit_market(model: "SMEEconomy") -> None:
     """Phase 4: SMEs apply, banks and guarantors screen, price and ration, loans are booked."""
     smes, banks, guarantors, p, rng = model.smes, model.banks, model.guarantors, model.policy, model.rng
@@ -406,7 +422,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.price,
                          smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
                          float(econ.investment_speed), float(econ.cash_buffer_months),
-                         float(cfg.initial_debt_to_capital),
+                         float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
                          float(p.p18_service_platforms.credit_application_rate), need, applies)
     rows = np.flatnonzero(applies)
     amount = need[rows]
@@ -473,8 +489,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     booked_banks = bank_of[booked]
     # priced for the loans booked only: element by element, so the same rates as pricing every applicant
     booked_loss = expected_loss[booked]
-    rate = (model.sme_base_rate + banks.markup_of(booked_banks) + cfg.risk_premium_share * lgd * booked_loss
-            - relending_saving)
+    rate = loan_rate(model, booked_banks, booked_loss, relending_saving)
     loan_rows, loan_amount = rows[booked], amount[booked]
     banks.lend(model, loan_rows, loan_amount, rate)
     relent = model.central_bank.relend(booked_banks, loan_amount * relending_share)
