@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-GROWTH = 1.1  # capacity multiplier when a buffer is full: little spare memory, copies stay amortised O(1)
+GROWTH = 1.02  # capacity multiplier when a buffer is full: little spare memory, copies stay amortised O(1)
 
 
 class ColumnStore:
