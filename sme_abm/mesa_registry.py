@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 
+from .heap import release_free_heap
+
 if TYPE_CHECKING:  # pragma: no cover
     from .agents.sme import SME
 
@@ -169,10 +171,12 @@ class Mesa33Registry(PublicRegistry):
         has (same keys, same agents, same order; ~0.1 s at 10^6).
         """
         model = self.model
+        release_free_heap()  # the new tables go where the heap's free pages were, not on top of them
         setattr(model, "_agents", dict(getattr(model, "_agents")))  # one table at a time
         for agent_set in (model.agents_by_type[self.agent_class], getattr(model, "_all_agents")):
             agent_set._agents.data = dict(agent_set._agents.data)
         self.churn = 0
+        release_free_heap()  # and the old ones' pages, if they were on the heap
 
 
 def _mesa33_layout(model: mesa.Model, agent_class: type, first: Any) -> Any:

@@ -14,6 +14,7 @@ import pandas as pd
 from .agents.bank import NONDEPOSIT_LENDER
 from .agents.sme import LARGE, MEDIUM, MICRO, SMALL
 from .demography import EXIT_REASONS
+from .heap import release_free_heap
 from .kernels import njit, take
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -263,6 +264,7 @@ class Recorder:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
+                release_free_heap()  # the encoder's pages (~50 bytes per SME) come on top of the live data only
                 table = self._snapshot_table()
                 if self._panel_writer is None:
                     self._panel_writer = pq.ParquetWriter(self.panel_file, table.schema)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .atomic import staged_folder
 from .config import Config, load_config
+from .heap import release_free_heap
 from .jsonio import dumps
 from .model import SMEEconomy
 
@@ -170,6 +171,7 @@ def write_results(result: RunResult, out: Path) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} already exists and is not empty")
+    release_free_heap()  # the Parquet writer's buffers come on top of the live data only
     with staged_folder(out) as staging:
         result.timeseries.to_parquet(staging / "timeseries.parquet", index=False)
         if result.firm_panel is not None:
