@@ -16,6 +16,8 @@ from typing import Any, Iterable
 import numpy as np
 
 GROWTH = 1.02  # capacity multiplier when a buffer is full: little spare memory, copies stay amortised O(1)
+#: Capacity is given back (down to ``GROWTH`` times the rows) once it exceeds the rows this much.
+SHRINK_SLACK = 1.05
 
 
 class ColumnStore:
@@ -74,11 +76,15 @@ class ColumnStore:
         if size <= self.allocated_rows():
             return
         capacity = max(size, int(self.allocated_rows() * GROWTH) + 8)
+        self._reallocate(capacity)
+
+    def _reallocate(self, capacity: int) -> None:
+        """Move the live rows into buffers of ``capacity`` rows, one column at a time."""
         for name, buffer in self._buffers.items():
             # object columns (the Mesa agents) hold None, not the int 0 np.zeros would put there
-            grown = np.full(capacity, None, dtype=object) if buffer.dtype == object else np.zeros(capacity, dtype=buffer.dtype)
-            grown[: self.size] = buffer[: self.size]
-            self._buffers[name] = grown
+            moved = np.full(capacity, None, dtype=object) if buffer.dtype == object else np.zeros(capacity, dtype=buffer.dtype)
+            moved[: self.size] = buffer[: self.size]
+            self._buffers[name] = moved
         self._rows_changed()
 
     def append(self, values: dict[str, np.ndarray | float | int | bool], count: int) -> np.ndarray:
@@ -109,6 +115,10 @@ class ColumnStore:
                 buffer[remaining:self.size] = None
         object.__setattr__(self, "size", remaining)
         self._rows_changed()
+        if self.allocated_rows() > SHRINK_SLACK * remaining + 8:
+            # a population that shrank for good (the set-up's exit wave takes some 15% of the
+            # firms in its first year) would otherwise keep its largest size's buffers for ever
+            self._reallocate(int(remaining * GROWTH) + 8)
         return holes, movers
 
     def nbytes(self) -> int:
