@@ -23,7 +23,8 @@ from .agents.central_bank import CentralBank
 from .agents.government import Government, evaluate_policies, pay_support, set_policy
 from .agents.guarantor import Guarantor, GuarantorBook
 from .agents.sme import (
-    SME, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce, set_prices,
+    SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce,
+    reference_user_cost, set_prices,
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
@@ -115,6 +116,8 @@ class SMEEconomy(mesa.Model):
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
         #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
         self.month_invoices: np.ndarray | None = None
+        #: This month's desired investment per SME row: scratch from the credit market to invest.
+        self.month_desired_investment: np.ndarray | None = None
         #: Key of lever 25's pilot groups (``government.pilot_control``): from the seed the
         #: economy was built with, and saved with its state, so a warm start keeps its groups.
         self.pilot_key = int(self.config.simulation.seed) & ((1 << 63) - 1)
@@ -294,6 +297,7 @@ class SMEEconomy(mesa.Model):
         self.average_productivity = 0.0
         self.productivity_growth = 0.0
         self.initial_smes = self.config.simulation.n_smes
+        self.user_cost_reference = reference_user_cost(self)
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
         smes, econ = self.smes, self.config.economy
@@ -324,7 +328,7 @@ class SMEEconomy(mesa.Model):
             "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),
             "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,
             "ip_stock": np.where(innovative, econ.rd_intensity * revenue * 24.0, 0.0),
-            "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + 0.01),
+            "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + TYPICAL_RISK_PREMIUM),
             # the month-0 population prices at 1; an entrant comes in at its sector's price
             "price": self.sector_price[sector] if entrant else np.ones(count),
         }

@@ -94,31 +94,43 @@ def test_quantiles_match_numpy_bit_for_bit():
 
 
 def test_investment_and_credit_need_match_their_numpy_definitions():
-    from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
-    from sme_abm.markets.credit import MIN_LOAN, _applications_kernel
+    from sme_abm.agents.sme import (TYPICAL_RISK_PREMIUM, _investment_kernel, cash_buffer, desired_investment)
+    from sme_abm.markets.credit import MIN_LOAN, financing_need
 
     model = SMEEconomy(n_smes=3_000, rng=8)
     model.run(3)
-    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
+    smes, econ, banks = model.smes, model.config.economy, model.banks
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
 
+    # desired investment: the accelerator target scaled by the user cost of capital
+    rate = np.where(smes.debt > 0, smes.loan_rate,
+                    model.sme_base_rate + banks.markup_of(smes.bank) + TYPICAL_RISK_PREMIUM)
+    user_cost = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
+    factor = (model.user_cost_reference / user_cost).astype(np.float32) ** np.float32(econ.user_cost_elasticity)
+    target = 12.0 * kappa[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1 * factor.astype(float)
+    desired = desired_investment(model)
+    np.testing.assert_allclose(desired, econ.investment_speed * np.maximum(target - smes.capital, 0.0),
+                               rtol=1e-6, atol=1e-12)
+
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, kappa, smes.demand / smes.price, smes.capital, smes.cash, smes.costs,
-                       float(econ.investment_speed), float(econ.cash_buffer_months), investment)
+    _investment_kernel(desired, smes.cash, smes.costs, float(econ.cash_buffer_months), investment)
     spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
-    assert investment.tobytes() == np.minimum(desired_investment(model), spendable).tobytes()
+    assert investment.tobytes() == np.minimum(desired, spendable).tobytes()
 
     draws = np.random.default_rng(0).random(smes.size)
-    need, applies = np.empty(smes.size), np.empty(smes.size, dtype=bool)
-    _applications_kernel(smes.sector, kappa, smes.demand / smes.price, smes.capital, smes.debt, smes.costs, smes.cash,
-                         smes.sales,
-                         draws, float(econ.investment_speed), float(econ.cash_buffer_months),
-                         float(cfg.initial_debt_to_capital), 0.6, need, applies)
-    refinance = 0.1 * np.maximum(cfg.initial_debt_to_capital * smes.capital - smes.debt, 0.0)
-    expected = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
+    wait = np.random.default_rng(1).integers(-1, 3, smes.size).astype(np.int8)
+    smes.credit_wait[:] = wait
+    model.policy.p18_service_platforms.credit_application_rate = 0.6
+    kernel_desired, need, applies, withdrawn = financing_need(model, draws)
+    assert kernel_desired.tobytes() == desired.tobytes()
+    expected = np.maximum(desired + cash_buffer(model) - smes.cash, 0.0)
     assert need.tobytes() == expected.tobytes()
     wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
-    assert np.array_equal(applies, wants & (draws < 0.6))
+    expected_applies = wants & (((wait == 0) & (draws < 0.6)) | (wait < 0))
+    assert np.array_equal(applies, expected_applies)
+    # waits count down; a searcher that no longer applies ends its episode
+    assert np.array_equal(smes.credit_wait, np.where(wait > 0, wait - 1, np.where((wait < 0) & ~applies, 0, wait)))
+    assert withdrawn == np.count_nonzero((wait < 0) & ~applies)
 
 
 def test_bincount_sums_match_numpy_bincount():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import group_sums, maximum, minimum, njit, take
+from ..kernels import group_sums, inline, maximum, minimum, njit, take
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +53,7 @@ SME_SCHEMA: dict[str, object] = {
     "receivable_writeoff": np.float64,
     "loss_months": np.int16,
     "overdraft_months": np.int16,
+    "credit_wait": np.int8,
     "support_bits": np.uint8,
     "innovative": np.bool_,
     "digital": np.bool_,
@@ -393,47 +394,126 @@ def produce(model: "SMEEconomy") -> None:
 
 
 def cash_buffer(model: "SMEEconomy") -> np.ndarray:
-    """Cash a firm wants to hold: some months of its cash costs."""
+    """Cash a firm wants to hold: some months of its cash costs (working capital that
+    follows the production plan)."""
     return model.config.economy.cash_buffer_months * model.smes.costs
 
 
+#: The risk premium over the base rate and markup that a firm without a loan expects to pay,
+#: per year, and that the set-up gives every firm's loan rate (about the expected loss banks
+#: price in at the baseline: risk_premium_share x loss given default x default probability).
+TYPICAL_RISK_PREMIUM = 0.01
+
+
+def reference_user_cost(model: "SMEEconomy") -> float:
+    """The user cost of capital at the calibrated set-up (per year): the set-up's loan rate
+    (base rate at month 0 under the baseline policy, plus the markup and the typical risk
+    premium) plus depreciation, less the inflation the central bank aims at. At this user
+    cost desired capital is the accelerator target itself, so the month-0 economy is the one
+    calibrated without a cost of capital."""
+    cfg = model.config
+    cb = cfg.central_bank
+    lever = model.registry.by_key("p09_monetary_transmission")
+    pass_through = lever.parameters["lpr_pass_through"].default
+    base = cb.benchmark_rate + pass_through * (cb.loan_prime_rate - cb.benchmark_rate)
+    return base + cfg.banks.markup + TYPICAL_RISK_PREMIUM + cfg.economy.depreciation_rate - cb.inflation_target
+
+
+def expected_loan_quotes(model: "SMEEconomy") -> np.ndarray:
+    """Per bank, the annual rate a firm without a loan expects to pay there: the base rate,
+    the bank's markup and :data:`TYPICAL_RISK_PREMIUM`."""
+    banks = model.banks
+    return model.sme_base_rate + banks.markup_of(np.arange(banks.size)) + TYPICAL_RISK_PREMIUM
+
+
+def user_cost_arguments(model: "SMEEconomy") -> tuple:
+    """The scalars and arrays :func:`_desired_investment` takes after a firm's own columns:
+    the banks' quotes, depreciation, expected inflation, the floor, the reference user cost,
+    the elasticity and the investment speed."""
+    econ = model.config.economy
+    return (np.asarray(expected_loan_quotes(model), dtype=float), float(econ.depreciation_rate),
+            float(model.central_bank.inflation), float(econ.user_cost_floor), float(model.user_cost_reference),
+            float(econ.user_cost_elasticity), float(econ.investment_speed))
+
+
+@inline
+def _desired_investment(ratio, units, capital, debt, loan_rate, bank, quotes, depreciation, expected_inflation,
+                        floor, reference, elasticity, speed):  # pragma: no cover - compiled
+    """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
+    rate = loan_rate if debt > 0 else quotes[bank]
+    user_cost = maximum(rate + depreciation - expected_inflation, floor)
+    factor = np.float32(reference / user_cost) ** np.float32(elasticity)
+    target = 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
+    return speed * maximum(target - capital, 0.0)
+
+
+@njit
+def _desired_investment_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes,
+                               depreciation, expected_inflation, floor, reference, elasticity, speed,
+                               out):  # pragma: no cover - compiled
+    """:func:`desired_investment` for every firm."""
+    ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
+    for i in range(sector.size):
+        out[i] = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
+                                     depreciation, expected_inflation, floor, reference, elasticity, speed)
+
+
 def desired_investment(model: "SMEEconomy") -> np.ndarray:
-    """Capital a firm wants to add this month to serve its demand."""
+    """Capital a firm wants to add this month: ``investment_speed`` of the gap between its
+    desired capital and its capital.
+
+    Desired capital is the accelerator target (the capital that serves this month's demand
+    in units at a utilisation of 1/1.1) scaled by the user cost of capital (Jorgenson 1963;
+    Hall and Jorgenson 1967), in numpy terms::
+
+        rate = where(debt > 0, loan_rate, base_rate + markup[bank] + TYPICAL_RISK_PREMIUM)
+        user_cost = maximum(rate + depreciation_rate - expected_inflation, user_cost_floor)
+        factor = (user_cost_reference / user_cost).astype(float32) ** float32(user_cost_elasticity)
+        target = 12 * kappa * demand / price / 1.2 * 1.1 * factor
+
+    ``rate`` is the rate the firm expects to pay for more credit: its own loan rate if it
+    has debt, its bank's quote otherwise; expected inflation is the 12-month SME inflation
+    the central bank reads (adaptive expectations). The factor is 1 at the reference user
+    cost (:func:`reference_user_cost`), so the calibrated set-up is unchanged; it is
+    computed in single precision (a behavioural rule; about half the time of a double
+    power at 10^6 firms).
+    """
     smes = model.smes
-    kappa = model.capital_output_ratio[smes.sector]
-    units = smes.demand / smes.price  # demand in units: capital serves units, not yuan
-    target = 12.0 * kappa * units / 1.2 * 1.1
-    gap = np.maximum(target - smes.capital, 0.0)
-    return model.config.economy.investment_speed * gap
+    out = np.empty(smes.size)
+    _desired_investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float),
+                               smes.demand / smes.price, smes.capital, smes.debt, smes.loan_rate, smes.bank,
+                               *user_cost_arguments(model), out)
+    return out
 
 
 def invest(model: "SMEEconomy") -> None:
-    """Buy capital from large firms with cash above a minimal buffer."""
+    """Buy capital from large firms with cash above a minimal buffer.
+
+    The desired investment is the one the credit market computed this month for the
+    firms' applications (:attr:`SMEEconomy.month_desired_investment`: the same firms, rows
+    and state), or computed here if the credit market has not run."""
     smes, econ = model.smes, model.config.economy
+    desired = model.month_desired_investment
+    if desired is None or desired.size != smes.size:
+        desired = desired_investment(model)
+    model.month_desired_investment = None
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
-                       smes.capital,
-                       smes.cash, smes.costs, float(econ.investment_speed), float(econ.cash_buffer_months),
-                       investment)
+    _investment_kernel(desired, smes.cash, smes.costs, float(econ.cash_buffer_months), investment)
     model.ledger.pay("investment", "smes", "large_firms", investment)
     smes.capital += investment
     model.step_investment = float(investment.sum())
 
 
 @njit
-def _investment_kernel(sector, capital_output_ratio, demand, capital, cash, costs, investment_speed,
-                       cash_buffer_months, investment):  # pragma: no cover - compiled
-    """The numpy it replaced (:func:`desired_investment` and :func:`cash_buffer` written out)::
+def _investment_kernel(desired, cash, costs, cash_buffer_months, investment):  # pragma: no cover - compiled
+    """The numpy it replaced (:func:`cash_buffer` written out)::
 
         spendable = maximum(cash - 0.5 * (cash_buffer_months * costs), 0.0)
         investment = minimum(desired_investment, spendable)
     """
-    ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
-    for i in range(sector.size):
-        target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
-        desired = investment_speed * maximum(target - capital[i], 0.0)
+    for i in range(cash.size):
         spendable = maximum(cash[i] - 0.5 * (cash_buffer_months * costs[i]), 0.0)
-        investment[i] = minimum(desired, spendable)
+        investment[i] = minimum(desired[i], spendable)
 
 
 def innovate(model: "SMEEconomy") -> None:

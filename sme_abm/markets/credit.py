@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.bank import NONDEPOSIT_LENDER
+from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
+from ..agents.sme import _desired_investment, user_cost_arguments
 from ..kernels import bincount_sums, clip, maximum, minimum, njit, take
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,31 +101,106 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 
 @njit
-def _applications_kernel(sector, capital_output_ratio, demand, capital, debt, costs, cash, sales, draws,
-                         investment_speed, cash_buffer_months, debt_to_capital, application_rate,
-                         need, applies):  # pragma: no cover - compiled
-    """Every SME's financing need, and whether it applies for credit.
+def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes, depreciation,
+                         expected_inflation, floor, reference, elasticity, investment_speed, costs, cash, sales,
+                         draws, cash_buffer_months, application_rate, credit_wait, desired, need,
+                         applies):  # pragma: no cover - compiled
+    """Every SME's desired investment and financing need, whether it applies for credit,
+    and the count-down of refused firms' waits. In numpy terms::
 
-    The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
-
-        target_debt = debt_to_capital * capital
-        refinance = 0.1 * maximum(target_debt - debt, 0)
-        need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
+        desired = desired_investment(model)
+        need = maximum(desired + cash_buffer - cash, 0)
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
-        applies = wants & (draws < application_rate)
+        applies = wants & (((credit_wait == 0) & (draws < application_rate)) | (credit_wait < 0))
+        credit_wait = where(credit_wait > 0, credit_wait - 1, where((credit_wait < 0) & ~applies, 0, credit_wait))
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
-    :func:`~sme_abm.agents.sme.cash_buffer` written out.
+    :func:`~sme_abm.agents.sme.cash_buffer` written out. ``credit_wait`` > 0 is a refused
+    firm's months still to wait, -1 a firm that moved to another lender after a refusal
+    and applies there (its rationing episode goes on; if it no longer wants credit the
+    episode ends without a loan). Returns the number of such withdrawn searches.
     """
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
+    withdrawn = 0
     for i in range(sales.size):
-        target_debt = debt_to_capital * capital[i]
-        refinance = 0.1 * maximum(target_debt - debt[i], 0.0)
-        target = 12.0 * ratio[i] * demand[i] / 1.2 * 1.1
-        investment = investment_speed * maximum(target - capital[i], 0.0)
-        amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
+        investment = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
+                                         depreciation, expected_inflation, floor, reference, elasticity,
+                                         investment_speed)
+        amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0)
+        desired[i] = investment
         need[i] = amount
-        applies[i] = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0) & (draws[i] < application_rate)
+        wait = credit_wait[i]
+        wants = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0)
+        applying = wants & (((wait == 0) & (draws[i] < application_rate)) | (wait < 0))
+        applies[i] = applying
+        if wait > 0:
+            credit_wait[i] = wait - 1
+        elif wait < 0 and not applying:
+            credit_wait[i] = 0
+            withdrawn += 1
+    return withdrawn
+
+
+def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Phase 4's first step for every SME: desired investment, financing need (investment
+    plus the cash buffer it lacks) and who applies (:func:`_applications_kernel`; ``draws``
+    are the uniform draws against lever 18's application rate). Counts down refused firms'
+    waits. Returns ``(desired, need, applies, withdrawn)``."""
+    smes, econ = model.smes, model.config.economy
+    n = smes.size
+    desired, need, applies = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+    withdrawn = _applications_kernel(
+        smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price, smes.capital,
+        smes.debt, smes.loan_rate, smes.bank, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
+        float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
+        smes.credit_wait, desired, need, applies)
+    return desired, need, applies, int(withdrawn)
+
+
+def choose_other_lenders(weights: np.ndarray, current: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """For each firm, a lender other than ``current``, drawn with probability proportional
+    to ``weights`` (one per lender) among the others, by inverting the cumulative weights
+    with the current lender's slice cut out (``draws`` uniform on [0, 1)). A firm whose
+    other lenders all weigh nothing keeps ``current``."""
+    weights = np.maximum(np.asarray(weights, dtype=float), 0.0)
+    cumulative = np.cumsum(weights)
+    own = weights[current]
+    others = cumulative[-1] - own
+    before_own = cumulative[current] - own
+    x = draws * others
+    x = np.where(x >= before_own, x + own, x)
+    chosen = np.minimum(np.searchsorted(cumulative, x, side="right"), weights.size - 1)
+    keep = (others <= 0) | (chosen == current) | (weights[chosen] <= 0)
+    return np.where(keep, current, chosen).astype(current.dtype)
+
+
+def switch_banks(model: "SMEEconomy", rows: np.ndarray, new_bank: np.ndarray) -> tuple[int, float]:
+    """Move SMEs ``rows`` (distinct) to the lenders ``new_bank``: the firm's deposits go with
+    it (they sit at ``banks.deposit_home[smes.bank]``, so its money moves between banks with
+    the reserves behind it, see :mod:`sme_abm.agents.bank`), and a firm with debt moves its
+    loan facility: the new lender lends it the outstanding debt and the firm repays the old
+    one with it (two ledger flows, so the loan books of both banks and the accounting
+    identities hold). The facility keeps its rate, schedule and guarantee (guarantor and
+    guaranteed amount). Returns the number of firms that moved and the debt moved."""
+    smes, banks, ledger = model.smes, model.banks, model.ledger
+    moving = new_bank != smes.bank[rows]
+    rows, new_bank = rows[moving], new_bank[moving]
+    debt = smes.debt[rows]
+    with_debt = np.flatnonzero(debt > 0)
+    debtors, amount = rows[with_debt], debt[with_debt]
+    old, new = smes.bank[debtors], new_bank[with_debt]
+    lent = bincount_sums(new, weights=amount, minlength=banks.size)
+    repaid = bincount_sums(old, weights=amount, minlength=banks.size)
+    ledger.pay("facility_moved_in", "banks", "smes", amount, payer_rows=new, payee_rows=debtors, payer_sums=lent)
+    moved = ledger.pay("facility_moved_out", "smes", "banks", amount, payer_rows=debtors, payee_rows=old,
+                       payee_sums=repaid)
+    banks.loans += lent - repaid
+    # the risk-weighted assets follow the facilities (what update_risk_weighted_assets would sum)
+    weighted = amount * risk_weights(model, smes.size_class[debtors], amount, smes.guaranteed[debtors])
+    banks.risk_weighted_assets += (bincount_sums(new, weights=weighted, minlength=banks.size)
+                                   - bincount_sums(old, weights=weighted, minlength=banks.size))
+    smes.bank[rows] = new_bank
+    return int(rows.size), moved
 
 
 @njit
@@ -371,19 +447,16 @@ def run_credit_market(model: "SMEEconomy") -> None:
     n = smes.size
     banks.update_risk_weighted_assets(model)
 
-    # firms finance investment and their cash buffer, and keep their debt near
-    # a target leverage by refinancing part of the gap each month
-    econ = model.config.economy
+    # firms borrow for investment (desired capital falls with the user cost of capital) and
+    # for the cash buffer they lack; refused firms still waiting do not apply
     draws = rng.random(n)
-    need, applies = np.empty(n), np.empty(n, dtype=bool)
-    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price,
-                         smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
-                         float(econ.investment_speed), float(econ.cash_buffer_months),
-                         float(cfg.initial_debt_to_capital),
-                         float(p.p18_service_platforms.credit_application_rate), need, applies)
+    desired, need, applies, withdrawn = financing_need(model, draws)
+    model.month_desired_investment = desired
     rows = np.flatnonzero(applies)
     amount = need[rows]
     count = rows.size
+    # applicants still searching after a refusal at another lender continue their episode
+    continuing = smes.credit_wait[rows] < 0
 
     true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
@@ -459,12 +532,29 @@ def run_credit_market(model: "SMEEconomy") -> None:
     pd_ok = estimated_pd <= bank_limit
     demanded, granted_total = amount.sum(), loan_amount.sum()
     booked_small_micro = small_micro[booked]
+    episodes = close_episodes(model, rows, granted, capital_headroom)
+    ended = granted | episodes["waits"]  # the episode ends with a loan, or refused (the firm waits)
+    refused_ended = ended & ~granted
+    model.step_stats.update(
+        credit_episodes_started=int(np.count_nonzero(~continuing)),
+        credit_episodes_ended=int(np.count_nonzero(ended)),
+        credit_episodes_refused=int(np.count_nonzero(refused_ended)),
+        credit_episodes_withdrawn=withdrawn,
+        credit_refusals=int(rows.size - booked.size),
+        credit_demanded_episodes=float(amount[ended].sum()),
+        creditworthy_episodes=int(np.count_nonzero(creditworthy & ended)),
+        creditworthy_episodes_refused=int(np.count_nonzero(creditworthy & refused_ended)),
+        credit_waiting=episodes["waiting"],
+        bank_switches=episodes["switches"],
+        bank_switches_after_refusal=episodes["searches"],
+        facilities_moved=episodes["moved"],
+    )
     model.step_stats.update(
         credit_applications=int(rows.size),
         credit_approved=int(booked.size),
         credit_demanded=float(demanded),
         credit_granted=float(granted_total),
-        credit_rationed=float(demanded - granted_total),
+        credit_rationed=float(amount[refused_ended].sum()),
         credit_guaranteed=float(amount[with_guarantee].sum()),
         credit_granted_small_micro=float(loan_amount[booked_small_micro].sum()),
         creditworthy_applicants=int(np.count_nonzero(creditworthy)),
@@ -483,3 +573,43 @@ def run_credit_market(model: "SMEEconomy") -> None:
         new_loan_guaranteed=guaranteed[booked],
         relending_granted=float((loan_amount * relending_share).sum()),
     )
+
+
+def close_episodes(model: "SMEEconomy", rows: np.ndarray, granted: np.ndarray, capital_headroom: np.ndarray) -> dict:
+    """After the month's lending: the applicants ``rows`` refused (``~granted``) either look
+    for another lender, with probability ``banks.refused_search_probability`` (they move there
+    and apply the next month, the same rationing episode), or wait
+    ``banks.refused_wait_months`` before they apply again (their episode ends refused);
+    granted applicants' episodes end. Then any firm moves to another lender with
+    probability ``banks.bank_switch_rate`` a month. New lenders are drawn by size (their SME
+    loan book) among those with capital headroom (:func:`choose_other_lenders`) and the
+    move is booked by :func:`switch_banks`.
+
+    Returns the refused applicants who wait (a mask over ``rows``) and the month's counts:
+    firms waiting, switches, switches after a refusal and the debt moved."""
+    smes, banks, rng, cfg = model.smes, model.banks, model.rng, model.config.banks
+    refused = np.flatnonzero(~granted)
+    searches = rng.random(refused.size) < cfg.refused_search_probability
+    waits = np.zeros(rows.size, dtype=bool)
+    waits[refused[~searches]] = True
+    smes.credit_wait[rows[granted]] = 0
+    smes.credit_wait[rows[waits]] = cfg.refused_wait_months
+    weights = np.where(capital_headroom > 0, banks.loans, 0.0)
+    searching = rows[refused[searches]]
+    # firms that move for reasons of their own: a binomial count of distinct firms, drawn
+    # without a uniform draw per firm (the same law as one Bernoulli draw each)
+    n = smes.size
+    count = int(rng.binomial(n, min(max(cfg.bank_switch_rate, 0.0), 1.0))) if n else 0
+    movers = np.setdiff1d(rng.choice(n, size=count, replace=False) if count else np.empty(0, dtype=np.int64),
+                          searching)
+    switching = np.concatenate([searching, movers])
+    new_bank = choose_other_lenders(weights, smes.bank[switching], rng.random(switching.size))
+    found = new_bank[: searching.size] != smes.bank[searching]
+    # a searcher with nowhere to go waits instead
+    smes.credit_wait[searching[found]] = -1
+    stuck = searching[~found]
+    smes.credit_wait[stuck] = cfg.refused_wait_months
+    waits[np.isin(rows, stuck)] = True
+    switched, moved = switch_banks(model, switching, new_bank)
+    return {"waits": waits, "waiting": int(np.count_nonzero(smes.credit_wait > 0)), "switches": switched,
+            "searches": int(np.count_nonzero(found)), "moved": moved}

@@ -1,0 +1,245 @@
+"""Credit demand, loan contracts and rationing (issue 14): demand answers the price of
+credit, there is no refinancing towards a leverage target, refused firms wait or search
+another lender, firms switch banks, and rationing is counted once per applicant episode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sme_abm import SMEEconomy
+from sme_abm.accounting import check_identities
+from sme_abm.agents.sme import TYPICAL_RISK_PREMIUM, desired_investment
+from sme_abm.markets import credit
+from sme_abm.markets.credit import choose_other_lenders, financing_need, switch_banks
+from sme_abm.matrices import matrix_residuals
+
+from conftest import CONFIGS
+
+BASELINE = str(CONFIGS / "baseline.toml")
+
+
+def economy(months: int = 24, n: int = 2_000, seed: int = 5, **overrides) -> SMEEconomy:
+    overrides.setdefault("simulation__burn_in_months", 0)
+    return SMEEconomy(BASELINE, n_smes=n, rng=seed, **overrides).run(months)
+
+
+def demanded(model: SMEEconomy, rate_rise: float = 0.0) -> float:
+    """Total financing need of the same firms in the same state, with every firm's expected
+    loan rate raised by ``rate_rise`` (its own loan rate, and its bank's quote); nothing changes."""
+    smes = model.smes
+    wait, base, rates = smes.credit_wait.copy(), model.sme_base_rate, smes.loan_rate.copy()
+    model.sme_base_rate = base + rate_rise
+    smes.loan_rate += rate_rise
+    try:
+        _, need, _, _ = financing_need(model, np.zeros(smes.size))
+    finally:
+        smes.credit_wait[:], model.sme_base_rate, smes.loan_rate[:] = wait, base, rates
+    return float(need.sum())
+
+
+def test_raising_the_loan_rate_lowers_the_amount_demanded():
+    model = economy()
+    base = demanded(model)
+    assert demanded(model, 0.01) < 0.95 * base  # at least 5% less for one percentage point
+    assert demanded(model, 0.03) < demanded(model, 0.01)
+    assert demanded(model, -0.01) > base
+    # firms without debt answer their bank's quote: the base rate alone moves their demand
+    no_debt = model.smes.debt <= 0
+    assert no_debt.any()
+    before = desired_investment(model)[no_debt].sum()
+    model.sme_base_rate += 0.02
+    assert desired_investment(model)[no_debt].sum() < before
+    # without the user cost (elasticity 0) the rate does not reach demand: the mechanism is the cause
+    flat = economy(economy__user_cost_elasticity=0.0)
+    assert demanded(flat, 0.03) == pytest.approx(demanded(flat), rel=1e-12)
+
+
+def test_desired_capital_is_the_accelerator_target_at_the_reference_user_cost():
+    """At the calibrated set-up the cost-of-capital factor is exactly 1 (every firm's loan
+    rate and its bank's quote are the reference rate), so the month-0 economy keeps its
+    level; a firm paying more wants less capital."""
+    model = SMEEconomy(BASELINE, n_smes=500, rng=2, simulation__burn_in_months=0)
+    smes, econ, banks = model.smes, model.config.economy, model.banks
+    kappa = model.capital_output_ratio[smes.sector]
+    target = 12.0 * kappa * (smes.demand / smes.price) / 1.2 * 1.1
+    accelerator = econ.investment_speed * np.maximum(target - smes.capital, 0.0)
+    # non-deposit lenders quote 0.4 points more to a firm without debt
+    at_reference = (smes.debt > 0) | (banks.kind[smes.bank] != 2)
+    assert at_reference.mean() > 0.9
+    assert np.array_equal(desired_investment(model)[at_reference], accelerator[at_reference])
+    smes.capital[:] = 0.0
+    smes.debt[:] = np.maximum(smes.debt, 1.0)
+    reference_rate = smes.loan_rate.copy()
+    smes.loan_rate[:] = reference_rate + 0.02
+    factor = (model.user_cost_reference / (model.user_cost_reference + 0.02)) ** econ.user_cost_elasticity
+    np.testing.assert_allclose(desired_investment(model), econ.investment_speed * target * factor, rtol=1e-6)
+    # a firm without debt reckons with its bank's quote: base rate, markup, typical risk premium
+    assert model.sme_base_rate + model.config.banks.markup + TYPICAL_RISK_PREMIUM == reference_rate[0]
+
+
+def test_no_refinancing_towards_a_target_leverage():
+    """A firm with all the capital it wants and its cash buffer in hand asks for nothing,
+    however far its debt is below the old leverage target (0.4 of capital)."""
+    model = economy(months=3)
+    smes = model.smes
+    smes.capital *= 100.0
+    smes.debt[:] = 0.0
+    smes.cash[:] = model.config.economy.cash_buffer_months * smes.costs
+    _, need, applies, _ = financing_need(model, np.zeros(smes.size))
+    assert need.max() == 0.0 and not applies.any()
+    # the need is investment plus the missing cash buffer, nothing else
+    smes.cash[:] = 0.0
+    _, need, _, _ = financing_need(model, np.zeros(smes.size))
+    np.testing.assert_allclose(need, model.config.economy.cash_buffer_months * smes.costs)
+
+
+def refusals_by_month(model: SMEEconomy, months: int, monkeypatch) -> list[tuple[set, set]]:
+    """Run ``months`` months; for each, the firm ids that applied and that were refused."""
+    seen: list[tuple[set, set]] = []
+    lend = type(model.banks).lend
+    state: dict = {}
+
+    def need(m, draws):
+        out = financing_need(m, draws)
+        state["applied"] = set(m.smes.firm_id[out[2]].tolist())
+        return out
+
+    def booked(self, m, rows, amount, rate):
+        if "applied" in state:
+            state["granted"] = set(m.smes.firm_id[rows].tolist())
+        return lend(self, m, rows, amount, rate)
+
+    monkeypatch.setattr(credit, "financing_need", need)
+    monkeypatch.setattr(type(model.banks), "lend", booked)
+    for _ in range(months):
+        state.clear()
+        model.step()
+        applied = state.get("applied", set())
+        seen.append((applied, applied - state.get("granted", set())))
+    return seen
+
+
+def test_a_refused_firm_waits_before_it_applies_again(monkeypatch):
+    months, wait = 24, 6
+    model = SMEEconomy(BASELINE, n_smes=3_000, rng=4, simulation__burn_in_months=0,
+                       banks__refused_search_probability=0.0, banks__refused_wait_months=wait,
+                       banks__bank_switch_rate=0.0)
+    seen = refusals_by_month(model, months, monkeypatch)
+    refused_total = sum(len(r) for _, r in seen)
+    assert refused_total > 50
+    for t, (_, refused) in enumerate(seen):
+        for later in range(t + 1, min(t + 1 + wait, months)):
+            assert not refused & seen[later][0], "a refused firm applied again before its wait was over"
+    # each refusal is one episode when no one searches
+    ts = model.timeseries()
+    assert (ts["credit_refusals"] == ts["credit_episodes_refused"]).all()
+    assert model.smes.credit_wait.max() <= wait and model.smes.credit_wait.min() >= 0
+
+
+def test_without_the_wait_refused_firms_reapply_and_are_refused_again(monkeypatch):
+    """The mechanism removed (no wait, no search): the same firms are refused month after month."""
+    model = SMEEconomy(BASELINE, n_smes=3_000, rng=4, simulation__burn_in_months=0,
+                       banks__refused_search_probability=0.0, banks__refused_wait_months=0,
+                       banks__bank_switch_rate=0.0)
+    seen = refusals_by_month(model, 24, monkeypatch)
+    again = sum(len(seen[t][1] & seen[t + 1][1]) for t in range(23))
+    assert again > 0.2 * sum(len(r) for _, r in seen)
+
+
+def test_a_refused_firm_can_search_another_lender_and_apply_there(monkeypatch):
+    model = SMEEconomy(BASELINE, n_smes=3_000, rng=4, simulation__burn_in_months=0,
+                       banks__refused_search_probability=1.0, banks__bank_switch_rate=0.0)
+    banks_before = {}
+    searched = 0
+    for _ in range(18):
+        ids_before = model.smes.firm_id.copy()
+        banks_before = dict(zip(ids_before.tolist(), model.smes.bank.tolist()))
+        model.step()
+        smes = model.smes
+        searching = np.flatnonzero(smes.credit_wait < 0)
+        searched += searching.size
+        moved = [banks_before[f] != b for f, b in zip(smes.firm_id[searching].tolist(), smes.bank[searching].tolist())
+                 if f in banks_before]
+        assert all(moved)  # every searcher is at a new lender
+    ts = model.timeseries()
+    # (a searcher that exits in the month it searched is not seen at the month's end)
+    assert 20 < searched <= ts["bank_switches_after_refusal"].sum() < 1.1 * searched
+    # a search continues the episode: refusals outnumber the episodes that ended refused
+    assert ts["credit_refusals"].sum() > ts["credit_episodes_refused"].sum()
+    assert (ts["credit_episodes_started"] <= ts["credit_applications"]).all()
+    assert (ts["credit_episodes_started"] < ts["credit_applications"]).any()
+
+
+def test_firms_switch_banks_at_the_configured_rate():
+    n, months, rate = 3_000, 12, 0.02
+    model = SMEEconomy(BASELINE, n_smes=n, rng=6, simulation__burn_in_months=0,
+                       banks__refused_search_probability=0.0, banks__bank_switch_rate=rate)
+    start = dict(zip(model.smes.firm_id.tolist(), model.smes.bank.tolist()))
+    model.run(months)
+    ts = model.timeseries()
+    expected = rate * ts["firms"].mean() * months
+    assert abs(ts["bank_switches"].sum() - expected) < 0.15 * expected
+    survivors = [(start[f], b) for f, b in zip(model.smes.firm_id.tolist(), model.smes.bank.tolist()) if f in start]
+    moved = np.mean([a != b for a, b in survivors])
+    assert moved == pytest.approx(1 - (1 - rate) ** months, abs=0.05)
+    # removed: without switching a firm keeps its bank for life
+    locked = SMEEconomy(BASELINE, n_smes=n, rng=6, simulation__burn_in_months=0,
+                        banks__refused_search_probability=0.0, banks__bank_switch_rate=0.0)
+    start = dict(zip(locked.smes.firm_id.tolist(), locked.smes.bank.tolist()))
+    locked.run(months)
+    assert all(start[f] == b for f, b in zip(locked.smes.firm_id.tolist(), locked.smes.bank.tolist()) if f in start)
+    assert locked.timeseries()["bank_switches"].sum() == 0
+
+
+def test_a_switch_moves_the_facility_and_the_deposits_through_the_ledger():
+    model = economy(months=6, n=2_000)
+    smes, banks = model.smes, model.banks
+    rows = np.flatnonzero((smes.debt > 0) & (smes.guaranteed > 0))[:20]
+    rows = np.concatenate([rows, np.flatnonzero(smes.debt > 0)[:30]])
+    rows = np.unique(rows)
+    assert rows.size >= 20
+    old = smes.bank[rows].copy()
+    new = choose_other_lenders(np.where(banks.kind < 2, banks.loans, 0.0), old, np.full(rows.size, 0.5))
+    assert (new != old).all()
+    debt, guaranteed, guarantor = smes.debt.copy(), smes.guaranteed.copy(), smes.guarantor.copy()
+    cash, rates = smes.cash.copy(), smes.loan_rate.copy()
+    deposits = banks.deposits.copy()
+    equity = banks.equity.copy()
+    banks.update_risk_weighted_assets(model)
+    switched, moved = switch_banks(model, rows, new)
+    assert switched == rows.size and moved == pytest.approx(debt[rows].sum())
+    # the firm's contract goes with it: debt, rate, guarantee and guarantor unchanged; cash unchanged
+    assert np.array_equal(smes.debt, debt) and np.array_equal(smes.loan_rate, rates)
+    assert np.array_equal(smes.guaranteed, guaranteed) and np.array_equal(smes.guarantor, guarantor)
+    np.testing.assert_allclose(smes.cash, cash, rtol=0, atol=1e-12)
+    assert np.array_equal(smes.bank[rows], new)
+    # each bank's loan book is its clients' debt; deposits moved with the firms
+    np.testing.assert_allclose(banks.loans, np.bincount(smes.bank, weights=smes.debt, minlength=banks.size),
+                               rtol=1e-9, atol=1e-9)
+    moved_deposits = (np.bincount(banks.deposit_home[new], weights=cash[rows], minlength=banks.size)
+                      - np.bincount(banks.deposit_home[old], weights=cash[rows], minlength=banks.size))
+    np.testing.assert_allclose(banks.deposits - deposits, moved_deposits, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(banks.equity, equity, rtol=1e-12, atol=1e-9)  # a switch moves no capital
+    rwa = banks.risk_weighted_assets.copy()
+    banks.update_risk_weighted_assets(model)
+    np.testing.assert_allclose(rwa, banks.risk_weighted_assets, rtol=1e-9, atol=1e-9)
+    assert check_identities(model) <= 1e-9
+    assert max(matrix_residuals(model).values()) <= 1e-9
+    model.run(3)  # and the economy goes on, its identities checked every step
+
+
+def test_rationing_is_reported_per_episode_and_by_value():
+    model = SMEEconomy(BASELINE, n_smes=3_000, rng=7).run(36)
+    ts = model.timeseries()
+    assert (ts["credit_episodes_refused"] <= ts["credit_refusals"]).all()
+    assert (ts["credit_episodes_ended"] <= ts["credit_applications"]).all()
+    assert (ts["credit_rationed"] <= ts["credit_demanded_episodes"] + 1e-9).all()
+    assert ts["credit_rationed"].sum() > 0
+    share = ts["credit_rationed"].sum() / ts["credit_demanded_episodes"].sum()
+    summary = model.summary()
+    assert summary["credit_rationed_share"] == pytest.approx(share)
+    assert 0 < summary["credit_rationed_share"] < 1
+    assert 0 <= summary["creditworthy_refused_episode_share"] < 1
+    # a refused firm waits, so few firms apply in a month (72% did when refusals reapplied)
+    assert (ts["credit_applications"] / ts["firms"]).mean() < 0.5
