@@ -183,6 +183,9 @@ def test_firms_switch_banks_at_the_configured_rate():
     survivors = [(start[f], b) for f, b in zip(model.smes.firm_id.tolist(), model.smes.bank.tolist()) if f in start]
     moved = np.mean([a != b for a, b in survivors])
     assert moved == pytest.approx(1 - (1 - rate) ** months, abs=0.05)
+    # new lenders are drawn as entrants draw theirs: the clients' spread over bank kinds holds
+    kinds = model.banks.kind[model.smes.bank]
+    assert np.mean(kinds == 0) == pytest.approx(model.config.banks.large_bank_client_share, abs=0.05)
     # removed: without switching a firm keeps its bank for life
     locked = SMEEconomy(BASELINE, n_smes=n, rng=6, simulation__burn_in_months=0,
                         banks__refused_search_probability=0.0, banks__bank_switch_rate=0.0)

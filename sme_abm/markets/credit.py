@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.bank import NONDEPOSIT_LENDER, risk_weights
+from ..agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, risk_weights
 from ..agents.sme import _desired_investment, user_cost_arguments
 from ..kernels import bincount_sums, clip, maximum, minimum, njit, take
 
@@ -172,6 +172,25 @@ def choose_other_lenders(weights: np.ndarray, current: np.ndarray, draws: np.nda
     chosen = np.minimum(np.searchsorted(cumulative, x, side="right"), weights.size - 1)
     keep = (others <= 0) | (chosen == current) | (weights[chosen] <= 0)
     return np.where(keep, current, chosen).astype(current.dtype)
+
+
+def client_shares(model: "SMEEconomy") -> np.ndarray:
+    """Each lender's share of the clients new firms choose (``SMEEconomy._draw_banks``): large
+    banks ``banks.large_bank_client_share`` between them, the rest split between the small
+    banks and, in the share lever 10 licenses (``nondeposit_lender_capital_share``), the
+    non-deposit lenders; lenders of a kind share equally. So lenders weigh by their size class."""
+    banks, b = model.banks, model.config.banks
+    nondeposit = banks.kind == NONDEPOSIT_LENDER
+    large = banks.kind == LARGE_BANK
+    small = ~large & ~nondeposit
+    to_nondeposit = model.policy.p10_multilevel_finance.nondeposit_lender_capital_share if nondeposit.any() else 0.0
+    rest = 1.0 - b.large_bank_client_share
+    total_large = b.large_bank_client_share + (0.0 if small.any() else rest * (1.0 - to_nondeposit))
+    shares = np.zeros(banks.size)
+    shares[large] = total_large / max(np.count_nonzero(large), 1)
+    shares[small] = rest * (1.0 - to_nondeposit) / max(np.count_nonzero(small), 1)
+    shares[nondeposit] = rest * to_nondeposit / max(np.count_nonzero(nondeposit), 1)
+    return shares
 
 
 def switch_banks(model: "SMEEconomy", rows: np.ndarray, new_bank: np.ndarray) -> tuple[int, float]:
@@ -581,9 +600,12 @@ def close_episodes(model: "SMEEconomy", rows: np.ndarray, granted: np.ndarray, c
     and apply the next month, the same rationing episode), or wait
     ``banks.refused_wait_months`` before they apply again (their episode ends refused);
     granted applicants' episodes end. Then any firm moves to another lender with
-    probability ``banks.bank_switch_rate`` a month. New lenders are drawn by size (their SME
-    loan book) among those with capital headroom (:func:`choose_other_lenders`) and the
-    move is booked by :func:`switch_banks`.
+    probability ``banks.bank_switch_rate`` a month. New lenders are drawn as new firms draw
+    theirs, by the lenders' size classes (:func:`client_shares`), among those with capital
+    headroom (:func:`choose_other_lenders`), so the clients' spread over lenders stays that of
+    entry; the move is booked by :func:`switch_banks`. (Drawn by loan book instead, the
+    lenders' books drifted apart like a Polya urn: one bank held 43% of the loans after 240
+    months.)
 
     Returns the refused applicants who wait (a mask over ``rows``) and the month's counts:
     firms waiting, switches, switches after a refusal and the debt moved."""
@@ -594,7 +616,7 @@ def close_episodes(model: "SMEEconomy", rows: np.ndarray, granted: np.ndarray, c
     waits[refused[~searches]] = True
     smes.credit_wait[rows[granted]] = 0
     smes.credit_wait[rows[waits]] = cfg.refused_wait_months
-    weights = np.where(capital_headroom > 0, banks.loans, 0.0)
+    weights = np.where(capital_headroom > 0, client_shares(model), 0.0)
     searching = rows[refused[searches]]
     # firms that move for reasons of their own: a binomial count of distinct firms, drawn
     # without a uniform draw per firm (the same law as one Bernoulli draw each)
