@@ -142,6 +142,7 @@ class Recorder:
             "creditworthy_episodes_refused": int(s.get("creditworthy_episodes_refused", 0)),
             "creditworthy_refused_episode_share": s.get("creditworthy_episodes_refused", 0)
             / max(s.get("creditworthy_episodes", 0), 1),
+            "credit_discouraged": int(s.get("credit_discouraged", 0)),
             "credit_waiting": int(s.get("credit_waiting", 0)),
             "bank_switches": int(s.get("bank_switches", 0)),
             "bank_switches_after_refusal": int(s.get("bank_switches_after_refusal", 0)),

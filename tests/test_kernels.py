@@ -128,9 +128,13 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
     expected_applies = wants & (((wait == 0) & (draws < 0.6)) | (wait < 0))
     assert np.array_equal(applies, expected_applies)
-    # waits count down; a searcher that no longer applies ends its episode
-    assert np.array_equal(smes.credit_wait, np.where(wait > 0, wait - 1, np.where((wait < 0) & ~applies, 0, wait)))
+    # waits count down; a searcher that no longer applies ends its episode; a discouraged firm waits
+    discouraged = wants & (wait == 0) & (draws >= 0.6)
+    expected_wait = np.where(wait > 0, wait - 1, np.where((wait < 0) & ~applies, 0, wait))
+    expected_wait[discouraged] = model.config.banks.refused_wait_months
+    assert np.array_equal(smes.credit_wait, expected_wait)
     assert withdrawn == np.count_nonzero((wait < 0) & ~applies)
+    assert model.step_stats["credit_discouraged"] == np.count_nonzero(discouraged)
 
 
 def test_bincount_sums_match_numpy_bincount():

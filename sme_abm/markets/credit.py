@@ -103,25 +103,32 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 @njit
 def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes, depreciation,
                          expected_inflation, floor, reference, elasticity, investment_speed, costs, cash, sales,
-                         draws, cash_buffer_months, application_rate, credit_wait, desired, need,
+                         draws, cash_buffer_months, application_rate, wait_months, credit_wait, desired, need,
                          applies):  # pragma: no cover - compiled
     """Every SME's desired investment and financing need, whether it applies for credit,
-    and the count-down of refused firms' waits. In numpy terms::
+    and the count-down of refused and discouraged firms' waits. In numpy terms::
 
         desired = desired_investment(model)
         need = maximum(desired + cash_buffer - cash, 0)
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
-        applies = wants & (((credit_wait == 0) & (draws < application_rate)) | (credit_wait < 0))
+        free = credit_wait == 0
+        applies = wants & ((free & (draws < application_rate)) | (credit_wait < 0))
+        discouraged = wants & free & (draws >= application_rate)
         credit_wait = where(credit_wait > 0, credit_wait - 1, where((credit_wait < 0) & ~applies, 0, credit_wait))
+        credit_wait[discouraged] = wait_months
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
     :func:`~sme_abm.agents.sme.cash_buffer` written out. ``credit_wait`` > 0 is a refused
     firm's months still to wait, -1 a firm that moved to another lender after a refusal
     and applies there (its rationing episode goes on; if it no longer wants credit the
-    episode ends without a loan). Returns the number of such withdrawn searches.
+    episode ends without a loan). A firm that wants credit but is discouraged (its draw
+    against lever 18's application rate fails) does not apply and, expecting a refusal,
+    waits as a refused firm does. Returns the numbers of withdrawn searches and of
+    discouraged firms.
     """
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     withdrawn = 0
+    discouraged = 0
     for i in range(sales.size):
         investment = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
                                          depreciation, expected_inflation, floor, reference, elasticity,
@@ -131,29 +138,35 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loa
         need[i] = amount
         wait = credit_wait[i]
         wants = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0)
-        applying = wants & (((wait == 0) & (draws[i] < application_rate)) | (wait < 0))
+        willing = draws[i] < application_rate
+        applying = wants & (((wait == 0) & willing) | (wait < 0))
         applies[i] = applying
         if wait > 0:
             credit_wait[i] = wait - 1
         elif wait < 0 and not applying:
             credit_wait[i] = 0
             withdrawn += 1
-    return withdrawn
+        elif wait == 0 and wants and not willing:
+            credit_wait[i] = wait_months
+            discouraged += 1
+    return withdrawn, discouraged
 
 
 def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Phase 4's first step for every SME: desired investment, financing need (investment
     plus the cash buffer it lacks) and who applies (:func:`_applications_kernel`; ``draws``
-    are the uniform draws against lever 18's application rate). Counts down refused firms'
-    waits. Returns ``(desired, need, applies, withdrawn)``."""
+    are the uniform draws against lever 18's application rate). Counts down refused and
+    discouraged firms' waits and starts the waits of the newly discouraged (counted in
+    ``step_stats["credit_discouraged"]``). Returns ``(desired, need, applies, withdrawn)``."""
     smes, econ = model.smes, model.config.economy
     n = smes.size
     desired, need, applies = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
-    withdrawn = _applications_kernel(
+    withdrawn, discouraged = _applications_kernel(
         smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price, smes.capital,
         smes.debt, smes.loan_rate, smes.bank, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
         float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
-        smes.credit_wait, desired, need, applies)
+        int(model.config.banks.refused_wait_months), smes.credit_wait, desired, need, applies)
+    model.step_stats["credit_discouraged"] = int(discouraged)
     return desired, need, applies, int(withdrawn)
 
 
