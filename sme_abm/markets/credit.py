@@ -1,8 +1,11 @@
 """The credit market (phase 4): applications, screening, guarantees, pricing
 and rationing, all as whole-population array operations.
 
-1. SMEs with a financing need (investment plus the cash buffer they lack)
-   apply, unless discouraged (lever 18 sets the application rate).
+1. SMEs with a financing need (investment, which falls as the loan rate rises through
+   the user cost of capital, plus the cash buffer they lack) apply, unless discouraged
+   (lever 18 sets the application rate) or still waiting after a refusal or a discouraged
+   month; a refused firm waits or moves to another lender (:func:`close_episodes`), and
+   firms switch banks now and then, taking their deposits and loan facility along.
 2. Each bank sees a noisy signal of the applicant's default log-odds (lever 4
    sets the noise) and lends directly if the estimated default probability is
    within its limit (raised for small/micro firms by lever 11) and collateral
