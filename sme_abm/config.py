@@ -90,6 +90,8 @@ class EconomySettings(_Section):
     digital_adoption_probability: float = Field(0.003, ge=0, le=1, description="Monthly adoption chance with no subsidy.")
     digital_adoption_cost: float = Field(0.05, ge=0, le=100, description="Cost of digital adoption, CNY m.")
     loss_months_to_exit: int = Field(9, ge=1, le=120, description="Consecutive loss months after which a solvent firm exits.")
+    score_default_scale: float = Field(1.0, ge=0, le=10, description="Defaults the model's balance sheets do not yet explain: each month a firm defaults with this multiple of one twelfth of its annual default probability by the scoring model (0.7 times that if trained). A stand-in, to be retired when firms' leverage and cash-flow risk are rebuilt (issue 14); 0 leaves only cash-flow, balance-sheet and exogenous defaults.")
+    exogenous_default_rate: float = Field(0.005, ge=0, le=1, description="Annual probability that a firm defaults for reasons outside its accounts (the owner's death or illness, fraud, a dispute); small, so that defaults come from cash-flow and balance-sheet insolvency. Project assumption.")
     entry_rate: float = Field(0.00605, ge=0, le=1, description="Would-be entrants per month per initial SME. Calibrated: experiments/calibration run 20261129-124432.")
     entrant_revenue: float = Field(0.05, gt=0, le=100, description="Median monthly sales of an entrant, CNY m.")
     growth_drift: float = Field(0.0, ge=-0.1, le=0.1, description="Common monthly drift of log demand weights.")
@@ -188,6 +190,7 @@ class BankSettings(_Section):
     refused_search_probability: float = Field(0.28, ge=0, le=1, description="Probability that a refused firm moves to another lender (drawn as an entrant's lender is, by size class, among those with capital to lend) and applies there the next month instead of waiting: the 28% of refused UK SMEs not reluctant to apply again (Cowling, Liu and Calabrese 2022, Small Business Economics).")
     bank_switch_rate: float = Field(0.01, ge=0, le=1, description="Monthly probability that a firm moves its banking relationship (deposits and loan facility) to another lender for reasons of its own: about 11% a year, a median relationship of about 6 years, near the 4-year median duration of Norwegian listed firms' bank relationships (Ongena and Smith 2001, JFE 61), which are shorter than small firms' as listed firms hold several; firms do switch and the new bank lends to them (Ioannidou and Ongena 2010, JF 65). A project assumption within that evidence.")
     excess_capital_payout: float = Field(0.0833, ge=0, le=1, description="Share of its capital above the target ratio a bank pays out each month on top of its profit (about a year to return to target; banks adjust towards target capital ratios, Berger, DeYoung, Flannery, Lee and Oztekin 2008, JFSR 34).")
+    risk_learning_months: float = Field(36.0, ge=1, le=600, description="Memory, in months, of the exponentially weighted averages from which banks re-calibrate their default-probability model and estimate loss given default (Basel internal-ratings rules ask for PD and LGD estimates that follow realised rates, BCBS 2006 paras 447-468). Project assumption.")
     pd_base: float = Field(-3.330, ge=-20, le=5, description="Log-odds of annual default at zero leverage and margin. Calibrated: experiments/calibration run 20261129-124432.")
     pd_leverage: float = Field(2.5, ge=0, le=50, description="Log-odds per unit of debt over assets.")
     pd_margin: float = Field(8.0, ge=0, le=100, description="Log-odds per unit of negative profit margin.")
@@ -201,6 +204,7 @@ class GuarantorSettings(_Section):
     reguarantee_fund_ratio: float = Field(0.004, ge=0, le=1, description="Re-guarantee fund's capital per yuan of initial SME debt.")
     max_default_probability: float = Field(0.12, ge=0, le=1, description="Highest annual default probability a guarantor covers.")
     dividend_payout: float = Field(0.5, ge=0, le=1, description="Share of positive profit paid to the government.")
+    operating_cost: float = Field(0.005, ge=0, le=0.1, description="Guarantors' annual operating cost per yuan guaranteed, the base of their risk-based fee (a guarantee's fee is this plus the guarantor's own expected loss, scaled down to keep the average within lever 13's fee cap). Project assumption.")
 
 
 class ShockSettings(_Section):

@@ -17,6 +17,7 @@ import numpy as np
 from .kernels import bincount_sums, njit
 from .markets.credit import default_log_odds, sigmoid
 from .agents.government import pilot_control
+from .agents.guarantor import guarantee_split
 from .markets.goods import settle_receivables
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,9 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT, VOLUNTARY, LISTING = "default", "voluntary", "listing"
 EXIT_REASONS = (DEFAULT, VOLUNTARY, LISTING)
 EXIT_CODES = {reason: code for code, reason in enumerate(EXIT_REASONS)}
+#: Causes of default (counted per month in the time series as ``defaults_<cause>``).
+DEFAULT_CAUSES = ("cashflow", "equity", "score", "exogenous")
 VOLUNTARY_SALE_PRICE = 0.8  # share of book value a closing firm gets for its capital
-OVERDRAFT_MONTHS_TO_DEFAULT = 3
-SUDDEN_DEFAULT_SCALE = 1.0  # share of the annual default probability realised as sudden failure
+OVERDRAFT_MONTHS_TO_DEFAULT = 3  # 90 days past due: the Basel and CBIRC definition of default
 
 
 def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
@@ -35,24 +37,35 @@ def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
 
     ``listing_candidates`` are the firms that would list this month (from
     :func:`sme_abm.markets.capital.provide_direct_finance`); a defaulting firm does not.
+    Before the leavers go, the banks update their estimates of default rates and loss
+    given default from what they observe (:func:`learn_credit_risk`).
     """
     smes, rng = model.smes, model.rng
     n = smes.size
-    pd = sigmoid(default_log_odds(model))
     default, voluntary, listing, leaving = (np.empty(n, dtype=bool) for _ in range(4))
+    causes = np.zeros(len(DEFAULT_CAUSES), dtype=np.int64)
+    econ = model.config.economy
+    # the stand-in hazard reads the scoring model without the level banks have learnt
+    log_odds = default_log_odds(model)
+    hazard = sigmoid(log_odds - model.pd_shift)
+    hazard *= econ.score_default_scale / 12.0
     n_default, n_voluntary, n_listing = _exit_kernel(
-        smes.cash, smes.capital, smes.receivables, smes.debt, pd, smes.trained, smes.overdraft_months,
-        smes.loss_months, rng.random(n), listing_candidates, int(model.config.economy.loss_months_to_exit),
-        default, voluntary, listing, leaving)
+        smes.cash, smes.capital, smes.receivables, smes.debt, borrowing_capacity(model), smes.overdraft_months,
+        smes.loss_months, smes.trained, rng.random(n), listing_candidates, int(econ.loss_months_to_exit),
+        float(econ.exogenous_default_rate / 12.0), hazard, default, voluntary, listing, leaving, causes)
     model.step_stats.update(exits_default=n_default, exits_voluntary=n_voluntary, exits_listing=n_listing)
+    for cause, count in zip(DEFAULT_CAUSES, causes):
+        model.step_stats[f"defaults_{cause}"] = int(count)
+    defaulted = np.flatnonzero(default)
+    learn_credit_risk(model, defaulted, log_odds)
     if n_default + n_voluntary + n_listing == 0:
         model.record_exits(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
         return
 
-    _liquidate(model, np.flatnonzero(default), capital_price=model.policy.p01_legal_system.loan_recovery_rate,
-               receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate)
+    _liquidate(model, defaulted, capital_price=model.policy.p01_legal_system.loan_recovery_rate,
+               receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate, foreclose=True)
     _liquidate(model, np.flatnonzero(voluntary), capital_price=VOLUNTARY_SALE_PRICE,
-               receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate)
+               receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate, foreclose=False)
     _list_firms(model, np.flatnonzero(listing))
 
     rows = np.flatnonzero(leaving)
@@ -63,29 +76,65 @@ def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
     model.remove_smes(leaving)
 
 
+def borrowing_capacity(model: "SMEEconomy") -> np.ndarray:
+    """What every SME could borrow in all against its collateral (the value banks lend
+    against: capital, receivables under lever 10, IP under lever 22), the credit line an
+    overdraft draws on."""
+    smes, p = model.smes, model.policy
+    out = np.empty(smes.size)
+    _capacity_kernel(smes.capital, smes.receivables, smes.ip_stock, float(model.config.banks.loan_to_value),
+                     float(p.p10_multilevel_finance.receivables_collateral_ratio),
+                     float(p.p22_ip_protection.ip_collateral_ratio), out)
+    return out
+
+
 @njit
-def _exit_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months, loss_months, draws,
-                 listing_candidates, loss_months_to_exit, default, voluntary, listing,
-                 leaving):  # pragma: no cover - compiled
-    """Who defaults, closes or lists this month, and how many of each, in one pass.
+def _capacity_kernel(capital, receivables, ip_stock, loan_to_value, receivables_ratio, ip_ratio,
+                     out):  # pragma: no cover - compiled
+    for i in range(capital.size):
+        out[i] = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
 
-    It replaces seven passes over the SMEs (the default test, four boolean masks
-    and three ``sum`` of booleans, which numpy adds as integers, slowly); the numpy
-    it replaced (see :mod:`sme_abm.kernels`)::
 
-        equity = cash + capital + receivables - debt
-        hazard = SUDDEN_DEFAULT_SCALE * pd / 12.0 * where(trained, 0.7, 1.0)
-        default = (overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws < hazard)
-        listing = listing_candidates & ~default
-        voluntary = ~default & ~listing & (loss_months >= loss_months_to_exit)
-        leaving = default | voluntary | listing
-        counts = default.sum(), voluntary.sum(), listing.sum()
+@njit
+def _exit_kernel(cash, capital, receivables, debt, capacity, overdraft_months, loss_months, trained, draws,
+                 listing_candidates, loss_months_to_exit, exogenous_hazard, score_hazard, default, voluntary,
+                 listing, leaving, causes):  # pragma: no cover - compiled
+    """Who defaults, closes or lists this month, in one pass; counts each, and each
+    cause of default (``causes``, in :data:`DEFAULT_CAUSES` order, the first that applies).
+
+    A firm defaults (Section 7.10 of docs/model.md):
+
+    * for cash-flow insolvency: it is in overdraft and its debt exceeds what its collateral
+      can carry, so no credit is left to meet its payments, or it has been in overdraft
+      for ``OVERDRAFT_MONTHS_TO_DEFAULT`` months running (90 days past due);
+    * for balance-sheet insolvency: its book equity ``cash + capital + receivables - debt``
+      is negative;
+    * by the stand-in hazard ``score_hazard`` (the scoring model's monthly default
+      probability times ``economy.score_default_scale``; 0.7 times that for trained
+      firms): defaults the model's balance sheets do not yet explain;
+    * rarely, for reasons outside its accounts (``exogenous_hazard`` a month).
+
+    Then ``listing = listing_candidates & ~default``;
+    ``voluntary = ~default & ~listing & (loss_months >= loss_months_to_exit)``.
     """
     n_default, n_voluntary, n_listing = 0, 0, 0
     for i in range(cash.size):
         equity = cash[i] + capital[i] + receivables[i] - debt[i]
-        hazard = SUDDEN_DEFAULT_SCALE * pd[i] / 12.0 * (0.7 if trained[i] else 1.0)
-        d = (overdraft_months[i] >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws[i] < hazard)
+        overdrawn = overdraft_months[i] > 0
+        cashflow = (overdrawn & (debt[i] > capacity[i])) | (overdraft_months[i] >= OVERDRAFT_MONTHS_TO_DEFAULT)
+        negative = equity < 0
+        u = draws[i]
+        scored = u < score_hazard[i] * (0.7 if trained[i] else 1.0)
+        exogenous = (not scored) & (u >= 1.0 - exogenous_hazard)
+        d = cashflow | negative | scored | exogenous
+        if cashflow:
+            causes[0] += 1
+        elif negative:
+            causes[1] += 1
+        elif scored:
+            causes[2] += 1
+        elif exogenous:
+            causes[3] += 1
         lists = listing_candidates[i] & (not d)
         closes = (not d) & (not lists) & (loss_months[i] >= loss_months_to_exit)
         default[i] = d
@@ -98,45 +147,112 @@ def _exit_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months
     return n_default, n_voluntary, n_listing
 
 
-def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, receivable_recovery: float) -> None:
-    """Sell a closing firm's assets, repay its lenders, share the loss, pay owners the rest."""
+def learn_credit_risk(model: "SMEEconomy", defaulted: np.ndarray, log_odds: np.ndarray) -> None:
+    """Banks re-calibrate their scoring model (``log_odds``, :func:`default_log_odds` this
+    month) to the default rate they observe.
+
+    Basel's internal-ratings rules require a bank's PD estimates to match long-run
+    realised default rates (BCBS 2006, paras 447-451), and its LGD estimates the losses it
+    realises (para 468). Banks here keep exponentially weighted averages (memory
+    ``banks.risk_learning_months``) of the annual default rate their scoring model predicts
+    for their borrowers and of the rate realised, and move a common log-odds shift
+    (``model.pd_shift``) by the gap, so the model's level follows experience while its
+    ranking (leverage, margin, liquidity, productivity) is unchanged. The loss given default
+    they price is the exposure-weighted average of realised losses (updated in
+    :func:`_liquidate`).
+    """
+    smes = model.smes
+    borrowers = smes.debt > 0
+    n_borrowers = int(np.count_nonzero(borrowers))
+    if n_borrowers == 0:
+        return
+    weight = 1.0 / model.config.banks.risk_learning_months
+    predicted = float(np.mean(sigmoid(log_odds[borrowers])))
+    realised = 12.0 * np.count_nonzero(borrowers[defaulted]) / n_borrowers
+    risk = model.credit_risk
+    if np.isnan(risk["predicted"]):  # the first month: experience starts where the model stands
+        risk["predicted"] = risk["realised"] = predicted
+    risk["predicted"] += weight * (predicted - risk["predicted"])
+    risk["realised"] += weight * (realised - risk["realised"])
+    gap = _logit(risk["realised"]) - _logit(risk["predicted"])
+    model.pd_shift += weight * gap
+    model.step_stats["predicted_default_rate"] = predicted
+    model.step_stats["realised_default_rate"] = realised
+
+
+def _logit(rate: float) -> float:
+    rate = min(max(rate, 1e-4), 0.5)
+    return float(np.log(rate / (1.0 - rate)))
+
+
+def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, receivable_recovery: float,
+               foreclose: bool) -> None:
+    """Close firms ``rows``: collect receivables, repay lenders, share the loss, pay owners the rest.
+
+    A defaulted firm's (``foreclose``) lender seizes its capital, worth ``capital_price``
+    of book in a fire sale, up to the exposure its cash does not repay; the claim enters
+    the lender's workout book (sold over ``p01.recovery_months``, :meth:`BankBook.work_out_defaults`)
+    and the exposure not covered is written off now and shared by the guarantee contract.
+    Capital beyond the lender's claim is sold at once, for the owners. A closing firm
+    (not ``foreclose``) sells all its capital at once and repays in full if it can.
+    """
     if rows.size == 0:
         return
     smes, ledger, banks = model.smes, model.ledger, model.banks
     receivables = smes.receivables[rows]
     settle_receivables(model, rows, receivables * receivable_recovery, receivables * (1 - receivable_recovery))
-    proceeds = capital_price * smes.capital[rows]
-    ledger.pay("capital_sales", "large_firms", "smes", proceeds, payee_rows=rows)
-    smes.capital[rows] = 0.0
-
     debt = smes.debt[rows].copy()
-    repaid = np.minimum(np.maximum(smes.cash[rows], 0.0), debt)
+    value = capital_price * smes.capital[rows]
+    # the firm's cash repays first; the lender seizes capital for what cash leaves unpaid
+    unpaid = debt - np.minimum(np.maximum(smes.cash[rows], 0.0), debt)
+    seized = np.minimum(value, unpaid) if foreclose else np.zeros_like(value)
+    ledger.pay("capital_sales", "large_firms", "smes", value - seized, payee_rows=rows)
+    smes.capital[rows] = 0.0
+    repaid = np.minimum(np.maximum(smes.cash[rows], 0.0), debt - seized)
     ledger.pay("loan_recovery", "smes", "banks", repaid, payer_rows=rows, payee_rows=smes.bank[rows])
-    loss = debt - repaid
+    loss = debt - repaid - seized
+    if foreclose:
+        bank_rows = smes.bank[rows]
+        banks.npl += bincount_sums(bank_rows, weights=debt - repaid, minlength=banks.size)
+        banks.foreclosed += bincount_sums(bank_rows, weights=seized, minlength=banks.size)
+        _update_loss_given_default(model, float(debt.sum()), float(loss.sum()))
     _share_losses(model, rows, debt, loss)
     banks.reduce_debt(model, rows, debt)
     ledger.pay("owner_liquidation_proceeds", "smes", "households", np.maximum(smes.cash[rows], 0.0), payer_rows=rows)
 
 
+def _update_loss_given_default(model: "SMEEconomy", exposure: float, loss: float) -> None:
+    """Fold this month's defaults into the banks' exposure-weighted average loss given default."""
+    weight = 1.0 / model.config.banks.risk_learning_months
+    risk = model.credit_risk
+    risk["exposure"] += weight * (exposure - risk["exposure"])
+    risk["loss"] += weight * (loss - risk["loss"])
+    model.step_stats["defaulted_exposure"] = exposure
+    model.step_stats["default_losses"] = loss
+
+
 def _share_losses(model: "SMEEconomy", rows: np.ndarray, debt: np.ndarray, loss: np.ndarray) -> None:
-    """Split the loss on guaranteed debt by lever 13's risk-sharing shares."""
+    """Split the loss on guaranteed debt by lever 13's risk-sharing contract ("4321").
+
+    Of the loss on the guaranteed part, the bank bears ``bank_share``; the guarantor
+    compensates the bank for the rest, and is itself reimbursed ``reguarantee_share``
+    by the re-guarantee fund and ``government_share`` by the local government, so it
+    bears the rest (:func:`guarantee_split`).
+    """
     smes, ledger, guarantors, banks = model.smes, model.ledger, model.guarantors, model.banks
-    g = model.policy.p13_financing_guarantee
+    g = guarantee_split(model)
     guaranteed_share = np.divide(smes.guaranteed[rows], debt, out=np.zeros_like(debt), where=debt > 0)
     guaranteed_loss = loss * np.minimum(guaranteed_share, 1.0)
     covered = guaranteed_loss > 0
-    bank_share = min(max(g.bank_share, 0.05), 1.0)
-    others = g.guarantor_share + g.reguarantee_share + g.government_share
-    scale = (1.0 - bank_share) / others if others > 0 else 0.0
-    to_bank = guaranteed_loss * (1.0 - bank_share)
+    to_bank = guaranteed_loss * (1.0 - g.bank_share)
     guarantor_rows = smes.guarantor[rows][covered]
     bank_rows = smes.bank[rows][covered]
     ledger.pay("guarantee_claims", "guarantors", "banks", to_bank[covered], payer_rows=guarantor_rows, payee_rows=bank_rows)
     fund = np.array([guarantors.size - 1])
-    reguarantee = guaranteed_loss[covered] * g.reguarantee_share * scale
+    reguarantee = guaranteed_loss[covered] * g.reguarantee_share
     ledger.pay("reguarantee_claims", "guarantors", "guarantors", reguarantee,
                payer_rows=np.repeat(fund, reguarantee.size), payee_rows=guarantor_rows)
-    government_part = guaranteed_loss[covered] * g.government_share * scale
+    government_part = guaranteed_loss[covered] * g.government_share
     ledger.pay("government_guarantee_claims", "government", "guarantors", government_part, payee_rows=guarantor_rows)
     model.government.record_tax_expenditure("p13_financing_guarantee", float(government_part.sum()))
     guarantor_loss = to_bank[covered] - reguarantee - government_part

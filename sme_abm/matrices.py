@@ -14,7 +14,8 @@ Balance sheet (sign: + an asset of the sector, - a liability):
   bonds, trade credit (SME receivables against the payables of large firms and
   government), and equity at book value (households own the SMEs, large firms and
   banks; the government owns the guarantors);
-* tangible capital (the SMEs' capital stock) is the one real asset; the net-worth row
+* tangible capital (the SMEs' capital stock, and the collateral banks have seized from
+  defaulted firms and not yet sold) is the one real asset; the net-worth row
   balances each column, so every column sums to zero, and the Sigma column of the
   table holds the capital stock and minus it (national wealth is the capital stock).
 
@@ -48,7 +49,7 @@ FINANCIAL_ROWS = ("deposits", "reserves", "government account", "SME loans",
 #: Flows that are not income or expenditure: the capital account (real assets, capital transfers)
 #: and financial transactions (changes in claims). Every other flow is a current flow.
 CAPITAL_FLOWS = frozenset({"investment", "entrant_capital", "capital_sales", "guarantor_recapitalisation",
-                           "startup_grants"})
+                           "startup_grants", "collateral_sales", "bank_recapitalisation"})
 FINANCIAL_FLOWS = frozenset({
     "new_loans", "loan_principal", "facility_moved_in", "facility_moved_out", "loan_recovery", "loan_repayment_at_listing", "relending",
     "relending_repayment", "standing_facility_draws", "standing_facility_repayments", "bond_purchases_banks",
@@ -87,13 +88,14 @@ def balance_sheet_matrix(model: "SMEEconomy") -> pd.DataFrame:
         "trade credit": {"smes": math.fsum(smes.receivables), "large_firms": -model.payables["large_firms"],
                          "government": -model.payables["government"]},
     }
-    capital = {"smes": math.fsum(smes.capital)}
+    capital = {"smes": math.fsum(smes.capital), "banks": math.fsum(banks.foreclosed)}
     frame = pd.DataFrame(0.0, index=list(rows) + ["equity (book value)", "tangible capital", "net worth"],
                          columns=list(MATRIX_SECTORS))
     for name, entries in rows.items():
         for sector, value in entries.items():
             frame.loc[name, sector] = value
-    frame.loc["tangible capital", "smes"] = capital["smes"]
+    for sector, value in capital.items():
+        frame.loc["tangible capital", sector] = value
     # equity at book value: the owners hold each firm-like sector's net worth
     book = {sector: float(frame[sector].sum()) for sector in ("smes", "large_firms", "banks", "guarantors")}
     for sector, value in book.items():

@@ -137,6 +137,12 @@ class SMEEconomy(mesa.Model):
         self.central_bank = CentralBank(self)
         self.government = Government(self)
         self.sme_base_rate = 0.0
+        #: Banks' learnt credit risk (demography.learn_credit_risk): a log-odds shift of their
+        #: scoring model, and exponentially weighted averages of the annual default rate it
+        #: predicts and the rate realised (NaN until the first month), and of defaulted
+        #: exposure and its loss (for the loss given default they price).
+        self.pd_shift = 0.0
+        self.credit_risk = {"predicted": float("nan"), "realised": float("nan"), "exposure": 0.0, "loss": 0.0}
         self.central_bank.set_rates()
         if header is None or state is None:
             self._initialise_under_baseline()
@@ -192,6 +198,7 @@ class SMEEconomy(mesa.Model):
         enter_firms(self)
         self.smes.age += 1
         # 8. month-end settlement and accounting
+        self.banks.work_out_defaults(self)
         sectors.settle_banks(self)
         sectors.settle_guarantors(self)
         self.central_bank.settle_relending()
@@ -199,6 +206,7 @@ class SMEEconomy(mesa.Model):
         self.government.close_month()
         pay_bond_interest(self)
         sectors.settle_households(self)
+        self.banks.resolve_insolvent(self)
         finance_government(self)
         self.central_bank.provide_liquidity()
         evaluate_policies(self)
@@ -274,6 +282,15 @@ class SMEEconomy(mesa.Model):
         if not self.use_mesa_agents:
             raise LookupError("this economy has no SME agents (simulation.mesa_agents = false)")
         return self.smes.agent[self.smes.row_of(firm_id)]
+
+    def loss_given_default(self) -> float:
+        """The loss given default banks price: the exposure-weighted average they have
+        realised (``credit_risk``), or, before any default, the loss implied by the
+        liquidation value of capital (lever 1)."""
+        risk = self.credit_risk
+        if risk["exposure"] > 0:
+            return risk["loss"] / risk["exposure"]
+        return 1.0 - self.policy.p01_legal_system.loan_recovery_rate
 
     def record_exits(self, rows: np.ndarray, reasons: np.ndarray) -> None:
         self.recorder.record_exits(rows, reasons)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pandas as pd
 
+from .agents.bank import NONDEPOSIT_LENDER
 from .agents.sme import LARGE, MEDIUM, MICRO, SMALL, monthly_capacity
 from .demography import EXIT_REASONS
 
@@ -100,6 +101,9 @@ class Recorder:
         exits = int(s.get("exits_default", 0) + s.get("exits_voluntary", 0) + s.get("exits_listing", 0))
         new_rate = s.get("new_loan_rate", np.nan)
         deposits = banks.deposits
+        npl = float(banks.npl.sum())
+        nondeposit = banks.kind == NONDEPOSIT_LENDER
+        guaranteed_total = float(smes.guaranteed.sum())
         row = {
             "step": m.month,
             "firms": smes.size,
@@ -164,9 +168,24 @@ class Recorder:
             "loan_rate_spread": avg_rate - lpr,
             "spread_vs_large_firms": new_rate - (lpr + m.config.banks.large_firm_markup),
             "loan_prime_rate": lpr,
-            "npl_ratio": float(smes.debt[np.flatnonzero(smes.overdraft_months > 0)].sum() / debt_total)
-            if debt_total > 0 else 0.0,
+            # defaulted exposure in workout over gross loans (performing plus non-performing)
+            "npl_ratio": npl / (debt_total + npl) if debt_total + npl > 0 else 0.0,
             "loan_losses": s.get("loan_losses", 0.0),
+            "defaults_cashflow": int(s.get("defaults_cashflow", 0)),
+            "defaults_equity": int(s.get("defaults_equity", 0)),
+            "defaults_score": int(s.get("defaults_score", 0)),
+            "defaults_exogenous": int(s.get("defaults_exogenous", 0)),
+            "defaulted_exposure": s.get("defaulted_exposure", 0.0),
+            "loss_given_default": m.loss_given_default(),
+            "realised_default_rate": s.get("realised_default_rate", np.nan),
+            "predicted_default_rate": s.get("predicted_default_rate", np.nan),
+            # annual rates per yuan of loans: the losses banks bear themselves (after guarantee
+            # claims), and the expected loss priced into this month's new loans
+            "bank_loss_rate": 12.0 * s.get("guarantee_loss_bank", 0.0) / debt_total if debt_total > 0 else 0.0,
+            "priced_loss_rate": s.get("priced_loss_rate", np.nan),
+            "bank_recapitalisation": s.get("bank_recapitalisation", 0.0),
+            "banks_resolved": int(s.get("banks_resolved", 0)),
+            "nondeposit_loan_share": float(banks.loans[nondeposit].sum() / debt_total) if debt_total > 0 else 0.0,
             "bank_capital_ratio": float(banks.equity.sum() / max(banks.risk_weighted_assets.sum(), 1e-9)),
             "bank_capital_ratio_min": float(banks.capital_ratio[banks.risk_weighted_assets > 0].min())
             if (banks.risk_weighted_assets > 0).any() else float("nan"),
@@ -177,8 +196,12 @@ class Recorder:
             "guarantees_outstanding": float(guarantors.outstanding.sum()),
             "guarantor_leverage_max": float(leverage.max()) if leverage.size else 0.0,
             "guarantor_over_limit": float((leverage - guarantors.leverage_limit()[direct]).max()) if leverage.size else 0.0,
+            "guarantor_issuance_over_limit": s.get("guarantor_issuance_over_limit", 0.0),
             "guarantor_leverage_mean": float(guarantors.outstanding[direct].sum() / max(guarantors.cash[direct].sum(), 1e-9)),
-            "guarantee_fee": m.policy.p13_financing_guarantee.fee_cap,
+            # the average fee on guarantees outstanding (risk-based, capped on average by lever 13)
+            "guarantee_fee": float(np.dot(smes.guarantee_fee_rate, smes.guaranteed) / guaranteed_total)
+            if guaranteed_total > 0 else float("nan"),
+            "new_guarantee_fee": s.get("new_guarantee_fee", np.nan),
             "guarantee_loss_bank": s.get("guarantee_loss_bank", 0.0),
             "guarantee_loss_guarantor": s.get("guarantee_loss_guarantor", 0.0),
             "guarantee_loss_reguarantee_fund": s.get("guarantee_loss_reguarantee_fund", 0.0),

@@ -59,7 +59,7 @@ def test_default_log_odds_matches_the_numpy_formula():
     margin = np.divide(smes.profit, smes.sales, out=np.full(smes.size, -1.0), where=smes.sales > 0)
     cover = np.divide(smes.cash, smes.costs, out=np.ones(smes.size), where=smes.costs > 0)
     log_a = np.log(smes.productivity)
-    expected = (b.pd_base + b.pd_leverage * np.minimum(leverage, 3.0) + b.pd_margin * np.clip(-margin, 0.0, 1.0)
+    expected = ((b.pd_base + model.pd_shift) + b.pd_leverage * np.minimum(leverage, 3.0) + b.pd_margin * np.clip(-margin, 0.0, 1.0)
                 + b.pd_liquidity * np.clip(1.0 - cover, 0.0, 1.0) - 1.0 * (log_a - log_a.mean())
                 + smes.risk_type - 0.3 * smes.trained)
     assert default_log_odds(model).tobytes() == expected.tobytes()
@@ -296,27 +296,33 @@ def test_receivable_collection_matches_numpy():
 
 
 def test_exit_classification_matches_numpy():
-    from sme_abm.demography import OVERDRAFT_MONTHS_TO_DEFAULT, SUDDEN_DEFAULT_SCALE, _exit_kernel
+    from sme_abm.demography import DEFAULT_CAUSES, OVERDRAFT_MONTHS_TO_DEFAULT, _exit_kernel
 
     rng = np.random.default_rng(10)
     n = 5_000
     cash, capital, receivables = rng.standard_normal(n), rng.random(n), rng.random(n)
     debt = 2.0 * rng.random(n)
     debt[:10] = (cash + capital + receivables)[:10]  # equity exactly zero: not a default
-    pd = rng.random(n)
-    pd[10:20] = np.nan
+    capacity = 1.5 * rng.random(n)
+    score = rng.random(n)
+    score[10:20] = np.nan
     trained = rng.random(n) < 0.3
     overdraft_months = rng.integers(0, 5, n).astype(np.int16)
     loss_months = rng.integers(0, 12, n).astype(np.int16)
-    draws = rng.random(n) * 0.2
+    draws = rng.random(n)
     candidates = rng.random(n) < 0.1
+    exogenous = 0.02
     default, voluntary, listing, leaving = (np.empty(n, dtype=bool) for _ in range(4))
-    counts = _exit_kernel(cash, capital, receivables, debt, pd, trained, overdraft_months, loss_months, draws,
-                          candidates, 9, default, voluntary, listing, leaving)
+    causes = np.zeros(len(DEFAULT_CAUSES), dtype=np.int64)
+    counts = _exit_kernel(cash, capital, receivables, debt, capacity, overdraft_months, loss_months, trained, draws,
+                          candidates, 9, exogenous, score * 0.2, default, voluntary, listing, leaving, causes)
 
     equity = cash + capital + receivables - debt
-    hazard = SUDDEN_DEFAULT_SCALE * pd / 12.0 * np.where(trained, 0.7, 1.0)
-    expected_default = (overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT) | (equity < 0) | (draws < hazard)
+    cashflow = ((overdraft_months > 0) & (debt > capacity)) | (overdraft_months >= OVERDRAFT_MONTHS_TO_DEFAULT)
+    negative = equity < 0
+    scored = draws < score * 0.2 * np.where(trained, 0.7, 1.0)
+    outside = ~scored & (draws >= 1.0 - exogenous)
+    expected_default = cashflow | negative | scored | outside
     expected_listing = candidates & ~expected_default
     expected_voluntary = ~expected_default & ~expected_listing & (loss_months >= 9)
     assert default.tobytes() == expected_default.tobytes()
@@ -324,7 +330,10 @@ def test_exit_classification_matches_numpy():
     assert voluntary.tobytes() == expected_voluntary.tobytes()
     assert leaving.tobytes() == (expected_default | expected_voluntary | expected_listing).tobytes()
     assert counts == (int(expected_default.sum()), int(expected_voluntary.sum()), int(expected_listing.sum()))
-    assert min(counts) > 0
+    first_cause = [cashflow, negative & ~cashflow, scored & ~cashflow & ~negative,
+                   outside & ~cashflow & ~negative & ~scored]
+    assert causes.tolist() == [int(c.sum()) for c in first_cause]
+    assert min(counts) > 0 and min(causes) > 0
 
 
 def test_ledger_payments_with_the_callers_row_sums_match_summing_in_the_ledger():

@@ -127,12 +127,14 @@ def test_p13_guarantees_raise_guaranteed_lending_within_leverage_limits():
     for _ in range(STEPS):
         model.step()
         direct = ~model.guarantors.is_reguarantee_fund
-        assert (model.guarantors.leverage()[direct] <= model.guarantors.leverage_limit()[direct] * (1 + 1e-9)).all()
+        # no guarantor writes guarantees that take it past its limit
+        assert model.step_stats["guarantor_issuance_over_limit"] <= 1e-9
         limits.append(model.guarantors.leverage_limit()[direct].max())
     on = model.timeseries()
     off = SMEEconomy(n_smes=N, rng=SEED, levers__p13_financing_guarantee__enabled=False).run(STEPS).timeseries()
     assert on["credit_guaranteed"].sum() > 2 * off["credit_guaranteed"].sum()
-    assert on["guarantee_fee"].iloc[-1] <= 0.01 + 1e-6
+    # fees are risk-based; the cap (reached by the end of lever 24's phase-in) holds their average
+    assert on["new_guarantee_fee"].dropna().iloc[-1] <= 0.01 + 1e-6
     assert max(limits) <= 15.0
 
 

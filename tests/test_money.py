@@ -58,7 +58,7 @@ def test_banks_hold_the_government_bonds_that_deposits_fund_at_month_0():
     assert government.debt > banks.loans.sum()  # deposits fund bonds as well as SME loans
     equity = banks.equity
     assert np.all(equity[taking] > 0)
-    assert np.allclose(equity, reserves + banks.loans + banks.bonds - banks.deposits
+    assert np.allclose(equity, reserves + banks.loans + banks.foreclosed + banks.bonds - banks.deposits
                        - banks.cb_borrowing - banks.standing_facility)
 
 

@@ -52,6 +52,11 @@ BANK_SCHEMA: dict[str, object] = {
     "risk_weighted_assets": np.float64,
     "income": np.float64,
     "writeoffs": np.float64,
+    # defaulted loans in workout (Section 7.10 of docs/model.md): the gross exposure still
+    # legally owed, which the NPL ratio counts, and its carrying value, the liquidation value
+    # of the seized collateral the bank expects to sell (the rest was written off at default)
+    "npl": np.float64,
+    "foreclosed": np.float64,
 }
 
 
@@ -73,8 +78,9 @@ class BankBook(ColumnStore):
 
     @property
     def equity(self) -> np.ndarray:
-        # reserves + loans + bonds - deposits - central-bank borrowing, with reserves - deposits = cash
-        return self.cash + self.loans + self.bonds - self.cb_borrowing - self.standing_facility
+        # reserves + loans + seized collateral + bonds - deposits - central-bank borrowing,
+        # with reserves - deposits = cash
+        return self.cash + self.loans + self.foreclosed + self.bonds - self.cb_borrowing - self.standing_facility
 
     @property
     def capital_ratio(self) -> np.ndarray:
@@ -141,6 +147,38 @@ class BankBook(ColumnStore):
         rows = np.flatnonzero(short)
         rate = model.sme_base_rate + self.markup_of(smes.bank[rows]) + 0.03
         self.lend(model, rows, -smes.cash[rows], rate)
+
+    def work_out_defaults(self, model: "SMEEconomy") -> None:
+        """Sell a share of the seized collateral of defaulted borrowers each month.
+
+        Insolvency proceedings take ``p01.recovery_months`` on average: each month that
+        share of every bank's workout book is resolved (a geometric delay, so the book needs
+        no cohorts), the large-firm sector buys the collateral at its carrying value and the
+        matching gross exposure leaves the NPL stock (its loss was written off at default).
+        """
+        months = max(float(model.policy.p01_legal_system.recovery_months), 1.0)
+        share = 1.0 / months
+        proceeds = share * self.foreclosed
+        model.ledger.pay("collateral_sales", "large_firms", "banks", proceeds, payee_rows=np.arange(self.size))
+        self.foreclosed -= proceeds
+        self.npl -= share * self.npl
+        model.step_stats["collateral_sales"] = float(proceeds.sum())
+
+    def resolve_insolvent(self, model: "SMEEconomy") -> None:
+        """Recapitalise every bank whose equity has fallen below zero back to the minimum
+        capital ratio, at the government's cost (a bail-out in the absence of a funded
+        deposit-insurance scheme; owners are already wiped out by then).
+
+        China's 2015 Deposit Insurance Regulations let the fund recapitalise or merge a
+        failing bank (Baoshang Bank 2019, Jinzhou Bank 2019 were resolved by public
+        injections and transfers); no insolvent bank keeps lending with negative equity.
+        """
+        car = model.config.banks.min_capital_ratio
+        injection = np.where(self.equity < 0.0, car * self.risk_weighted_assets - self.equity, 0.0)
+        paid = model.ledger.pay("bank_recapitalisation", "government", "banks", injection,
+                                payee_rows=np.arange(self.size))
+        model.step_stats["bank_recapitalisation"] = float(paid)
+        model.step_stats["banks_resolved"] = int(np.count_nonzero(injection > 0))
 
     def markup_of(self, bank_rows: np.ndarray) -> np.ndarray:
         return self.model.config.banks.markup + 0.004 * (self.kind[bank_rows] == NONDEPOSIT_LENDER)

@@ -9,7 +9,7 @@ directly but reimburses guarantors for its share of losses (lever 13's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import mesa
 import numpy as np
@@ -30,6 +30,29 @@ GUARANTOR_SCHEMA: dict[str, object] = {
     "losses": np.float64,
     "base_capital": np.float64,
 }
+
+
+class GuaranteeSplit(NamedTuple):
+    bank_share: float
+    reguarantee_share: float
+    government_share: float
+    guarantor_share: float
+
+
+def guarantee_split(model: "SMEEconomy") -> GuaranteeSplit:
+    """Lever 13's loss shares in force: the bank, the re-guarantee fund and the local
+    government take theirs and the guarantor bears the rest,
+    ``1 - bank_share - reguarantee_share - government_share``. That is ``guarantor_share``
+    when the four sum to one, as in the shipped configurations and at every intensity
+    between their on and off values; a sweep of ``bank_share`` alone moves the guarantor's
+    share with it. Should the three outside shares exceed one (independent draws in a
+    sensitivity design can), they are scaled to sum to one and the guarantor bears none.
+    """
+    g = model.policy.p13_financing_guarantee
+    outside = g.bank_share + g.reguarantee_share + g.government_share
+    scale = 1.0 / outside if outside > 1.0 else 1.0
+    bank, reguarantee, government = g.bank_share * scale, g.reguarantee_share * scale, g.government_share * scale
+    return GuaranteeSplit(bank, reguarantee, government, max(1.0 - bank - reguarantee - government, 0.0))
 
 
 class GuarantorBook(ColumnStore):

@@ -39,6 +39,7 @@ SME_SCHEMA: dict[str, object] = {
     "cash": np.float64,
     "debt": np.float64,
     "guaranteed": np.float64,
+    "guarantee_fee_rate": np.float32,  # annual fee on the guaranteed debt (risk-based, lever 13)
     "loan_rate": np.float64,
     "receivables": np.float64,
     "ip_stock": np.float64,
@@ -266,8 +267,8 @@ _PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "gua
 
 @njit
 def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, materials_share, loan_rate, debt, guaranteed,
-                    innovative, receivable_writeoff, capital, loss_months, employment, size_class,
-                    wage, compliance_share, admin_fee_share, exemption, guarantee_fee_rate, rd_intensity,
+                    guarantee_fee_rate, innovative, receivable_writeoff, capital, loss_months, employment, size_class,
+                    wage, compliance_share, admin_fee_share, exemption, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
                     overhead, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
                     taxable, cit, profit, costs):  # pragma: no cover - compiled
@@ -301,7 +302,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         f = admin_fee_share * s
         f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
         r = loan_rate[i] / 12.0 * debt[i]
-        g = guarantee_fee_rate * guaranteed[i]
+        g = np.float64(guarantee_fee_rate[i]) / 12.0 * guaranteed[i]
         d = (rd_intensity * s) * (1.0 if innovative[i] else 0.0)
         dep = depreciation_rate * capital[i]
         sub = rd_subsidy_rate * d
@@ -351,10 +352,11 @@ def produce(model: "SMEEconomy") -> None:
     vat, taxable, cit = out["vat"], out["taxable"], out["cit"]
     _produce_kernel(
         sales, smes.price, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
-        np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed, smes.innovative,
+        np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed,
+        smes.guarantee_fee_rate, smes.innovative,
         smes.receivable_writeoff, smes.capital, smes.loss_months, smes.employment, smes.size_class,
         float(model.wage), float(p.p05_fair_supervision.compliance_time_share), float(admin_fee_share),
-        float(exemption), float(p.p13_financing_guarantee.fee_cap / 12.0), float(model.rd_intensity),
+        float(exemption), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
         wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, risk_weights
+from ..agents.guarantor import guarantee_split
 from ..agents.sme import _desired_investment, user_cost_arguments
 from ..kernels import bincount_sums, clip, maximum, minimum, njit, take
 
@@ -48,14 +49,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def default_log_odds(model: "SMEEconomy") -> np.ndarray:
-    """True annual default log-odds of every SME (what banks try to estimate).
+    """Annual default log-odds of every SME by the banks' scoring model (what they try to
+    estimate from a noisy signal, lever 4). Its level follows realised default rates
+    (``model.pd_shift``, :func:`sme_abm.demography.learn_credit_risk`).
 
     In numpy terms (the kernel does exactly these operations, element by element)::
 
         leverage = debt / (cash + capital + receivables)   (1 where assets <= 0)
         margin = profit / sales                            (-1 where sales <= 0)
         cover = cash / costs                               (1 where costs <= 0)
-        log_odds = (pd_base + pd_leverage * minimum(leverage, 3) + pd_margin * clip(-margin, 0, 1)
+        log_odds = (pd_base + pd_shift + pd_leverage * minimum(leverage, 3) + pd_margin * clip(-margin, 0, 1)
                     + pd_liquidity * clip(1 - cover, 0, 1) - 1.0 * (log_a - mean(log_a))
                     + risk_type - 0.3 * trained)
 
@@ -65,7 +68,8 @@ def default_log_odds(model: "SMEEconomy") -> np.ndarray:
     log_a = np.log(smes.productivity)
     out = np.empty(smes.size)
     _default_log_odds_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
-                             smes.costs, log_a, smes.risk_type, smes.trained, float(log_a.mean()), float(b.pd_base),
+                             smes.costs, log_a, smes.risk_type, smes.trained, float(log_a.mean()),
+                             float(b.pd_base + model.pd_shift),  # the level banks have learnt from defaults
                              float(b.pd_leverage), float(b.pd_margin), float(b.pd_liquidity), out)
     return out
 
@@ -498,7 +502,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
 
     g = p.p13_financing_guarantee
-    bank_share = min(max(g.bank_share, 0.05), 1.0)
+    bank_share = guarantee_split(model).bank_share
     finance = p.p10_multilevel_finance
     small_micro = np.empty(count, dtype=bool)
     bank_limit, collateral, room = np.empty(count), np.empty(count), np.empty(count)
@@ -543,8 +547,9 @@ def run_credit_market(model: "SMEEconomy") -> None:
     model.step_stats["bank_capital_breach"] = float(np.max(used_capital - capital_headroom, initial=0.0))
     model.step_stats["bank_funding_breach"] = float(np.max(used_funding - funding_headroom, initial=0.0))
 
-    # pricing and booking
-    lgd = 1.0 - p.p01_legal_system.loan_recovery_rate
+    # pricing and booking: the expected loss on the bank's retained exposure, at the loss
+    # given default it has realised
+    lgd = model.loss_given_default()
     relending_saving = relending_share * max(cfg.funding_cost - p.p09_monetary_transmission.relending_rate, 0.0)
     booked = np.flatnonzero(granted)
     booked_banks = bank_of[booked]
@@ -556,10 +561,19 @@ def run_credit_market(model: "SMEEconomy") -> None:
     model.central_bank.relend(booked_banks, loan_amount * relending_share)
     with_guarantee = booked[guaranteed[booked]]
     g_rows = rows[with_guarantee]
-    smes.guaranteed[g_rows] += amount[with_guarantee]
+    fee_rate = guarantee_fees(model, estimated_pd[with_guarantee], amount[with_guarantee], lgd)
+    old_guaranteed = smes.guaranteed[g_rows]
+    new_guaranteed = old_guaranteed + amount[with_guarantee]
+    smes.guarantee_fee_rate[g_rows] = (smes.guarantee_fee_rate[g_rows] * old_guaranteed
+                                       + fee_rate * amount[with_guarantee]) / new_guaranteed
+    smes.guaranteed[g_rows] = new_guaranteed
     smes.guarantor[g_rows] = guarantor_of[with_guarantee]
-    guarantors.outstanding += bincount_sums(guarantor_of[with_guarantee], weights=amount[with_guarantee],
-                                          minlength=guarantors.size)
+    issued = bincount_sums(guarantor_of[with_guarantee], weights=amount[with_guarantee], minlength=guarantors.size)
+    guarantors.outstanding += issued
+    # a guarantor may end above its limit when losses shrink its capital or the limit
+    # tightens, but then it writes nothing new: this is how far any issuer went past it
+    over = guarantors.leverage() - guarantors.leverage_limit()
+    model.step_stats["guarantor_issuance_over_limit"] = float(np.max(over[issued > 0], initial=0.0))
     smes.has_borrowed[loan_rows] = True
     banks.update_risk_weighted_assets(model)
 
@@ -607,6 +621,10 @@ def run_credit_market(model: "SMEEconomy") -> None:
         new_loan_rates=rate,
         new_loan_guaranteed=guaranteed[booked],
         relending_granted=float((loan_amount * relending_share).sum()),
+        priced_loss_rate=float(np.average(lgd * expected_loss[booked], weights=loan_amount)) if booked.size
+        else float("nan"),
+        new_guarantee_fee=float(np.average(fee_rate, weights=amount[with_guarantee])) if with_guarantee.size
+        else float("nan"),
     )
 
 
@@ -651,3 +669,23 @@ def close_episodes(model: "SMEEconomy", rows: np.ndarray, granted: np.ndarray, c
     switched, moved = switch_banks(model, switching, new_bank)
     return {"waits": waits, "waiting": int(np.count_nonzero(smes.credit_wait > 0)), "switches": switched,
             "searches": int(np.count_nonzero(found)), "moved": moved}
+
+
+def guarantee_fees(model: "SMEEconomy", estimated_pd: np.ndarray, amount: np.ndarray, lgd: float) -> np.ndarray:
+    """Annual fee rate of each new guarantee: risk-based, within lever 13's cap on the average.
+
+    A guarantor prices its operating cost plus the loss it expects to bear itself (its
+    net share of the guaranteed loss, what the bank, the re-guarantee fund and the local
+    government do not bear, times default probability and loss given default). The policy caps the average fee (at most 1% a year,
+    National Financing Guarantee Fund), not each fee, so when the amount-weighted average
+    of these prices exceeds the cap every fee is scaled down by the same factor: riskier
+    firms still pay more, and the average fee is an outcome, at the cap only when risk
+    prices exceed it. What the cap leaves uncovered shows up as guarantor losses, and as
+    the government's recapitalisations (a fiscal cost of lever 13).
+    """
+    g = model.policy.p13_financing_guarantee
+    price = model.config.guarantors.operating_cost + guarantee_split(model).guarantor_share * estimated_pd * lgd
+    if amount.size == 0:
+        return price
+    average = float(np.average(price, weights=amount))
+    return price * min(1.0, g.fee_cap / average) if average > 0 else price
