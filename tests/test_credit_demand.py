@@ -79,9 +79,10 @@ def test_desired_capital_is_the_accelerator_target_at_the_reference_user_cost():
 
 
 def test_no_refinancing_towards_a_target_leverage():
-    """A firm with all the capital it wants and its cash buffer in hand asks for nothing,
-    however far its debt is below the old leverage target (0.4 of capital)."""
-    model = economy(months=3)
+    """With the stand-in ``banks.leverage_adjustment`` at 0, a firm with all the capital it
+    wants and its cash buffer in hand asks for nothing, however far its debt is below the
+    leverage target (0.4 of capital); at the default (0.1) it asks for a tenth of the gap."""
+    model = economy(months=3, banks__leverage_adjustment=0.0)
     smes = model.smes
     smes.capital *= 100.0
     smes.debt[:] = 0.0
@@ -92,6 +93,22 @@ def test_no_refinancing_towards_a_target_leverage():
     smes.cash[:] = 0.0
     _, need, _, _ = financing_need(model, np.zeros(smes.size))
     np.testing.assert_allclose(need, model.config.economy.cash_buffer_months * smes.costs)
+    # the default (the baseline's 0.1) adds the partial adjustment towards the target leverage
+    model = economy(months=3)
+    smes, cfg = model.smes, model.config.banks
+    assert cfg.leverage_adjustment == 0.1
+    smes.capital *= 100.0
+    smes.cash[:] = model.config.economy.cash_buffer_months * smes.costs
+    smes.debt[:] = 0.1 * smes.capital
+    smes.credit_wait[:] = 0
+    _, need, applies, _ = financing_need(model, np.zeros(smes.size))
+    gap = cfg.initial_debt_to_capital * smes.capital - smes.debt
+    np.testing.assert_allclose(need, 0.1 * gap, rtol=1e-12)
+    assert applies[smes.sales > 0].all()
+    # at or above the target nothing is added
+    smes.debt[:] = cfg.initial_debt_to_capital * smes.capital
+    _, need, _, _ = financing_need(model, np.zeros(smes.size))
+    assert need.max() == 0.0
 
 
 def refusals_by_month(model: SMEEconomy, months: int, monkeypatch) -> list[tuple[set, set]]:

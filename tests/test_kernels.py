@@ -99,7 +99,7 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
 
     model = SMEEconomy(n_smes=3_000, rng=8)
     model.run(3)
-    smes, econ, banks = model.smes, model.config.economy, model.banks
+    smes, econ, banks, banks_cfg = model.smes, model.config.economy, model.banks, model.config.banks
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
 
     # desired investment: the accelerator target scaled by the user cost of capital
@@ -123,7 +123,10 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     model.policy.p18_service_platforms.credit_application_rate = 0.6
     kernel_desired, need, applies, withdrawn = financing_need(model, draws)
     assert kernel_desired.tobytes() == desired.tobytes()
-    expected = np.maximum(desired + cash_buffer(model) - smes.cash, 0.0)
+    refinance = banks_cfg.leverage_adjustment * np.maximum(banks_cfg.initial_debt_to_capital * smes.capital
+                                                           - smes.debt, 0.0)
+    expected = np.maximum(desired + cash_buffer(model) - smes.cash, 0.0) + refinance
+    assert banks_cfg.leverage_adjustment > 0 and refinance.any()
     assert need.tobytes() == expected.tobytes()
     wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
     expected_applies = wants & (((wait == 0) & (draws < 0.6)) | (wait < 0))

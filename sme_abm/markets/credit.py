@@ -2,7 +2,8 @@
 and rationing, all as whole-population array operations.
 
 1. SMEs with a financing need (investment, which falls as the loan rate rises through
-   the user cost of capital, plus the cash buffer they lack) apply, unless discouraged
+   the user cost of capital, plus the cash buffer they lack, plus a stand-in partial
+   adjustment towards a target leverage, ``banks.leverage_adjustment``) apply, unless discouraged
    (lever 18 sets the application rate) or still waiting after a refusal or a discouraged
    month; a refused firm waits or moves to another lender (:func:`close_episodes`), and
    firms switch banks now and then, taking their deposits and loan facility along.
@@ -110,13 +111,14 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 @njit
 def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes, depreciation,
                          expected_inflation, floor, reference, elasticity, investment_speed, costs, cash, sales,
-                         draws, cash_buffer_months, application_rate, wait_months, credit_wait, desired, need,
-                         applies):  # pragma: no cover - compiled
+                         draws, cash_buffer_months, application_rate, wait_months, debt_to_capital,
+                         leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
     """Every SME's desired investment and financing need, whether it applies for credit,
     and the count-down of refused and discouraged firms' waits. In numpy terms::
 
         desired = desired_investment(model)
-        need = maximum(desired + cash_buffer - cash, 0)
+        refinance = leverage_adjustment * maximum(debt_to_capital * capital - debt, 0)
+        need = maximum(desired + cash_buffer - cash, 0) + refinance
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
         free = credit_wait == 0
         applies = wants & ((free & (draws < application_rate)) | (credit_wait < 0))
@@ -125,7 +127,8 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loa
         credit_wait[discouraged] = wait_months
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
-    :func:`~sme_abm.agents.sme.cash_buffer` written out. ``credit_wait`` > 0 is a refused
+    :func:`~sme_abm.agents.sme.cash_buffer` written out. ``refinance`` is a stand-in
+    (``banks.leverage_adjustment``, see :func:`financing_need`). ``credit_wait`` > 0 is a refused
     firm's months still to wait, -1 a firm that moved to another lender after a refusal
     and applies there (its rationing episode goes on; if it no longer wants credit the
     episode ends without a loan). A firm that wants credit but is discouraged (its draw
@@ -140,7 +143,8 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loa
         investment = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
                                          depreciation, expected_inflation, floor, reference, elasticity,
                                          investment_speed)
-        amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0)
+        refinance = leverage_adjustment * maximum(debt_to_capital * capital[i] - debt[i], 0.0)
+        amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
         desired[i] = investment
         need[i] = amount
         wait = credit_wait[i]
@@ -161,18 +165,23 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loa
 
 def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Phase 4's first step for every SME: desired investment, financing need (investment
-    plus the cash buffer it lacks) and who applies (:func:`_applications_kernel`; ``draws``
-    are the uniform draws against lever 18's application rate). Counts down refused and
+    plus the cash buffer it lacks, plus the stand-in ``banks.leverage_adjustment`` times the
+    gap to the target debt ``banks.initial_debt_to_capital`` times capital, when the firm is
+    below it) and who applies (:func:`_applications_kernel`; ``draws`` are the uniform draws
+    against lever 18's application rate). The leverage term stands in for causes of debt the
+    model does not yet have: without it firms finance investment from profit and the SME
+    loan book shrinks to about an eighth (docs/model.md 7.5). Counts down refused and
     discouraged firms' waits and starts the waits of the newly discouraged (counted in
     ``step_stats["credit_discouraged"]``). Returns ``(desired, need, applies, withdrawn)``."""
-    smes, econ = model.smes, model.config.economy
+    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
     n = smes.size
     desired, need, applies = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
     withdrawn, discouraged = _applications_kernel(
         smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price, smes.capital,
         smes.debt, smes.loan_rate, smes.bank, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
         float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
-        int(model.config.banks.refused_wait_months), smes.credit_wait, desired, need, applies)
+        int(cfg.refused_wait_months), float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
+        smes.credit_wait, desired, need, applies)
     model.step_stats["credit_discouraged"] = int(discouraged)
     return desired, need, applies, int(withdrawn)
 
