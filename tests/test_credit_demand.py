@@ -1,6 +1,6 @@
 """Credit demand, loan contracts and rationing (issue 14): demand answers the price of
-credit, there is no refinancing towards a leverage target, refused firms wait or search
-another lender, firms switch banks, and rationing is counted once per applicant episode."""
+credit, refinancing towards a leverage target is a stand-in that switches off, refused
+firms wait or search another lender, firms switch banks, and rationing is counted once per applicant episode."""
 
 from __future__ import annotations
 
