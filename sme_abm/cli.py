@@ -278,6 +278,43 @@ def levers_command(
     console.print(table)
 
 
+@app.command("dynamics")
+@handle_errors
+def dynamics_command(
+    run_dir: Path = typer.Argument(..., help="A results folder written by `sme-abm run`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default RUN_DIR/firm_dynamics/)."),
+) -> None:
+    """Report the firm population's dynamics: size distribution and tail exponent, size by age,
+    growth rates, exit rates by age and size class, size-class transitions."""
+    import pandas as pd
+
+    from .atomic import staged_folder
+    from .firm_dynamics import firm_dynamics, write_report
+
+    panel_file, exits_file = run_dir / "firm_panel.parquet", run_dir / "exits.parquet"
+    for path in (panel_file, exits_file):
+        if not path.is_file():
+            raise ConfigError(str(run_dir), path.name, "not found: give a folder written by `sme-abm run`")
+    target = out or run_dir / "firm_dynamics"
+    check_out_dir(target)
+    try:
+        dynamics = firm_dynamics(pd.read_parquet(panel_file), pd.read_parquet(exits_file))
+    except ValueError as exc:
+        raise ConfigError(str(run_dir), panel_file.name, str(exc)) from None
+    with staged_folder(target) as staging:
+        write_report(dynamics, staging)
+    head = dynamics.headline()
+    table = Table(title=f"firm dynamics, month {dynamics.snapshot} ({dynamics.firms:,} firms)", header_style="bold")
+    table.add_column("figure")
+    table.add_column("value")
+    table.add_row("upper-tail exponent of employment (MLE)", f"{head['tail_exponent']:.3f}")
+    table.add_row("employment in firms younger than 5 years", f"{head['young_employment_share']:.1%}")
+    table.add_row("annual growth rate sd", f"{head['growth_sd']:.3f}")
+    table.add_row("mean size, 10+ years over under 2", f"{head['size_ratio_10y_to_young']:.2f}")
+    console.print(table)
+    console.print(f"report written to {target}/report.md")
+
+
 @app.command("validate")
 @handle_errors
 def validate_command(

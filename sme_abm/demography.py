@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .kernels import bincount_sums, njit
-from .markets.credit import default_log_odds, sigmoid
+from .markets.credit import default_log_odds, pledgeable_value, sigmoid
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
 from .markets.goods import settle_receivables
@@ -50,7 +50,7 @@ def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
     hazard = sigmoid(log_odds - model.pd_shift)
     hazard *= econ.score_default_scale / 12.0
     n_default, n_voluntary, n_listing = _exit_kernel(
-        smes.cash, smes.capital, smes.receivables, smes.debt, borrowing_capacity(model), smes.overdraft_months,
+        smes.cash, smes.capital, smes.receivables, smes.debt, pledgeable_value(model), smes.overdraft_months,
         smes.loss_months, smes.trained, rng.random(n), listing_candidates, int(econ.loss_months_to_exit),
         float(econ.exogenous_default_rate / 12.0), hazard, default, voluntary, listing, leaving, causes)
     model.step_stats.update(exits_default=n_default, exits_voluntary=n_voluntary, exits_listing=n_listing)
@@ -74,25 +74,6 @@ def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
                        np.where(listing[rows], EXIT_CODES[LISTING], EXIT_CODES[VOLUNTARY])).astype(np.int8)
     model.record_exits(rows, reasons)
     model.remove_smes(leaving)
-
-
-def borrowing_capacity(model: "SMEEconomy") -> np.ndarray:
-    """What every SME could borrow in all against its collateral (the value banks lend
-    against: capital, receivables under lever 10, IP under lever 22), the credit line an
-    overdraft draws on."""
-    smes, p = model.smes, model.policy
-    out = np.empty(smes.size)
-    _capacity_kernel(smes.capital, smes.receivables, smes.ip_stock, float(model.config.banks.loan_to_value),
-                     float(p.p10_multilevel_finance.receivables_collateral_ratio),
-                     float(p.p22_ip_protection.ip_collateral_ratio), out)
-    return out
-
-
-@njit
-def _capacity_kernel(capital, receivables, ip_stock, loan_to_value, receivables_ratio, ip_ratio,
-                     out):  # pragma: no cover - compiled
-    for i in range(capital.size):
-        out[i] = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
 
 
 @njit
@@ -228,7 +209,6 @@ def _update_loss_given_default(model: "SMEEconomy", exposure: float, loss: float
     risk["exposure"] += weight * (exposure - risk["exposure"])
     risk["loss"] += weight * (loss - risk["loss"])
     model.step_stats["defaulted_exposure"] = exposure
-    model.step_stats["default_losses"] = loss
 
 
 def _share_losses(model: "SMEEconomy", rows: np.ndarray, debt: np.ndarray, loss: np.ndarray) -> None:

@@ -31,7 +31,8 @@ def test_validate_small_population_writes_complete_report(tmp_path):
     assert {"zipf_exponent", "annual_exit_rate", "small_micro_new_loan_rate", "sme_spread_over_large_firm_loans",
             "procurement_sme_share", "procurement_sme_share_min", "procurement_small_micro_of_reserved_min",
             "average_guarantee_fee", "guarantor_leverage_over_limit", "guarantee_additionality_credit",
-            "guarantee_additionality_rate"} == names
+            "guarantee_additionality_rate", "npl_ratio_small_micro", "realised_over_priced_loss",
+            "guarantor_loss_rate", "economic_default_share"} == names
     assert {r.role for r in results} == {"fitted", "checked"}
     report = (tmp_path / "report.md").read_text()
     assert "| target | role |" in report and "Axtell" in report

@@ -162,7 +162,6 @@ class BankBook(ColumnStore):
         model.ledger.pay("collateral_sales", "large_firms", "banks", proceeds, payee_rows=np.arange(self.size))
         self.foreclosed -= proceeds
         self.npl -= share * self.npl
-        model.step_stats["collateral_sales"] = float(proceeds.sum())
 
     def resolve_insolvent(self, model: "SMEEconomy") -> None:
         """Recapitalise every bank whose equity has fallen below zero back to the minimum

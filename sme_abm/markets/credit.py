@@ -96,16 +96,23 @@ def _default_log_odds_kernel(cash, capital, receivables, debt, profit, sales, co
                   - 0.3 * (1.0 if trained[i] else 0.0))
 
 
-def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
-    """What SMEs ``rows`` can pledge: capital, receivables (lever 10) and IP (lever 22);
-    a first loan needs less collateral (lever 10)."""
+def pledgeable_value(model: "SMEEconomy", rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """The loan value of what SMEs ``rows`` (all by default) can pledge: capital, receivables
+    (lever 10) and IP (lever 22). For all SMEs it is also the credit line an overdraft draws
+    on (:mod:`sme_abm.demography`)."""
     smes, p = model.smes, model.policy
-    finance = p.p10_multilevel_finance
-    collateral = (model.config.banks.loan_to_value * smes.capital[rows]
-                  + finance.receivables_collateral_ratio * smes.receivables[rows]
-                  + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
-    first_loan = ~smes.has_borrowed[rows]
-    return np.where(first_loan, collateral / max(1.0 - finance.first_loan_collateral_relief, 0.05), collateral)
+    return (model.config.banks.loan_to_value * smes.capital[rows]
+            + p.p10_multilevel_finance.receivables_collateral_ratio * smes.receivables[rows]
+            + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
+
+
+def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
+    """What SMEs ``rows`` can pledge (:func:`pledgeable_value`); a first loan needs less
+    collateral (lever 10)."""
+    collateral = pledgeable_value(model, rows)
+    first_loan = ~model.smes.has_borrowed[rows]
+    relief = model.policy.p10_multilevel_finance.first_loan_collateral_relief
+    return np.where(first_loan, collateral / max(1.0 - relief, 0.05), collateral)
 
 
 @njit
