@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .kernels import bincount_sums, njit
+from .markets.capital import book_equity, pay_outside_owners
 from .markets.credit import default_log_odds, pledgeable_value, sigmoid
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
@@ -199,7 +200,9 @@ def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, rece
         _update_loss_given_default(model, float(debt.sum()), float(loss.sum()))
     _share_losses(model, rows, debt, loss)
     banks.reduce_debt(model, rows, debt)
-    ledger.pay("owner_liquidation_proceeds", "smes", "households", np.maximum(smes.cash[rows], 0.0), payer_rows=rows)
+    remainder = np.maximum(smes.cash[rows], 0.0)
+    to_fund = pay_outside_owners(model, rows, remainder, "fund_liquidation_proceeds")
+    ledger.pay("owner_liquidation_proceeds", "smes", "households", remainder - to_fund, payer_rows=rows)
 
 
 def _update_loss_given_default(model: "SMEEconomy", exposure: float, loss: float) -> None:
@@ -247,10 +250,14 @@ def _share_losses(model: "SMEEconomy", rows: np.ndarray, debt: np.ndarray, loss:
 
 
 def _list_firms(model: "SMEEconomy", rows: np.ndarray) -> None:
-    """A listing firm raises equity, repays its loans and joins the large-firm sector."""
+    """A listing firm raises equity, repays its loans and joins the large-firm sector; the
+    SME development fund sells its stake (:func:`~sme_abm.markets.capital.pay_outside_owners`)."""
     if rows.size == 0:
         return
     smes, ledger, banks = model.smes, model.ledger, model.banks
+    # the development fund sells its stake to households at the firm's book value before
+    # the offering (new shares at book value leave the value of its stake unchanged)
+    pay_outside_owners(model, rows, book_equity(model, rows), "fund_exit_proceeds")
     receivables = smes.receivables[rows]
     settle_receivables(model, rows, receivables, np.zeros_like(receivables))
     debt = smes.debt[rows].copy()

@@ -55,7 +55,7 @@ FINANCIAL_FLOWS = frozenset({
     "relending_repayment", "standing_facility_draws", "standing_facility_repayments", "bond_purchases_banks",
     "bond_purchases_households", "bond_redemptions_banks", "bond_redemptions_households", "owner_equity",
     "ipo_proceeds", "venture_capital", "fund_equity", "receivables_paid_large_firms", "receivables_paid_government",
-    "listed_firm_joins_large_firms", "owner_liquidation_proceeds",
+    "listed_firm_joins_large_firms", "owner_liquidation_proceeds", "fund_liquidation_proceeds", "fund_exit_proceeds",
 })
 
 
@@ -100,8 +100,9 @@ def balance_sheet_matrix(model: "SMEEconomy") -> pd.DataFrame:
     book = {sector: float(frame[sector].sum()) for sector in ("smes", "large_firms", "banks", "guarantors")}
     for sector, value in book.items():
         frame.loc["equity (book value)", sector] = -value
-    frame.loc["equity (book value)", "households"] = book["smes"] + book["large_firms"] + book["banks"]
-    frame.loc["equity (book value)", "government"] = book["guarantors"]
+    fund = government.fund_equity_value()  # the SME development fund's stakes (lever 6)
+    frame.loc["equity (book value)", "households"] = book["smes"] - fund + book["large_firms"] + book["banks"]
+    frame.loc["equity (book value)", "government"] = book["guarantors"] + fund
     frame.loc["net worth"] = -frame.sum(axis=0)
     frame["Sigma"] = frame.sum(axis=1)
     return frame

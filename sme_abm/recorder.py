@@ -246,6 +246,13 @@ class Recorder:
             "exporter_share": np.count_nonzero(smes.exporter) / smes.size if smes.size else 0.0,
             "little_giants": int(np.count_nonzero(smes.little_giant)),
             "venture_deals": int(s.get("venture_deals", 0)),
+            # what outside equity earns its holders: the development fund's dividends and exit
+            # proceeds (government revenue, lever 6) and the book value of its stakes; venture
+            # funds' dividends and the value of their stakes in firms that left (lever 12)
+            "fund_equity_income": s.get("fund_equity_income", 0.0),
+            "fund_equity_value": m.government.fund_equity_value(),
+            "venture_dividends": s.get("venture_dividends", 0.0),
+            "venture_exit_value": s.get("venture_exit_value", 0.0),
             "household_consumption": s.get("household_consumption", 0.0),
             "investment": float(getattr(m, "step_investment", 0.0)),
             "accounting_residual": residual,

@@ -68,7 +68,9 @@ def test_p06_fiscal_funds_pays_grants_and_takes_equity():
     model_off = SMEEconomy(n_smes=N, rng=SEED, levers__p06_fiscal_funds__enabled=False).run(STEPS)
     on, off = model_on.timeseries(), model_off.timeseries()
     assert on["fiscal_cost_p06"].sum() > 0 and off["fiscal_cost_p06"].sum() == 0
-    assert model_on.government.equity_holdings > 0 and model_off.government.equity_holdings == 0
+    assert model_on.government.equity_invested > 0 and model_off.government.equity_invested == 0
+    # the tickets bought stakes, which pay the government (tests/test_equity_claims.py)
+    assert (model_on.smes.public_equity_share > 0).any() and not model_off.smes.public_equity_share.any()
 
 
 def test_p07_tax_relief_lowers_tax_paid_by_small_and_micro_firms():
@@ -188,8 +190,11 @@ def test_p19_training_raises_trained_share():
 
 
 def test_p20_international_raises_exports():
-    on, off = pair("p20_international")
-    assert on["exporter_share"].iloc[-1] > 1.15 * off["exporter_share"].iloc[-1]  # 2% of firms re-draw a month
+    # 6,000 firms and the last year's mean: at 2,000 the exporters' count (about 170) moved the
+    # ratio by about 8%, as much as the margin; with 2% of firms re-drawing a month from the same
+    # month-0 share, 62% of the gap between 0.15 and 0.10 closes in 48 months (ratio about 1.26)
+    on, off = pair("p20_international", n=6_000)
+    assert on["exporter_share"].iloc[-12:].mean() > 1.15 * off["exporter_share"].iloc[-12:].mean()
     assert on["export_sales"].sum() > 1.03 * off["export_sales"].sum()
 
 

@@ -72,9 +72,15 @@ def test_price_index_and_real_output_are_recorded():
 
 def test_price_preference_acts_through_the_compared_price():
     """Lever 8's deduction makes a small/micro bid compete as if it were cheaper: its
-    weight in open procurement is (1 - deduction)**(1 - sigma) times the rest's."""
-    won = {deduction: _economy(n=3_000, levers__p08_procurement__price_preference=deduction).run(24)
-           .timeseries()["procurement_small_micro"].sum() for deduction in (0.0, 0.1, 0.3)}
+    weight in open procurement is (1 - deduction)**(1 - sigma) times the rest's.
+
+    Compared in the first month, on the same state: the burn-in runs under the baseline
+    policy, so the three economies are the same firms with the same draws, and only the
+    deduction differs (sums over later months also compare diverging populations, whose
+    noise, about 3% over 24 months at 3,000 firms, is as large as the effect)."""
+    won = {deduction: _economy(n=3_000, levers__p08_procurement__price_preference=deduction,
+                               levers__p24_organisation__implementation_lag_months=0.0).run(1)
+           .timeseries()["procurement_small_micro"].iloc[0] for deduction in (0.0, 0.1, 0.3)}
     assert won[0.1] > 1.03 * won[0.0]
     assert won[0.3] > 1.05 * won[0.1]
 

@@ -15,6 +15,7 @@ import mesa
 import numpy as np
 
 from ..kernels import clip, group_sums, minimum, njit
+from ..markets.capital import book_equity, sell_equity
 from .sme import MEDIUM, SMALL, SUPPORT_BITS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,8 +43,8 @@ class Government(mesa.Agent):
         fiscal_cost: This step's fiscal cost by lever key (cash spent plus
             revenue forgone), in CNY m.
         budget_weights: Multipliers on budget levers' money parameters, moved by lever 25.
-        equity_holdings: Book value of equity stakes held through the SME
-            development fund.
+        equity_invested: Money put into SMEs' equity through the SME development
+            fund so far (its cost; the stakes' book value is :meth:`fund_equity_value`).
     """
 
     def __init__(self, model: "SMEEconomy") -> None:
@@ -51,7 +52,7 @@ class Government(mesa.Agent):
         self.fiscal_cost: dict[str, float] = defaultdict(float)
         self.fiscal_cost_since_evaluation: dict[str, float] = defaultdict(float)
         self.budget_weights: dict[str, float] = {key: 1.0 for key in SUPPORT_BITS}
-        self.equity_holdings = 0.0
+        self.equity_invested = 0.0
         self.tax_paid_small_micro = 0.0
         self.last_scores: dict[str, float] = {}
         # lever 16's review record: giants right after the last review, and pooled over all
@@ -98,6 +99,11 @@ class Government(mesa.Agent):
                 else:
                     bits[np.flatnonzero(paid > 0)] |= flag
         return total
+
+    def fund_equity_value(self) -> float:
+        """Book value of the SME development fund's stakes: its share of each firm's book equity."""
+        smes = self.model.smes
+        return float(np.dot(smes.public_equity_share, book_equity(self.model))) if smes.size else 0.0
 
     def start_evaluated_run(self) -> None:
         """After a burn-in: lever 25's record starts afresh (weights at 1, nothing spent or
@@ -302,9 +308,10 @@ def pay_support(model: "SMEEconomy") -> None:
         score, eligible = np.empty(smes.size), np.empty(smes.size, dtype=bool)
         _fund_equity_kernel(growth, smes.innovative, smes.size_class, smes.profit, score, eligible)
         rows = _top(score, eligible & ~pilot_control(model, "p06_fiscal_funds"), n_deals)
+        sell_equity(model, rows, EQUITY_TICKET, "public")
         government.spend("p06_fiscal_funds", "fund_equity", np.full(rows.size, EQUITY_TICKET), rows)
         smes.equity_raised[rows] += EQUITY_TICKET
-        government.equity_holdings += EQUITY_TICKET * rows.size
+        government.equity_invested += EQUITY_TICKET * rows.size
 
     # Lever 16: review and certify little giants once a year; pay their monthly grant
     # (lever 25's pilot holds back both from its control group)

@@ -50,6 +50,8 @@ SME_SCHEMA: dict[str, object] = {
     "profit": np.float64,
     "sales_at_evaluation": np.float64,
     "equity_raised": np.float64,
+    "public_equity_share": np.float32,  # share of the firm the SME development fund owns (lever 6)
+    "venture_equity_share": np.float32,  # share venture funds own (lever 12)
     "lost_revenue": np.float64,
     "receivable_writeoff": np.float64,
     "loss_months": np.int16,
@@ -679,12 +681,21 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
 def pay_dividends(model: "SMEEconomy") -> None:
     """Owners take out part of the cash above the buffer, but never more than the month's
     profit: dividends come out of retained earnings, never out of borrowed money (a firm
-    whose cash above the buffer came from a loan keeps it for what it borrowed for)."""
+    whose cash above the buffer came from a loan keeps it for what it borrowed for).
+
+    Each owner is paid its share: the SME development fund (lever 6) its
+    ``public_equity_share`` (to the government), everyone else (founders and the
+    household-owned venture funds of lever 12) the rest (to households)."""
     smes, econ = model.smes, model.config.economy
     dividends = np.empty(smes.size)
     _dividend_kernel(smes.cash, smes.costs, smes.profit, float(econ.cash_buffer_months),
                      float(econ.dividend_payout), dividends)
-    model.ledger.pay("sme_dividends", "smes", "households", dividends)
+    to_fund = dividends * smes.public_equity_share
+    model.ledger.pay("fund_dividends", "smes", "government", to_fund)
+    model.ledger.pay("sme_dividends", "smes", "households", dividends - to_fund)
+    stats = model.step_stats
+    stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + float(to_fund.sum())
+    model.step_stats["venture_dividends"] = float(np.dot(dividends, smes.venture_equity_share))
 
 
 @njit

@@ -64,6 +64,53 @@ def quantiles(values: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
     return result
 
 
+def book_equity(model: "SMEEconomy", rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """Book value of SMEs ``rows``: cash, capital and receivables less debt."""
+    smes = model.smes
+    return smes.cash[rows] + smes.capital[rows] + smes.receivables[rows] - smes.debt[rows]
+
+
+def sell_equity(model: "SMEEconomy", rows: np.ndarray, ticket: float, holder: str) -> np.ndarray:
+    """New shares of SMEs ``rows`` (distinct) bought for ``ticket`` each by ``holder``
+    (``"public"``: the SME development fund, lever 6; ``"venture"``: venture funds, lever 12),
+    priced at book value, at least the ticket (one round never buys more than half a firm).
+
+    The buyer gets ``ticket / (pre + ticket)`` of the firm, where ``pre`` is that price
+    before the round, and every existing owner keeps ``pre / (pre + ticket)`` of what it
+    held. Call before the ticket is paid in. Returns the shares bought.
+    """
+    smes = model.smes
+    pre = np.maximum(book_equity(model, rows), ticket)
+    bought = ticket / (pre + ticket)
+    kept = 1.0 - bought
+    smes.public_equity_share[rows] *= kept
+    smes.venture_equity_share[rows] *= kept
+    column = smes.public_equity_share if holder == "public" else smes.venture_equity_share
+    column[rows] += bought
+    return bought
+
+
+def pay_outside_owners(model: "SMEEconomy", rows: np.ndarray, value: np.ndarray, flow: str) -> np.ndarray:
+    """The SME development fund's share of ``value`` (what the owners of exiting firms
+    ``rows`` receive: a liquidation's remainder, or the value of their stake at listing),
+    to the government through ledger flow ``flow`` (paid by the SMEs on liquidation, by
+    households when they buy the stake at listing). Venture funds are owned by households,
+    so their share stays with households; it is counted in ``venture_exit_value``.
+    Returns the fund's part."""
+    smes = model.smes
+    value = np.maximum(value, 0.0)
+    to_fund = value * smes.public_equity_share[rows]
+    if flow == "fund_exit_proceeds":
+        model.ledger.pay(flow, "households", "government", to_fund)
+    else:
+        model.ledger.pay(flow, "smes", "government", to_fund, payer_rows=rows)
+    stats = model.step_stats
+    stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + float(to_fund.sum())
+    stats["venture_exit_value"] = stats.get("venture_exit_value", 0.0) + float(
+        np.dot(value, smes.venture_equity_share[rows]))
+    return to_fund
+
+
 def provide_direct_finance(model: "SMEEconomy") -> np.ndarray:
     """Venture deals this month; returns the mask of firms that list."""
     smes, rng, lever = model.smes, model.rng, model.policy.p12_direct_finance
@@ -76,6 +123,7 @@ def provide_direct_finance(model: "SMEEconomy") -> np.ndarray:
                            listing_draws, float(median), float(upper_quartile), float(lever.vc_probability),
                            float(lever.listing_probability), venture, listing)
     rows = np.flatnonzero(venture)
+    sell_equity(model, rows, lever.vc_investment, "venture")
     model.ledger.pay("venture_capital", "households", "smes", np.full(rows.size, lever.vc_investment), payee_rows=rows)
     smes.equity_raised[rows] += lever.vc_investment
     model.step_stats["venture_deals"] = int(rows.size)
