@@ -89,8 +89,12 @@ class EconomySettings(_Section):
     rd_productivity_jump: float = Field(0.06, ge=0, le=1, description="Productivity gain of a successful innovation.")
     digital_adoption_probability: float = Field(0.003, ge=0, le=1, description="Monthly adoption chance with no subsidy.")
     digital_adoption_cost: float = Field(0.05, ge=0, le=100, description="Cost of digital adoption, CNY m.")
-    loss_months_to_exit: int = Field(9, ge=1, le=120, description="Consecutive loss months after which a solvent firm exits.")
-    score_default_scale: float = Field(1.0, ge=0, le=10, description="Defaults the model's balance sheets do not yet explain: each month a firm defaults with this multiple of one twelfth of its annual default probability by the scoring model (0.7 times that if trained). A stand-in, to be retired when firms' leverage and cash-flow risk are rebuilt (issue 14); 0 leaves only cash-flow, balance-sheet and exogenous defaults.")
+    loss_months_to_exit: int = Field(9, ge=1, le=120, description="Consecutive months of profit below the owner's outside option (owner_outside_wages) after which the owners close the firm (or hand it to the lender, if it is worth less than its debt).")
+    owner_outside_wages: float = Field(1.0, ge=0, le=20, description="The owner's outside option, in monthly wages: a month in which the firm's profit falls short of it counts towards closure (loss_months). An owner runs a firm only while it pays at least what she would earn as a worker (Lucas 1978, Bell J. Econ. 9, span of control; exit when the value of continuing falls below the outside option, Hopenhayn 1992, Econometrica 60); 0 counts accounting losses only.")
+    entrant_debt_share: float = Field(0.5, ge=0, le=1, description="Share of an entrant's start-up cost (its capital and two months of costs) borrowed from its bank, priced on the bank's estimate of its default risk; the owners advance the rest. New firms rely heavily on outside debt, mostly bank loans (Robb and Robinson 2014, RFS 27, Kauffman Firm Survey). Project assumption for China, to be estimated (issue 17).")
+    severance_months_per_year: float = Field(1.0, ge=0, le=3, description="Months of wage owed to each worker per year of service when a firm closes. Source: Labor Contract Law of the PRC, arts. 46-47 (one month's wage per full year of service).")
+    mean_job_tenure_years: float = Field(3.9, ge=0, le=40, description="Years of service a firm's workers have on average, at most the firm's age; sets the severance owed on closure. Source: Shanghai Labour and Social Security Bureau records of 950,000 workers (2006): mean tenure 3 years 10 months; LinkedIn's 2014 China survey: 34 months.")
+    score_default_scale: float = Field(0.0, ge=0, le=10, description="Retired stand-in (issue 14), kept to compare with earlier results: each month a firm defaults with this multiple of one twelfth of its annual default probability by the scoring model (0.7 times that if trained). 0 (the default) leaves only economic defaults (cash flow, negative equity, closures below the debt) and the small exogenous hazard.")
     exogenous_default_rate: float = Field(0.005, ge=0, le=1, description="Annual probability that a firm defaults for reasons outside its accounts (the owner's death or illness, fraud, a dispute); small, so that defaults come from cash-flow and balance-sheet insolvency. Project assumption.")
     entry_rate: float = Field(0.00605, ge=0, le=1, description="Would-be entrants per month per initial SME. Calibrated: experiments/calibration run 20261129-124432.")
     entrant_revenue: float = Field(0.05, gt=0, le=100, description="Median monthly sales of an entrant, CNY m.")
@@ -150,6 +154,7 @@ class GovernmentSettings(_Section):
     bond_rate: float = Field(0.026, ge=0, le=0.5, description="Annual interest on government bonds (10-year CGB yield about 2.6% at end 2023, ChinaBond).")
     bank_bond_share: float = Field(0.67, ge=0, le=1, description="Share of new bonds banks take (commercial banks hold about two thirds of government bonds, ChinaBond custody statistics).")
     debt_feedback: float = Field(0.3, ge=0, le=5, description="Debt-stabilising rule: other spending falls by this share a year of debt above target (Bohn 1998).")
+    case_lapse_months: int = Field(12, ge=1, le=120, description="Months a support case (grant, subsidy, training place, relief) may wait for the administration before it lapses: budgets are annual, and funds not paid out within the year are recovered (Budget Law of the PRC; lever 24).")
 
 
 class RestOfWorldSettings(_Section):
@@ -186,7 +191,7 @@ class BankSettings(_Section):
     loan_to_value: float = Field(0.6, ge=0, le=1, description="Loan value of a yuan of capital.")
     loan_maturity_months: int = Field(24, ge=1, le=360, description="Months over which loans amortise.")
     initial_debt_to_capital: float = Field(0.4, ge=0, le=5, description="SME debt per yuan of capital at the start, and the target leverage of `leverage_adjustment`.")
-    leverage_adjustment: float = Field(0.1, ge=0, le=1, description="A stand-in: share of the gap between target debt (`initial_debt_to_capital` times capital) and its debt that a firm adds to its financing need each month, when below the target (partial adjustment towards a target leverage, trade-off theory; firms close about a third of the gap a year, Flannery and Rangan 2006, JFE 79, slower than this 0.1 a month). Without it firms, which earn about 12.8% of sales after tax, finance their investment from profit and hold debt of about 5% of capital, an eighth of the SME loan book; kept at the old 0.1 until firms' margins and payout are recalibrated so that debt has its own causes (issue 14 asks for 0). 0 switches it off.")
+    leverage_adjustment: float = Field(0.1, ge=0, le=1, description="Share of the gap to the target debt (`initial_debt_to_capital` x capital) a firm below it adds to its credit demand each month: partial adjustment towards a target leverage (trade-off theory; Flannery and Rangan 2006, JFE 79, estimate about a third of the gap a year, slower than this 0.1 a month). A stand-in for the reasons firms hold debt that the model does not yet represent (issue 14 asks for 0); 0 leaves only the financing gap.")
     refused_wait_months: int = Field(6, ge=0, le=120, description="Months a refused firm that does not look for another bank, or a discouraged one (lever 18), waits before it applies again, so a refusal is one rationing episode, not a refusal a month. Most refused firms do not apply again soon: 72% of UK SMEs refused before were reluctant to apply again (Cowling, Liu and Calabrese 2022, Small Business Economics); the wait is set to the six-month horizon over which the ECB's SAFE survey asks about applications and refusals.")
     refused_search_probability: float = Field(0.28, ge=0, le=1, description="Probability that a refused firm moves to another lender (drawn as an entrant's lender is, by size class, among those with capital to lend) and applies there the next month instead of waiting: the 28% of refused UK SMEs not reluctant to apply again (Cowling, Liu and Calabrese 2022, Small Business Economics).")
     bank_switch_rate: float = Field(0.01, ge=0, le=1, description="Monthly probability that a firm moves its banking relationship (deposits and loan facility) to another lender for reasons of its own: about 11% a year, a median relationship of about 6 years, near the 4-year median duration of Norwegian listed firms' bank relationships (Ongena and Smith 2001, JFE 61), which are shorter than small firms' as listed firms hold several; firms do switch and the new bank lends to them (Ioannidou and Ongena 2010, JF 65). A project assumption within that evidence.")
@@ -270,6 +275,13 @@ class Config(_Section):
                     raise _ConsistencyError(f"economy.{name}[{i}]", f"must be between {low} and {high}, got {value!r}")
         if self.guarantors.small_micro_focused > self.guarantors.n_guarantors:
             raise _ConsistencyError("guarantors.small_micro_focused", "must be at most guarantors.n_guarantors")
+        g = self.levers.p13_financing_guarantee
+        outside = g.bank_share + g.reguarantee_share + g.government_share
+        if outside > 1.0 + GUARANTEE_SHARE_TOLERANCE:
+            raise _ConsistencyError(
+                "levers.p13_financing_guarantee",
+                f"bank_share + reguarantee_share + government_share = {outside:.6g} exceeds 1 "
+                "(the guarantor bears 1 minus their sum)")
         return self
 
     # -- convenience -------------------------------------------------------
@@ -443,12 +455,42 @@ def _name_from_path(path: Path) -> str:
     return stem if re.fullmatch(NAME_PATTERN, stem) else "run"
 
 
+#: How far lever 13's loss shares may miss summing to one (rounding in hand-written configs).
+GUARANTEE_SHARE_TOLERANCE = 1e-6
+
+
+def check_guarantee_shares(raw_levers: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
+    """The guarantor's loss share is what the bank, the re-guarantee fund and the local
+    government do not bear, so it is not a parameter; a config that still states it (as
+    configs written before it was derived do) is accepted when the four shares sum to one
+    within :data:`GUARANTEE_SHARE_TOLERANCE`, and refused, naming the key, when they do not.
+    Returns the levers without the stated share."""
+    lever = raw_levers.get("p13_financing_guarantee") if isinstance(raw_levers, Mapping) else None
+    if not isinstance(lever, Mapping) or "guarantor_share" not in lever:
+        return raw_levers
+    parameters = load_registry().by_key("p13_financing_guarantee").parameters
+    stated = lever["guarantor_share"]
+    others = {name: lever.get(name, parameters[name].default)
+              for name in ("bank_share", "reguarantee_share", "government_share")}
+    numbers = [stated, *others.values()]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers):
+        raise ConfigError(origin, "levers.p13_financing_guarantee.guarantor_share",
+                          f"must be a number, as must the other three shares (got {stated!r})")
+    total = float(sum(numbers))
+    if abs(total - 1.0) > GUARANTEE_SHARE_TOLERANCE:
+        raise ConfigError(origin, "levers.p13_financing_guarantee.guarantor_share",
+                          f"the four loss shares must sum to 1, got {total:.6g} (guarantor_share can be left out: "
+                          f"the guarantor bears 1 - bank_share - reguarantee_share - government_share)")
+    return {**raw_levers, "p13_financing_guarantee": {k: v for k, v in lever.items() if k != "guarantor_share"}}
+
+
 def validate_config(data: Mapping[str, Any], origin: str) -> Config:
     """Validate plain data as a Config; errors become one-line ConfigErrors."""
     data = dict(data)
     raw_levers = data.pop("levers", None)
     if raw_levers is None:
         raw_levers = {}
+    raw_levers = check_guarantee_shares(raw_levers, origin)
     try:
         levers = _levers_model().model_validate(raw_levers)
     except ValidationError as exc:

@@ -16,7 +16,8 @@ import numpy as np
 
 from .kernels import bincount_sums, njit
 from .markets.capital import book_equity, pay_outside_owners
-from .markets.credit import default_log_odds, pledgeable_value, sigmoid
+from .markets.credit import default_log_odds, loan_rate, pledgeable_value, sigmoid
+from .agents.administration import open_cases
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
 from .markets.goods import settle_receivables
@@ -28,8 +29,7 @@ DEFAULT, VOLUNTARY, LISTING = "default", "voluntary", "listing"
 EXIT_REASONS = (DEFAULT, VOLUNTARY, LISTING)
 EXIT_CODES = {reason: code for code, reason in enumerate(EXIT_REASONS)}
 #: Causes of default (counted per month in the time series as ``defaults_<cause>``).
-DEFAULT_CAUSES = ("cashflow", "equity", "score", "exogenous")
-VOLUNTARY_SALE_PRICE = 0.8  # share of book value a closing firm gets for its capital
+DEFAULT_CAUSES = ("cashflow", "equity", "closure", "score", "exogenous")
 OVERDRAFT_MONTHS_TO_DEFAULT = 3  # 90 days past due: the Basel and CBIRC definition of default
 
 
@@ -57,6 +57,9 @@ def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
     model.step_stats.update(exits_default=n_default, exits_voluntary=n_voluntary, exits_listing=n_listing)
     for cause, count in zip(DEFAULT_CAUSES, causes):
         model.step_stats[f"defaults_{cause}"] = int(count)
+    n_short = _hand_over_insolvent_closures(model, default, voluntary)
+    n_default, n_voluntary = n_default + n_short, n_voluntary - n_short
+    model.step_stats.update(exits_default=n_default, exits_voluntary=n_voluntary, defaults_closure=n_short)
     defaulted = np.flatnonzero(default)
     learn_credit_risk(model, defaulted, log_odds)
     if n_default + n_voluntary + n_listing == 0:
@@ -65,7 +68,7 @@ def exit_firms(model: "SMEEconomy", listing_candidates: np.ndarray) -> None:
 
     _liquidate(model, defaulted, capital_price=model.policy.p01_legal_system.loan_recovery_rate,
                receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate, foreclose=True)
-    _liquidate(model, np.flatnonzero(voluntary), capital_price=VOLUNTARY_SALE_PRICE,
+    _liquidate(model, np.flatnonzero(voluntary), capital_price=model.policy.p01_legal_system.loan_recovery_rate,
                receivable_recovery=model.policy.p01_legal_system.receivable_recovery_rate, foreclose=False)
     _list_firms(model, np.flatnonzero(listing))
 
@@ -114,9 +117,9 @@ def _exit_kernel(cash, capital, receivables, debt, capacity, overdraft_months, l
         elif negative:
             causes[1] += 1
         elif scored:
-            causes[2] += 1
-        elif exogenous:
             causes[3] += 1
+        elif exogenous:
+            causes[4] += 1
         lists = listing_candidates[i] & (not d)
         closes = (not d) & (not lists) & (loss_months[i] >= loss_months_to_exit)
         default[i] = d
@@ -127,6 +130,37 @@ def _exit_kernel(cash, capital, receivables, debt, capacity, overdraft_months, l
         n_listing += 1 if lists else 0
         n_voluntary += 1 if closes else 0
     return n_default, n_voluntary, n_listing
+
+
+def severance_owed(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
+    """Severance a closing firm owes its workers: ``severance_months_per_year`` months of
+    wage per year of service, the service being ``mean_job_tenure_years`` or the firm's
+    age if it is younger (Labor Contract Law, arts. 46-47)."""
+    econ, smes = model.config.economy, model.smes
+    tenure = np.minimum(smes.age[rows] / 12.0, econ.mean_job_tenure_years)
+    return model.wage * smes.employment[rows] * econ.severance_months_per_year * tenure
+
+
+def _hand_over_insolvent_closures(model: "SMEEconomy", default: np.ndarray, voluntary: np.ndarray) -> int:
+    """Owners with limited liability who decide to close a firm whose liquidation value
+    does not cover its debt hand it to the lender: the closure is a default.
+
+    Liquidation value: cash, receivables at ``p01.receivable_recovery_rate`` and capital
+    at lever 1's liquidation price (``p01.loan_recovery_rate`` of book), less the severance owed to the workers
+    (:func:`severance_owed`). Returns how many closures became defaults.
+    """
+    closing = np.flatnonzero(voluntary)
+    if closing.size == 0:
+        return 0
+    smes = model.smes
+    value = (np.maximum(smes.cash[closing], 0.0)
+             + model.policy.p01_legal_system.receivable_recovery_rate * smes.receivables[closing]
+             + model.policy.p01_legal_system.loan_recovery_rate * smes.capital[closing]
+             - severance_owed(model, closing))
+    short = closing[value < smes.debt[closing]]
+    default[short] = True
+    voluntary[short] = False
+    return int(short.size)
 
 
 def learn_credit_risk(model: "SMEEconomy", defaulted: np.ndarray, log_odds: np.ndarray) -> None:
@@ -185,6 +219,16 @@ def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, rece
     settle_receivables(model, rows, receivables * receivable_recovery, receivables * (1 - receivable_recovery))
     debt = smes.debt[rows].copy()
     value = capital_price * smes.capital[rows]
+    # workers' severance ranks first on the free assets (Enterprise Bankruptcy Law, art. 113),
+    # but the secured lender keeps its collateral (art. 109): a defaulted firm pays it from
+    # cash only; a closing firm also sells capital for it
+    owed = severance_owed(model, rows)
+    from_cash = np.minimum(owed, np.maximum(smes.cash[rows], 0.0))
+    from_capital = np.zeros_like(owed) if foreclose else np.minimum(owed - from_cash, value)
+    ledger.pay("capital_sales", "large_firms", "smes", from_capital, payee_rows=rows)
+    ledger.pay("severance", "smes", "households", from_cash + from_capital, payer_rows=rows)
+    model.step_stats["severance"] = model.step_stats.get("severance", 0.0) + float((from_cash + from_capital).sum())
+    value = value - from_capital
     # the firm's cash repays first; the lender seizes capital for what cash leaves unpaid
     unpaid = debt - np.minimum(np.maximum(smes.cash[rows], 0.0), debt)
     seized = np.minimum(value, unpaid) if foreclose else np.zeros_like(value)
@@ -257,7 +301,7 @@ def _list_firms(model: "SMEEconomy", rows: np.ndarray) -> None:
     smes, ledger, banks = model.smes, model.ledger, model.banks
     # the development fund sells its stake to households at the firm's book value before
     # the offering (new shares at book value leave the value of its stake unchanged)
-    pay_outside_owners(model, rows, book_equity(model, rows), "fund_exit_proceeds")
+    pay_outside_owners(model, rows, book_equity(model, rows), "fund_exit_proceeds", payer="households")
     receivables = smes.receivables[rows]
     settle_receivables(model, rows, receivables, np.zeros_like(receivables))
     debt = smes.debt[rows].copy()
@@ -266,6 +310,20 @@ def _list_firms(model: "SMEEconomy", rows: np.ndarray) -> None:
     ledger.pay("loan_repayment_at_listing", "smes", "banks", debt, payer_rows=rows, payee_rows=smes.bank[rows])
     banks.reduce_debt(model, rows, debt)
     ledger.pay("listed_firm_joins_large_firms", "smes", "large_firms", smes.cash[rows], payer_rows=rows)
+
+
+def _book_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray) -> None:
+    """Entrants borrow ``economy.entrant_debt_share`` of their start-up cost from their bank,
+    priced like any loan on the bank's estimate of their default risk (lever 4's noise
+    included). New firms rely heavily on outside debt, mostly bank loans (Robb and Robinson
+    2014, RFS 27), and so carry the most leverage when they are youngest."""
+    if not np.any(loan > 0):
+        return
+    smes = model.smes
+    noise = model.policy.p04_credit_information.signal_noise
+    estimated_pd = sigmoid(default_log_odds(model, rows) + noise * model.rng.standard_normal(rows.size))
+    model.banks.lend(model, rows, loan, loan_rate(model, smes.bank[rows], estimated_pd))
+    smes.has_borrowed[rows] = True
 
 
 def enter_firms(model: "SMEEconomy") -> None:
@@ -284,8 +342,15 @@ def enter_firms(model: "SMEEconomy") -> None:
     # lever 25's pilot: entrants in the programme's control group get no start-up grant this period
     held = pilot_control(model, "p14_entrepreneurship")[rows]
     grant = np.where(held, 0.0, p.p14_entrepreneurship.startup_grant)
-    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, 0.0), payee_rows=rows)
+    # the grant is paid when the administration processes its case (lever 24): until then the
+    # owners advance what it does not cover, and at least the capital the entrant buys now
+    # a start-up loan finances part of the start-up cost; the owners advance the rest
+    loan = econ.entrant_debt_share * startup
+    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, smes.capital[rows]) - loan,
+                     payee_rows=rows)
     served = np.flatnonzero(~held)
-    model.government.spend("p14_entrepreneurship", "startup_grants", grant[served], rows[served])
+    # the grant is a case for the administration (lever 24): paid when processed
+    open_cases(model, "startup_grants", grant[served], rows[served])
     model.ledger.pay("entrant_capital", "smes", "large_firms", smes.capital[rows], payer_rows=rows)
     smes.costs[rows] = model.initial_monthly_costs(rows)
+    _book_startup_loans(model, rows, loan)

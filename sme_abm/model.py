@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import sectors
 from .accounting import Ledger, check_identities
+from .agents.administration import process_support_cases
 from .agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, SMALL_BANK, Bank, BankBook
 from .agents.central_bank import CentralBank
 from .agents.government import Government, evaluate_policies, pay_support, set_policy
@@ -202,6 +203,7 @@ class SMEEconomy(mesa.Model):
         sectors.settle_banks(self)
         sectors.settle_guarantors(self)
         self.central_bank.settle_relending()
+        process_support_cases(self)
         sectors.settle_large_firms(self)
         self.government.close_month()
         pay_bond_interest(self)

@@ -2,9 +2,11 @@
 
 For a parameter with configured value ``v`` and counterfactual value ``off``,
 the effective value is ``off + intensity * (v - off)``. A lever that is off
-has intensity 0. A lever that is on has intensity ``completeness * (1 -
-exp(-(t + 1) / lag))``, where completeness and lag come from lever 24
-(organisation and leadership); lever 24 itself takes full effect when on.
+has intensity 0. A lever that is on has intensity ``1 - exp(-(t + 1) / lag)``:
+its rules phase in with the lag set by lever 24 (organisation and leadership),
+which itself takes full effect when on. How much of each programme reaches
+firms, and when, is lever 24's other channel, the administration's capacity to
+process support cases (:func:`sme_abm.agents.government.process_support_cases`).
 The money parameters of budget levers (``money = true`` in the registry: grant
 budgets, subsidy amounts) are further scaled by the budget weights that lever 25
 (policy evaluation) reallocates during a run; their other parameters are not.
@@ -73,8 +75,6 @@ class PolicyState(SimpleNamespace):
         organisation = config.lever(ORGANISATION)
         org_on = 1.0 if organisation.enabled else 0.0
         org_params = registry.by_key(ORGANISATION).parameters
-        completeness = _blend(org_params["implementation_completeness"].off,
-                              organisation.implementation_completeness, org_on)
         lag = _blend(org_params["implementation_lag_months"].off, organisation.implementation_lag_months, org_on)
         ramp = 1.0 - math.exp(-(step + 1) / lag) if lag > 0 else 1.0
         for lever in registry.levers:
@@ -84,7 +84,7 @@ class PolicyState(SimpleNamespace):
             elif lever.key == ORGANISATION:
                 intensity = 1.0
             else:
-                intensity = completeness * ramp
+                intensity = ramp
             self.intensity[lever.key] = intensity
             weight = budget_weights.get(lever.key, 1.0) if lever.budget else 1.0
             values = {}

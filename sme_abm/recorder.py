@@ -173,6 +173,7 @@ class Recorder:
             "loan_losses": s.get("loan_losses", 0.0),
             "defaults_cashflow": int(s.get("defaults_cashflow", 0)),
             "defaults_equity": int(s.get("defaults_equity", 0)),
+            "defaults_closure": int(s.get("defaults_closure", 0)),
             "defaults_score": int(s.get("defaults_score", 0)),
             "defaults_exogenous": int(s.get("defaults_exogenous", 0)),
             "defaulted_exposure": s.get("defaulted_exposure", 0.0),
@@ -246,6 +247,13 @@ class Recorder:
             "exporter_share": np.count_nonzero(smes.exporter) / smes.size if smes.size else 0.0,
             "little_giants": int(np.count_nonzero(smes.little_giant)),
             "venture_deals": int(s.get("venture_deals", 0)),
+            # the SME administration's support cases (lever 24): processed this month, still
+            # waiting, lapsed unpaid, cancelled (the firm left), and the processed cases' mean wait
+            "cases_processed": int(s.get("cases_processed", 0)),
+            "cases_waiting": int(s.get("cases_waiting", 0)),
+            "cases_lapsed": int(s.get("cases_lapsed", 0)),
+            "cases_cancelled": int(s.get("cases_cancelled", 0)),
+            "case_wait_months": s.get("case_wait_months", float("nan")),
             # what outside equity earns its holders: the development fund's dividends and exit
             # proceeds (government revenue, lever 6) and the book value of its stakes; venture
             # funds' dividends and the value of their stakes in firms that left (lever 12)

@@ -172,6 +172,41 @@ def test_chart_groups_draw_every_panel():
     assert sorted(drawn) == [-1, *range(len(PANELS))]
 
 
+def test_live_charts_draw_the_background_once_per_layout_and_blit_the_lines():
+    """A step's chart is the cached static figure plus the new lines (issue 18's latency):
+    the full draw happens only when limits change (a new year on the month axis, data
+    outside the value range), the blitted image is the full draw's pixel for pixel, and the
+    limits always hold the data."""
+    import io
+
+    import PIL.Image
+
+    from sme_abm.dashboard.charts import LiveFigure, png_bytes
+
+    model = SMEEconomy(n_smes=1_000, rng=3, simulation__burn_in_months=0, simulation__mesa_agents=False)
+    live = LiveFigure(components.CHART_GROUPS["Firms"])
+    renders = 0
+    for month in range(1, 37):
+        model.step()
+        figure = live.update(model.timeseries(), model.smes.employment)
+        blitted = png_bytes(figure)
+        renders += 1
+        for ax, line, _ in live.lines:
+            x, y = np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)
+            low, high = ax.get_ylim()
+            assert low <= np.nanmin(y) and np.nanmax(y) <= high
+            if line is not live.rank_line:
+                assert ax.get_xlim()[1] >= x.max() + 0.5 and x.max() == month
+    # 9 full draws in 48 months measured at this size: each new year of the month axis, the
+    # early months when the data's range grows fast, and jumps of the largest firm's size
+    assert live.full_draws <= renders // 2
+    live._background = None  # force a full draw of the same month
+    full = png_bytes(figure)
+    assert live.full_draws >= 2
+    pixels = [np.asarray(PIL.Image.open(io.BytesIO(image)).convert("RGB")) for image in (blitted, full)]
+    assert np.array_equal(*pixels)
+
+
 def test_comparison_panel_needs_months_then_shows_differences():
     _, rc = render(components.ComparisonPanel())
     button(rc, "Compare with baseline").click()

@@ -72,16 +72,20 @@ def test_debt_ratio_settles_and_the_stabilising_rule_answers_debt():
     """Issue 13: debt to annual output stabilises (its 60-month change in the last third of
     a 240-month run within 2 points). Once trade balances and customers no longer vanish,
     the economy is stock-flow stationary (as Godley and Lavoie's model SIM: taxes rise with
-    income until they cover spending), so the ratio settles under either closure: over
-    months 180-240 at 3,000 SMEs, seed 1, it moved 1.3 points deficit-financed and 1.3
-    debt-stabilising (0.23 at month 0, about 0.42 at month 240). The debt-stabilising rule
-    cuts other spending while debt is above its target ratio."""
-    stabilised = _run(240, n_smes=3_000, government__fiscal_rule="debt_stabilising").timeseries()
-    drifting = _run(240, n_smes=3_000).timeseries()
-    for ts in (stabilised, drifting):
-        ratio = ts["debt_to_annual_output"]
+    income until they cover spending), so the ratio settles under either closure. Measured
+    as the baseline runs, after its burn-in (from the set-up, the first decade's closures of
+    firms that cannot pay their owner a wage are still moving output when the last third
+    starts): over months 180-240 at 3,000 SMEs, seed 1, the ratio moved 0.6 points
+    deficit-financed and 0.3 debt-stabilising (about 0.39 after the burn-in, 0.42 at month
+    240). The debt-stabilising rule cuts other spending while debt is above its target ratio."""
+    for rule in ("debt_stabilising", "deficit_financed"):
+        ratio = _run(240, n_smes=3_000, simulation__burn_in_months=120,
+                     government__fiscal_rule=rule).timeseries()["debt_to_annual_output"]
         assert abs(ratio.iloc[239] - ratio.iloc[179]) < 0.02
         assert ratio.iloc[239] > 0
+    # from the set-up the debt ratio climbs above its month-0 target, and the rule answers it
+    stabilised = _run(240, n_smes=3_000, government__fiscal_rule="debt_stabilising").timeseries()
+    drifting = _run(240, n_smes=3_000).timeseries()
     above = stabilised["debt_to_annual_output"] > stabilised["debt_to_annual_output"].iloc[0] + 0.05
     assert above.iloc[120:].all()
     assert (stabilised["other_spending"].iloc[120:] < stabilised["other_spending"].iloc[0]).all()

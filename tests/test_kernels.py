@@ -333,10 +333,12 @@ def test_exit_classification_matches_numpy():
     assert voluntary.tobytes() == expected_voluntary.tobytes()
     assert leaving.tobytes() == (expected_default | expected_voluntary | expected_listing).tobytes()
     assert counts == (int(expected_default.sum()), int(expected_voluntary.sum()), int(expected_listing.sum()))
-    first_cause = [cashflow, negative & ~cashflow, scored & ~cashflow & ~negative,
+    # closures handed to the lender are counted outside the kernel (``_hand_over_insolvent_closures``)
+    first_cause = [cashflow, negative & ~cashflow, np.zeros(n, dtype=bool), scored & ~cashflow & ~negative,
                    outside & ~cashflow & ~negative & ~scored]
+    assert DEFAULT_CAUSES[2] == "closure"
     assert causes.tolist() == [int(c.sum()) for c in first_cause]
-    assert min(counts) > 0 and min(causes) > 0
+    assert min(counts) > 0 and min(np.delete(causes, 2)) > 0
 
 
 def test_ledger_payments_with_the_callers_row_sums_match_summing_in_the_ledger():

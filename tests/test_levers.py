@@ -37,9 +37,19 @@ def pair(key: str, config=None, n: int = N, steps: int = STEPS, **overrides) -> 
 def test_p01_legal_system_raises_recovery_of_unpaid_receivables_and_speeds_up_insolvency():
     on, off = pair("p01_legal_system")
     assert on["receivables_written_off"].sum() < 0.7 * off["receivables_written_off"].sum()
-    # insolvency proceedings of 20 months instead of 30: defaulted loans leave the NPL stock sooner
-    last_year = slice(-12, None)
-    assert on["npl_ratio"].iloc[last_year].mean() < 0.85 * off["npl_ratio"].iloc[last_year].mean()
+    # insolvency proceedings of 20 months instead of 30: banks sell a twentieth of their seized
+    # collateral a month, not a thirtieth, so defaulted loans leave the NPL stock sooner.
+    # Compared in month 0 from the same burned-in state (the NPL stock of runs that diverge is
+    # driven by their own default flows, which at these sizes differ by 25% or more between runs)
+    sold = {}
+    for enabled in (True, False):
+        model = SMEEconomy(n_smes=N, rng=SEED, simulation__burn_in_months=BURN_IN, simulation__mesa_agents=False,
+                           levers__p01_legal_system__enabled=enabled,
+                           levers__p24_organisation__implementation_lag_months=0.0)
+        assert model.banks.foreclosed.sum() > 0
+        model.run(1)
+        sold[enabled] = model.ledger.flow_table[("collateral_sales", "large_firms", "banks")]
+    assert sold[True] > 1.3 * sold[False]  # 30 / 20 = 1.5 on the same stock (measured 1.43-1.50)
 
 
 def test_p02_fair_competition_lowers_entry_barriers():
@@ -80,7 +90,7 @@ def test_p07_tax_relief_lowers_tax_paid_by_small_and_micro_firms():
 
 
 def test_p08_procurement_reserves_budget_for_smes_and_small_micro():
-    on, off = pair("p08_procurement", levers__p24_organisation__implementation_completeness=1.0)
+    on, off = pair("p08_procurement")
     late = on.iloc[12:]
     assert (late["procurement_sme"] >= 0.30 * late["procurement_budget"]).all()
     assert (late["procurement_small_micro"] >= 0.60 * 0.30 * late["procurement_budget"]).all()
@@ -122,7 +132,9 @@ def test_p11_differentiated_supervision_raises_small_micro_credit_when_capital_b
 
 
 def test_p12_direct_finance_brings_venture_capital():
-    on, off = pair("p12_direct_finance", n=4_000)
+    # deals are rare draws (a few a year per thousand eligible firms): 10,000 SMEs so that
+    # the counts (about 45 against 12) are not within each other's Poisson noise
+    on, off = pair("p12_direct_finance", n=10_000)
     assert on["venture_deals"].sum() > 2 * off["venture_deals"].sum()
 
 
@@ -244,11 +256,23 @@ def test_p23_relief_reaches_shock_hit_firms():
     assert on["fiscal_cost_p23"].iloc[:36].sum() == 0  # relief only when a shock happens
 
 
-def test_p24_organisation_sets_how_fully_other_levers_act():
-    on = SMEEconomy(n_smes=N, rng=SEED).run(6)
-    off = SMEEconomy(n_smes=N, rng=SEED, levers__p24_organisation__enabled=False).run(6)
-    assert on.policy.intensity["p07_tax_relief"] > off.policy.intensity["p07_tax_relief"] + 0.3
-    assert on.timeseries()["tax_paid_small_micro"].sum() < off.timeseries()["tax_paid_small_micro"].sum()
+def test_p24_organisation_sets_when_and_how_much_support_reaches_firms():
+    """Lever 24 acts through the administration's capacity (support cases processed a month)
+    and how fast the other levers' rules are issued: on, cases are served within about a month
+    of being opened (here, from the set-up, the case load is near the capacity); off, a queue
+    builds and support arrives months late (measured: 27 against 231 cases waiting at month
+    24, mean waits 0.9 and 7.0 months)."""
+    on = SMEEconomy(n_smes=N, rng=SEED).run(24)
+    off = SMEEconomy(n_smes=N, rng=SEED, levers__p24_organisation__enabled=False).run(24)
+    ts_on, ts_off = on.timeseries(), off.timeseries()
+    assert ts_on["case_wait_months"].iloc[-6:].mean() < 1.5 < 3.0 < ts_off["case_wait_months"].iloc[-6:].mean()
+    assert ts_off["cases_waiting"].iloc[-1] > 5 * max(ts_on["cases_waiting"].iloc[-1], 1)
+    # what the capacity allows a month (100 per 10,000 SMEs off), not what the programmes ask
+    assert (ts_off["cases_processed"] <= round(100 * ts_off["smes_active"].max() / 10_000)).all()
+    assert ts_on["fiscal_cost_p06"].sum() > 1.2 * ts_off["fiscal_cost_p06"].sum()
+    # the rules phase in faster (lag 3 months, not 12)
+    assert on.policy.intensity["p07_tax_relief"] == 1.0 - np.exp(-24 / 3.0)
+    assert off.policy.intensity["p07_tax_relief"] == 1.0 - np.exp(-24 / 12.0)
 
 
 def test_p25_pilot_holds_back_a_random_control_group():
@@ -403,10 +427,8 @@ def test_registry_holds_provisions_1_to_25_each_read_by_the_model(monkeypatch):
             continue  # read by PolicyState itself to set every other lever's intensity (checked below)
         assert reads[lever.key] & set(lever.parameters), f"no parameter of {lever.key} is read by the model"
     fast = PolicyState(load_config({"levers": {"p24_organisation": {"implementation_lag_months": 1.0}}}))
-    half = PolicyState(load_config({"levers": {"p24_organisation": {"implementation_completeness": 0.5}}}))
     default = PolicyState(load_config(None))
     assert fast.intensity["p01_legal_system"] > default.intensity["p01_legal_system"]
-    assert half.intensity["p01_legal_system"] < default.intensity["p01_legal_system"]
 
 
 # ---------------------------------------------------------------------------
@@ -437,6 +459,11 @@ def _random_lever_settings(seed: int) -> dict:
         for name, param in lever.parameters.items():
             low, high = param.range
             settings[f"levers__{lever.key}__{name}"] = float(low + (high - low) * rng.random())
+    # lever 13's loss shares: the bank, the re-guarantee fund and the local government share
+    # with the guarantor, so the three are drawn as parts of one (a sum above one is refused)
+    parts = rng.dirichlet(np.ones(4))
+    for name, share in zip(("bank_share", "reguarantee_share", "government_share"), parts):
+        settings[f"levers__p13_financing_guarantee__{name}"] = float(share)
     return settings
 
 

@@ -49,8 +49,7 @@ def test_risk_weights_lower_for_small_micro_and_guarantees():
 
 
 def test_receivables_paid_at_rate_set_by_payment_days():
-    model = SMEEconomy(n_smes=200, rng=1, levers__p24_organisation__implementation_lag_months=0.0,
-                       levers__p24_organisation__implementation_completeness=1.0)
+    model = SMEEconomy(n_smes=200, rng=1, levers__p24_organisation__implementation_lag_months=0.0)
     model.policy.update(0, {})
     model.ledger.open_step()
     before = model.smes.receivables.copy()
@@ -86,11 +85,10 @@ def test_stationary_receivables_are_payment_days_of_credit_sales(days):
 
 
 def test_policy_intensity_ramps_with_lever_24():
-    config = load_config({"levers": {"p24_organisation": {"implementation_completeness": 0.9,
-                                                          "implementation_lag_months": 6.0}}})
+    config = load_config({"levers": {"p24_organisation": {"implementation_lag_months": 6.0}}})
     state = PolicyState(config)
     state.update(5, {})  # month index 5: ramp 1 - exp(-1)
-    intensity = 0.9 * (1 - np.exp(-1.0))
+    intensity = 1 - np.exp(-1.0)
     assert state.intensity["p07_tax_relief"] == pytest.approx(intensity)
     assert state.p07_tax_relief.small_micro_cit_rate == pytest.approx(0.25 + intensity * (0.05 - 0.25))
     off = PolicyState(load_config({"levers": {"p07_tax_relief": {"enabled": False}}}))

@@ -123,10 +123,19 @@ def test_agents_made_one_by_one_when_mesa_sets_other_attributes(monkeypatch):
     assert all(agent.extra == agent.firm_id for agent in model.smes.agent)
 
 
+def _plain(value):
+    """Attribute values made comparable with ``==`` (arrays, such as the government's queue of
+    support cases, as lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
 def _registry_state(model):
     """Every agent's type, id and attributes, and the SME AgentSet's contents, in order."""
     agents = [(type(a).__name__, a.unique_id,
-               sorted((k, v) for k, v in vars(a).items() if k not in ("model", "_model_ref", "_store")))  # references to the model's books
+               sorted((k, _plain(v)) for k, v in vars(a).items()
+                      if k not in ("model", "_model_ref", "_store")))  # references to the model's books
               for a in model.agents]
     smes = [(a.unique_id, a.firm_id) for a in model.agents_by_type[SME]]
     return agents, smes, list(model.agents_by_type)

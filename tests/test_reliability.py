@@ -89,6 +89,39 @@ def test_arbitrary_bytes_never_crash(tmp_path_factory, text):
     assert_clean_outcome(code, stderr, out)
 
 
+@pytest.mark.parametrize(("text", "key"), [
+    # the three outside shares sum to 1.3 (4321 with the bank at 0.5): the guarantor would bear -0.3
+    ("[levers.p13_financing_guarantee]\nbank_share = 0.5\nreguarantee_share = 0.6\n", "levers.p13_financing_guarantee"),
+    # the four sum to 4 and to 0: stated guarantor shares that do not complete the others to 1
+    ("[levers.p13_financing_guarantee]\nguarantor_share = 1.0\nreguarantee_share = 1.0\nbank_share = 1.0\n"
+     "government_share = 1.0\n", "levers.p13_financing_guarantee.guarantor_share"),
+    ("[levers.p13_financing_guarantee]\nguarantor_share = 0.0\nreguarantee_share = 0.0\nbank_share = 0.0\n"
+     "government_share = 0.0\n", "levers.p13_financing_guarantee.guarantor_share"),
+    ("[levers.p13_financing_guarantee]\nguarantor_share = 0.5\n", "levers.p13_financing_guarantee.guarantor_share"),
+])
+def test_guarantee_shares_that_do_not_sum_to_one_are_refused(tmp_path, text, key):
+    """Issue 19, item 7: lever 13's loss shares are never renormalised silently. The guarantor
+    bears what the bank, the re-guarantee fund and the local government do not, so a config
+    whose three shares exceed 1, or that states a guarantor share the others do not complete
+    to 1, is refused in one line naming the key."""
+    code, stderr, out = run_cli(tmp_path, text)
+    assert code == 2 and f"{key}:" in stderr, stderr
+    assert "sum" in stderr
+    assert_clean_outcome(code, stderr, out)
+
+
+def test_a_stated_guarantor_share_that_completes_the_others_is_accepted():
+    """Configs written before the guarantor's share was derived state all four; when they sum
+    to 1 (within 1e-6) they load, and the split is the one stated."""
+    from sme_abm.config import load_config
+
+    p13 = "levers.p13_financing_guarantee"
+    config = load_config(None, {f"{p13}.guarantor_share": 0.5, f"{p13}.bank_share": 0.1,
+                                f"{p13}.reguarantee_share": 0.3, f"{p13}.government_share": 0.1 + 1e-9})
+    assert config.lever("p13_financing_guarantee").bank_share == pytest.approx(0.1)
+    assert not hasattr(config.lever("p13_financing_guarantee"), "guarantor_share")
+
+
 def test_huge_and_non_finite_values_named(tmp_path):
     for line, key in (("[simulation]\nn_smes = 100000000000000\n", "simulation.n_smes"),
                       ("[economy]\nwage = nan\n", "economy.wage"),
@@ -104,6 +137,13 @@ def lever_settings() -> st.SearchStrategy[dict]:
         params = {name: st.floats(min_value=p.range[0], max_value=p.range[1], allow_nan=False)
                   for name, p in lever.parameters.items()}
         per_lever[lever.key] = st.fixed_dictionaries({"enabled": st.booleans()}, optional=params)
+    # shares are drawn up to 1 each; the three outside shares must also stay within 1 together
+    p13 = "p13_financing_guarantee"
+    shares = ("bank_share", "reguarantee_share", "government_share")
+    per_lever[p13] = st.fixed_dictionaries(
+        {"enabled": st.booleans(), **{name: st.floats(0.0, 1.0 / 3.0) for name in shares}},
+        optional={name: st.floats(*p.range, allow_nan=False)
+                  for name, p in REGISTRY.by_key(p13).parameters.items() if name not in shares})
     return st.fixed_dictionaries(per_lever)
 
 

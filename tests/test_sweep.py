@@ -148,6 +148,14 @@ def test_morris_screening_ranks_a_linear_function() -> None:
     ('name = "x"\n[overrides]\n"simulation.n_smes" = -5\n[design]\nkind = "grid"\n'
      '[design.parameters."simulation.seed"]\nvalues = [1]', "overrides.simulation.n_smes"),
     ('name = "x"\n[design]\nkind = "sobol"\n[design.parameters."economy.wage"]\nrange = [0.001, 0.01]', "design"),
+    # lever 13's three loss shares may each be valid and still exceed 1 together (issue 19, item 7)
+    ('name = "x"\n[design]\nkind = "lhs"\nsamples = 4\n'
+     '[design.parameters."levers.p13_financing_guarantee.bank_share"]\nrange = [0.0, 0.5]\n'
+     '[design.parameters."levers.p13_financing_guarantee.reguarantee_share"]\nrange = [0.0, 0.6]',
+     "design.parameters.levers.p13_financing_guarantee.bank_share"),
+    ('name = "x"\n[design]\nkind = "grid"\n'
+     '[design.parameters."levers.p13_financing_guarantee.bank_share"]\nvalues = [0.2, 0.7]', 
+     "design.parameters.levers.p13_financing_guarantee.bank_share"),
 ])
 def test_bad_experiment_names_file_and_key(tmp_path: Path, body: str, key: str) -> None:
     path = write_experiment(tmp_path / "bad.toml", body)

@@ -64,7 +64,8 @@ class ColumnStore:
             return
         capacity = max(size, int(self.allocated_rows() * GROWTH) + 8)
         for name, buffer in self._buffers.items():
-            grown = np.zeros(capacity, dtype=buffer.dtype)
+            # object columns (the Mesa agents) hold None, not the int 0 np.zeros would put there
+            grown = np.full(capacity, None, dtype=object) if buffer.dtype == object else np.zeros(capacity, dtype=buffer.dtype)
             grown[: self.size] = buffer[: self.size]
             self._buffers[name] = grown
 

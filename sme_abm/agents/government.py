@@ -15,7 +15,8 @@ import mesa
 import numpy as np
 
 from ..kernels import clip, group_sums, minimum, njit
-from ..markets.capital import book_equity, sell_equity
+from ..markets.capital import book_equity
+from .administration import empty_cases, open_cases, pending
 from .sme import MEDIUM, SMALL, SUPPORT_BITS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +54,8 @@ class Government(mesa.Agent):
         self.fiscal_cost_since_evaluation: dict[str, float] = defaultdict(float)
         self.budget_weights: dict[str, float] = {key: 1.0 for key in SUPPORT_BITS}
         self.equity_invested = 0.0
+        #: Support cases waiting for the SME administration (lever 24; :mod:`.administration`).
+        self.cases = empty_cases()
         self.tax_paid_small_micro = 0.0
         self.last_scores: dict[str, float] = {}
         # lever 16's review record: giants right after the last review, and pooled over all
@@ -274,7 +277,9 @@ def _top_of(scores: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
 
 
 def pay_support(model: "SMEEconomy") -> None:
-    """Grants and fund equity (lever 6), little giants (16) and shock relief (23)."""
+    """Grants and fund equity (lever 6), little giants (16) and shock relief (23). Grants,
+    equity deals and relief open cases that the administration pays when it processes them
+    (lever 24, :mod:`.administration`); little giants' standing grants are paid now."""
     smes, p, government = model.smes, model.policy, model.government
     scale = smes.size / 10_000.0
     truth = true_distress(model)
@@ -298,7 +303,7 @@ def pay_support(model: "SMEEconomy") -> None:
         neediest = np.zeros(smes.size, dtype=bool)
         neediest[truly_neediest] = True
         model.step_stats["grant_targeting_accuracy"] = float(neediest[rows].mean()) if rows.size else np.nan
-        government.spend("p06_fiscal_funds", "special_fund_grants", np.full(rows.size, GRANT_SIZE), rows)
+        open_cases(model, "special_fund_grants", GRANT_SIZE, rows)
 
     # Lever 6: the fund of funds takes equity in fast-growing small and medium firms
     budget = p.p06_fiscal_funds.fund_equity_budget * scale
@@ -307,11 +312,8 @@ def pay_support(model: "SMEEconomy") -> None:
         growth = np.log((smes.sales + 1e-3) / (smes.sales_at_evaluation + 1e-3))
         score, eligible = np.empty(smes.size), np.empty(smes.size, dtype=bool)
         _fund_equity_kernel(growth, smes.innovative, smes.size_class, smes.profit, score, eligible)
-        rows = _top(score, eligible & ~pilot_control(model, "p06_fiscal_funds"), n_deals)
-        sell_equity(model, rows, EQUITY_TICKET, "public")
-        government.spend("p06_fiscal_funds", "fund_equity", np.full(rows.size, EQUITY_TICKET), rows)
-        smes.equity_raised[rows] += EQUITY_TICKET
-        government.equity_invested += EQUITY_TICKET * rows.size
+        eligible &= ~pilot_control(model, "p06_fiscal_funds") & ~pending(model, "fund_equity")
+        open_cases(model, "fund_equity", EQUITY_TICKET, _top(score, eligible, n_deals))
 
     # Lever 16: review and certify little giants once a year; pay their monthly grant
     # (lever 25's pilot holds back both from its control group)
@@ -322,14 +324,20 @@ def pay_support(model: "SMEEconomy") -> None:
     government.spend("p16_little_giants", "little_giant_grants",
                      np.full(giants.size, p.p16_little_giants.support_grant / 12.0), giants)
 
-    # Lever 23: relief for shock-hit firms the government sees (lever 3 sets what it sees)
+    # Lever 23: relief for shock-hit firms the government sees (lever 3 sets what it sees).
+    # A firm's relief is one case per shock (lever 24): once the administration has approved
+    # it, the firm is paid each month while the shock lasts; until then its case waits.
     replacement = p.p23_emergency_relief.relief_replacement_rate
+    smes.relief_approved &= smes.shock_hit
     if replacement > 0 and smes.shock_hit.any():
         noise = p.p03_statistical_monitoring.distress_observation_noise
         miss = 0.5 * (1.0 - np.exp(-noise))
         seen = smes.shock_hit & (model.rng.random(smes.size) >= miss)
-        rows = np.flatnonzero(seen & ~pilot_control(model, "p23_emergency_relief"))
-        government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[rows], rows)
+        served = smes.shock_hit & ~pilot_control(model, "p23_emergency_relief")
+        approved = np.flatnonzero(served & smes.relief_approved)
+        government.spend("p23_emergency_relief", "shock_relief", replacement * smes.lost_revenue[approved], approved)
+        applying = np.flatnonzero(served & seen & ~smes.relief_approved & ~pending(model, "shock_relief"))
+        open_cases(model, "shock_relief", replacement * smes.lost_revenue[applying], applying)
 
 
 def review_little_giants(model: "SMEEconomy", held: np.ndarray) -> None:

@@ -42,16 +42,14 @@ class GuaranteeSplit(NamedTuple):
 def guarantee_split(model: "SMEEconomy") -> GuaranteeSplit:
     """Lever 13's loss shares in force: the bank, the re-guarantee fund and the local
     government take theirs and the guarantor bears the rest,
-    ``1 - bank_share - reguarantee_share - government_share``. That is ``guarantor_share``
-    when the four sum to one, as in the shipped configurations and at every intensity
-    between their on and off values; a sweep of ``bank_share`` alone moves the guarantor's
-    share with it. Should the three outside shares exceed one (independent draws in a
-    sensitivity design can), they are scaled to sum to one and the guarantor bears none.
+    ``1 - bank_share - reguarantee_share - government_share`` (the "4" of "4321" at the
+    defaults). The guarantor's share is not a parameter, so the four always sum to one; a
+    config whose three shares exceed one is refused when it is read
+    (:func:`sme_abm.config.check_guarantee_shares`), and at any intensity between a lever's
+    off and configured values the three stay within one (both ends do).
     """
     g = model.policy.p13_financing_guarantee
-    outside = g.bank_share + g.reguarantee_share + g.government_share
-    scale = 1.0 / outside if outside > 1.0 else 1.0
-    bank, reguarantee, government = g.bank_share * scale, g.reguarantee_share * scale, g.government_share * scale
+    bank, reguarantee, government = g.bank_share, g.reguarantee_share, g.government_share
     return GuaranteeSplit(bank, reguarantee, government, max(1.0 - bank - reguarantee - government, 0.0))
 
 

@@ -66,6 +66,7 @@ SME_SCHEMA: dict[str, object] = {
     "has_borrowed": np.bool_,
     "shock_hit": np.bool_,
     "shut_down": np.bool_,
+    "relief_approved": np.bool_,  # lever 23: relief approved for the current shock (lever 24 processed it)
 }
 
 #: Bits of ``support_bits``: which budget levers supported a firm since the last evaluation.
@@ -272,7 +273,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
                     guarantee_fee_rate, innovative, receivable_writeoff, capital, loss_months, employment, size_class,
                     wage, compliance_share, admin_fee_share, exemption, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
-                    overhead, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
+                    overhead, outside_option, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
                     taxable, cit, profit, costs):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
@@ -330,7 +331,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         profit[i] = pr
         costs[i] = cc
         capital[i] -= dep
-        loss_months[i] = loss_months[i] + 1 if pr < 0 else 0  # wraps like numpy's int16
+        loss_months[i] = loss_months[i] + 1 if pr < outside_option else 0  # wraps like numpy's int16
 
 
 def produce(model: "SMEEconomy") -> None:
@@ -361,7 +362,7 @@ def produce(model: "SMEEconomy") -> None:
         float(exemption), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
-        wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
+        float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
         smes.profit, smes.costs,
     )
     small_micro = smes.small_or_micro()
@@ -556,6 +557,7 @@ def innovate(model: "SMEEconomy") -> None:
 
     # lever 25's pilots: the adoption subsidy's control group adopts at the unsubsidised
     # rate and pays the full cost; the training programme's control group is not trained
+    from .administration import open_cases, pending  # late: administration imports this module's package
     from .government import pilot_control  # late: government imports this module
 
     held = pilot_control(model, "p17_digital_adoption")
@@ -563,19 +565,17 @@ def innovate(model: "SMEEconomy") -> None:
         adopt &= ~held | (adoption_draws < econ.digital_adoption_probability)
     rows = np.flatnonzero(adopt)
     held_rows = held[rows]
-    model.ledger.pay("digital_adoption", "smes", "large_firms", np.where(held_rows, cost, cost * (1 - subsidy)),
-                     payer_rows=rows)
-    subsidised = rows[~held_rows]
-    model.government.spend("p17_digital_adoption", "adoption_subsidy", np.full(subsidised.size, cost * subsidy),
-                           support_rows=subsidised, payee="large_firms")
+    # adopters pay the supplier in full; the subsidy is a case the administration
+    # reimburses when it processes it (lever 24)
+    model.ledger.pay("digital_adoption", "smes", "large_firms", cost, payer_rows=rows)
+    open_cases(model, "adoption_subsidy", cost * subsidy, rows[~held_rows])
     smes.digital[rows] = True
 
-    trained &= ~pilot_control(model, "p19_management_training")
-    rows = np.flatnonzero(trained)
-    model.government.spend("p19_management_training", "training",
-                           np.full(rows.size, p.p19_management_training.training_cost),
-                           support_rows=rows, payee="households")
-    smes.trained[rows] = True
+    # applicants for training open a case; the training (and its productivity gain) is
+    # given when the administration processes it (lever 24, administration._serve)
+    applicants = trained & ~pilot_control(model, "p19_management_training") & ~pending(model, "training")
+    open_cases(model, "training", p.p19_management_training.training_cost, np.flatnonzero(applicants))
+    trained[:] = False
 
     # idiosyncratic productivity noise keeps dispersion from collapsing
     _productivity_kernel(log_a, smes.sector, success, adopt, trained, per_firm, noise,

@@ -19,6 +19,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import PIL.Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -119,7 +121,10 @@ def shock_windows(config: Any) -> list[tuple[int, int, str]]:
 
 
 def png_bytes(figure: Figure) -> bytes:
-    """The figure as PNG."""
+    """The figure as PNG (a :class:`LiveFigure`'s through its cached background)."""
+    render = getattr(figure, "sme_render", None)
+    if render is not None:
+        return render()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=figure.dpi)
     return buffer.getvalue()
@@ -303,12 +308,34 @@ def describe(ts: pd.DataFrame, panels: Sequence[int], baseline: pd.DataFrame | N
     return text
 
 
+def _sticky_limits(current: tuple[float, float], low: float, high: float, log: bool = False) -> tuple[float, float]:
+    """Axis limits that hold ``[low, high]``: the current ones while the data fit in them
+    and fill at least a third of them, otherwise the data's range with 10% headroom each side
+    (so limits change a few times in a run, not every month: see :meth:`LiveFigure.render_png`)."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return current
+    lo, hi = current
+    if lo <= low and high <= hi and (high - low) >= (hi - lo) / 3.0:
+        return current
+    span = max(high - low, abs(high) * 0.1, 1e-9)
+    if log:
+        span = max(high - low, 0.5)
+    return low - 0.1 * span, high + 0.1 * span
+
+
 class LiveFigure:
     """One figure holding a chart group, updated in place every step.
 
     Building axes, titles and legends once and then only replacing line data
     saves most of a redraw's cost; the figure is drawn to PNG once per step
     instead of once per chart. With a baseline, each line gets a dashed twin.
+
+    Drawing (axes, ticks, tick labels, legends) is most of a step's time, so the
+    limits are sticky (the month axis runs to the next whole year, the value axes
+    keep their range while the data fit in it) and :meth:`render_png` draws the
+    static figure once per layout, keeps it as a background and then draws only the
+    lines and the month label onto it (matplotlib's blitting). A group with the
+    fiscal-cost stack is drawn in full every step (its polygons are rebuilt).
 
     Args:
         panels: Indices of :data:`PANELS`; -1 is the firm-size rank plot.
@@ -336,6 +363,13 @@ class LiveFigure:
         self.empty_notes = []
         for ax, index in zip(axes, self.panels):
             self._build(ax, index)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.figure.sme_render = self.render_png  # type: ignore[attr-defined]
+        self.month_label = self.figure.suptitle("", fontsize=TITLE_SIZE, x=0.01, ha="left")
+        self._background: Any = None
+        self._layout: Any = None
+        self._empty = True
+        self.full_draws = 0  # full redraws so far (the rest were blitted)
 
     def _pair(self, ax, column: str, label: str, color: str):
         line = ax.plot([], [], color=color, label=label)[0]
@@ -401,13 +435,26 @@ class LiveFigure:
                 line.set_data(bx, baseline[column].to_numpy(dtype=float))
             else:
                 line.set_data([], [])
+        self._empty = ts.empty
+        rank_axes = self.rank_line.axes if self.rank_line is not None else None
         for ax in {id(a): a for a, _, _ in self.lines + self.baseline_lines}.values():
-            ax.relim()
-            ax.autoscale_view()
-            if ax is not (self.rank_line.axes if self.rank_line is not None else None):
-                ax.set_xlim(0.5, max(len(x), 12) + 0.5 if not len(x) else len(x) + 0.5)
-                if not len(x):
-                    ax.set_ylim(0, 1)
+            drawn = [line for a, line, _ in self.lines + self.baseline_lines if a is ax and len(line.get_xdata())]
+            ys = [np.asarray(line.get_ydata(), dtype=float) for line in drawn]
+            ys = [y[np.isfinite(y)] for y in ys]
+            ys = [y for y in ys if y.size]
+            if ax is rank_axes:
+                xs = [np.asarray(line.get_xdata(), dtype=float) for line in drawn]
+                xs = [v[np.isfinite(v)] for v in xs if v.size]
+                if xs and ys:
+                    ax.set_xlim(*_sticky_limits(ax.get_xlim(), min(v.min() for v in xs), max(v.max() for v in xs), log=True))
+                    ax.set_ylim(*_sticky_limits(ax.get_ylim(), min(y.min() for y in ys), max(y.max() for y in ys), log=True))
+                continue
+            # the month axis runs to the next whole year of the run (at least a year)
+            ax.set_xlim(0.5, 12 * max(-(-len(x) // 12), 1) + 0.5)
+            if not ys:
+                ax.set_ylim(0, 1)
+            else:
+                ax.set_ylim(*_sticky_limits(ax.get_ylim(), min(y.min() for y in ys), max(y.max() for y in ys)))
         if self.fiscal_axes is not None and not ts.empty:
             for artist in self.stacked:
                 artist.remove()
@@ -427,8 +474,37 @@ class LiveFigure:
             self.fiscal_axes.autoscale_view()
             self.fiscal_axes.set_xlim(0.5, len(x) + 0.5)
         note = "   dashed: baseline" if with_base else ""
-        self.figure.suptitle(f"Month {len(ts)}{note}", fontsize=TITLE_SIZE, x=0.01, ha="left")
+        self.month_label.set_text(f"Month {len(ts)}{note}")
         return self.figure
+
+    def _dynamic_artists(self) -> list[Any]:
+        return [line for _, line, _ in self.lines + self.baseline_lines] + [self.month_label]
+
+    def render_png(self) -> bytes:
+        """The figure as PNG: the cached background plus this month's lines and label, or,
+        when the layout changed (limits, the empty notes, the fiscal stack), a full draw
+        that becomes the new background."""
+        layout = (self._empty, tuple((ax.get_xlim(), ax.get_ylim()) for ax in self.figure.axes))
+        dynamic = self._dynamic_artists()
+        if self.fiscal_axes is not None or self._background is None or layout != self._layout:
+            for artist in dynamic:
+                artist.set_animated(True)
+            self.canvas.draw()
+            self.full_draws += 1
+            self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            self._layout = layout
+        else:
+            self.canvas.restore_region(self._background)
+        renderer = self.canvas.get_renderer()
+        for artist in dynamic:
+            if artist.get_visible():
+                artist.draw(renderer)
+        width, height = self.canvas.get_width_height()
+        image = PIL.Image.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        buffer = io.BytesIO()
+        # fast zlib level: a step's PNG is encoded in ~15 ms instead of ~45 ms, at ~1.3x the bytes
+        image.save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
 
 
 __all__ = ["COMPARE_OUTCOMES", "LiveFigure", "PANELS", "comparison_csv", "comparison_figure", "comparison_table",

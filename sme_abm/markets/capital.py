@@ -90,20 +90,18 @@ def sell_equity(model: "SMEEconomy", rows: np.ndarray, ticket: float, holder: st
     return bought
 
 
-def pay_outside_owners(model: "SMEEconomy", rows: np.ndarray, value: np.ndarray, flow: str) -> np.ndarray:
+def pay_outside_owners(model: "SMEEconomy", rows: np.ndarray, value: np.ndarray, flow: str,
+                       payer: str = "smes") -> np.ndarray:
     """The SME development fund's share of ``value`` (what the owners of exiting firms
     ``rows`` receive: a liquidation's remainder, or the value of their stake at listing),
-    to the government through ledger flow ``flow`` (paid by the SMEs on liquidation, by
-    households when they buy the stake at listing). Venture funds are owned by households,
+    to the government through ledger flow ``flow``, paid by ``payer``: the SMEs on
+    liquidation, households when they buy the stake at listing. Venture funds are owned by households,
     so their share stays with households; it is counted in ``venture_exit_value``.
     Returns the fund's part."""
     smes = model.smes
     value = np.maximum(value, 0.0)
     to_fund = value * smes.public_equity_share[rows]
-    if flow == "fund_exit_proceeds":
-        model.ledger.pay(flow, "households", "government", to_fund)
-    else:
-        model.ledger.pay(flow, "smes", "government", to_fund, payer_rows=rows)
+    model.ledger.pay(flow, payer, "government", to_fund, payer_rows=rows if payer == "smes" else None)
     stats = model.step_stats
     stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + float(to_fund.sum())
     stats["venture_exit_value"] = stats.get("venture_exit_value", 0.0) + float(

@@ -49,7 +49,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.divide(1.0, out, out=out)
 
 
-def default_log_odds(model: "SMEEconomy") -> np.ndarray:
+def default_log_odds(model: "SMEEconomy", rows: np.ndarray | None = None) -> np.ndarray:
     """Annual default log-odds of every SME by the banks' scoring model (what they try to
     estimate from a noisy signal, lever 4). Its level follows realised default rates
     (``model.pd_shift``, :func:`sme_abm.demography.learn_credit_risk`).
@@ -63,13 +63,20 @@ def default_log_odds(model: "SMEEconomy") -> np.ndarray:
                     + pd_liquidity * clip(1 - cover, 0, 1) - 1.0 * (log_a - mean(log_a))
                     + risk_type - 0.3 * trained)
 
-    where ``log_a`` is log productivity.
+    where ``log_a`` is log productivity; for the firms ``rows`` only if given (the mean is
+    still the population's).
     """
     smes, b = model.smes, model.config.banks
     log_a = np.log(smes.productivity)
-    out = np.empty(smes.size)
-    _default_log_odds_kernel(smes.cash, smes.capital, smes.receivables, smes.debt, smes.profit, smes.sales,
-                             smes.costs, log_a, smes.risk_type, smes.trained, float(log_a.mean()),
+    mean_log_a = float(log_a.mean())
+    if rows is None:
+        rows = slice(None)
+        out = np.empty(smes.size)
+    else:
+        out = np.empty(len(rows))
+    _default_log_odds_kernel(smes.cash[rows], smes.capital[rows], smes.receivables[rows], smes.debt[rows],
+                             smes.profit[rows], smes.sales[rows], smes.costs[rows], log_a[rows],
+                             smes.risk_type[rows], smes.trained[rows], mean_log_a,
                              float(b.pd_base + model.pd_shift),  # the level banks have learnt from defaults
                              float(b.pd_leverage), float(b.pd_margin), float(b.pd_liquidity), out)
     return out
@@ -495,6 +502,15 @@ def licensed_capital_headroom(model: "SMEEconomy") -> np.ndarray:
     return np.where(nondeposit, np.minimum(headroom, licensed_headroom), headroom)
 
 
+def loan_rate(model: "SMEEconomy", bank_of: np.ndarray, expected_loss: np.ndarray,
+              relending_saving: float = 0.0) -> np.ndarray:
+    """Annual rate on new loans: the SME base rate, the lending bank's markup, a premium of
+    ``banks.risk_premium_share`` times the expected loss on the bank's retained exposure at
+    the loss given default it has realised, less what central-bank re-lending saves it."""
+    return (model.sme_base_rate + model.banks.markup_of(bank_of)
+            + model.config.banks.risk_premium_share * model.loss_given_default() * expected_loss - relending_saving)
+
+
 def run_credit_market(model: "SMEEconomy") -> None:
     """Phase 4: SMEs apply, banks and guarantors screen, price and ration, loans are booked."""
     smes, banks, guarantors, p, rng = model.smes, model.banks, model.guarantors, model.policy, model.rng
@@ -570,8 +586,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     booked = np.flatnonzero(granted)
     booked_banks = bank_of[booked]
     # priced for the loans booked only: element by element, so the same rates as pricing every applicant
-    rate = (model.sme_base_rate + banks.markup_of(booked_banks) + cfg.risk_premium_share * lgd * expected_loss[booked]
-            - relending_saving)
+    rate = loan_rate(model, booked_banks, expected_loss[booked], relending_saving)
     loan_rows, loan_amount = rows[booked], amount[booked]
     banks.lend(model, loan_rows, loan_amount, rate)
     model.central_bank.relend(booked_banks, loan_amount * relending_share)

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import NAME_PATTERN, Config, config_keys, load_config, read_toml
+from ..config import GUARANTEE_SHARE_TOLERANCE, NAME_PATTERN, Config, config_keys, load_config, read_toml
 from ..errors import ConfigError
 from ..levers import load_registry
 
@@ -367,7 +367,33 @@ def _resolve_parameters(spec: ExperimentFile, origin: str, base: dict[str, Any],
         for value in probes:
             _check_value(origin, where, base, key, value)
         resolved.append(SweptParameter(key=key, values=values, bounds=bounds, integer=integer))
+    _check_guarantee_shares_jointly(origin, base, resolved)
     return resolved
+
+
+GUARANTEE_SHARES = tuple(f"levers.p13_financing_guarantee.{name}"
+                         for name in ("bank_share", "reguarantee_share", "government_share"))
+
+
+def _check_guarantee_shares_jointly(origin: str, base: dict[str, Any], resolved: list[SweptParameter]) -> None:
+    """Each value was checked alone; lever 13's three loss shares must also stay within one
+    together (the guarantor bears the rest), at the largest value the design can give each."""
+    swept = {param.key: param for param in resolved if param.key in GUARANTEE_SHARES}
+    if len(swept) == 0:
+        return
+    highest = {}
+    for key in GUARANTEE_SHARES:
+        param = swept.get(key)
+        if param is None:
+            highest[key] = float(_get_dotted(base, key))
+        else:
+            highest[key] = float(max(param.values) if param.values is not None else param.bounds[1])  # type: ignore[index]
+    total = sum(highest.values())
+    if total > 1.0 + GUARANTEE_SHARE_TOLERANCE:
+        first = next(iter(swept))
+        raise ConfigError(origin, f"design.parameters.{first}",
+                          f"the design lets bank_share + reguarantee_share + government_share reach {total:.6g}, "
+                          "more than 1 (the guarantor bears 1 minus their sum); narrow the ranges")
 
 
 def _registry_range(key: str) -> tuple[float, float] | None:
