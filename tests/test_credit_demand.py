@@ -123,8 +123,8 @@ def refusals_by_month(model: SMEEconomy, months: int, monkeypatch) -> list[tuple
         return out
 
     def booked(self, m, rows, amount, rate):
-        if "applied" in state:
-            state["granted"] = set(m.smes.firm_id[rows].tolist())
+        if "applied" in state:  # the credit market's loans, and entrants' start-up loans (not applicants)
+            state.setdefault("granted", set()).update(m.smes.firm_id[rows].tolist())
         return lend(self, m, rows, amount, rate)
 
     monkeypatch.setattr(credit, "financing_need", need)
