@@ -9,7 +9,7 @@ import pytest
 
 from sme_abm import SMEEconomy
 from sme_abm.accounting import check_identities
-from sme_abm.agents.sme import TYPICAL_RISK_PREMIUM, desired_investment
+from sme_abm.agents.sme import TYPICAL_RISK_PREMIUM, desired_investment, expected_loan_quotes
 from sme_abm.markets import credit
 from sme_abm.markets.credit import choose_other_lenders, financing_need, switch_banks
 from sme_abm.matrices import matrix_residuals
@@ -39,9 +39,42 @@ def demanded(model: SMEEconomy, rate_rise: float = 0.0) -> float:
 
 
 def test_raising_the_loan_rate_lowers_the_amount_demanded():
+    """One point more on every firm's expected loan rate lowers the amount demanded by what
+    the user-cost rule implies, and clearly.
+
+    The prediction, from the rule itself (``agents/sme.desired_investment``): desired capital
+    is ``K* = A (u0 / u)^s`` with the user cost ``u = r + delta - pi`` (loan rate, depreciation
+    ``economy.depreciation_rate`` 0.08, expected inflation), ``s = economy.user_cost_elasticity``
+    (0.4). Raising ``r`` by 0.01 lowers each firm's desired capital by
+    ``K* (1 - (u / (u + 0.01))^s)``, about ``s 0.01 / u`` of it: 2.8-2.9% at the model's
+    ``u`` of about 0.135 (r about 5%, delta 0.08, pi about 0). Desired investment closes
+    ``investment_speed`` of the gap ``K* - K`` a month, so it falls by ``investment_speed``
+    times that, and the financing need, ``max(investment + cash buffer - cash, 0)`` plus the
+    leverage stand-in, falls by the same amount for every firm whose first term is positive
+    and which is below its desired capital; the cash buffer and the stand-in do not answer
+    the rate. Summed over those firms this is the predicted decrease. The measured one can
+    only be smaller (a firm whose need or investment reaches zero loses less than its
+    share); in 24-month, 2,000-SME runs it is 95-98% of the prediction (seeds 1, 2, 5), so
+    the test asks for 85-100%. It is 3.3-3.9% of the total demanded there (most of the need
+    is the cash buffer and the stand-in): a clear decrease is taken as at least 1%.
+    """
     model = economy()
+    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
     base = demanded(model)
-    assert demanded(model, 0.01) < 0.95 * base  # at least 5% less for one percentage point
+    measured = base - demanded(model, 0.01)
+    rate = np.where(smes.debt > 0, smes.loan_rate, expected_loan_quotes(model)[smes.bank])
+    u = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
+    desired_capital = (12.0 * model.capital_output_ratio[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1
+                       * (model.user_cost_reference / u) ** econ.user_cost_elasticity)
+    stand_in = cfg.leverage_adjustment * np.maximum(cfg.initial_debt_to_capital * smes.capital - smes.debt, 0.0)
+    wait = smes.credit_wait.copy()
+    _, need, _, _ = financing_need(model, np.zeros(smes.size))
+    smes.credit_wait[:] = wait  # financing_need counts waits down; the state is left as it was
+    answering = (need - stand_in > 1e-12) & (desired_capital > smes.capital)
+    drop = 1.0 - (u / (u + 0.01)) ** econ.user_cost_elasticity
+    predicted = econ.investment_speed * float((desired_capital * drop)[answering].sum())
+    assert measured > 0.01 * base  # a clear decrease
+    assert 0.85 * predicted <= measured <= predicted * (1 + 1e-6)
     assert demanded(model, 0.03) < demanded(model, 0.01)
     assert demanded(model, -0.01) > base
     # firms without debt answer their bank's quote: the base rate alone moves their demand
