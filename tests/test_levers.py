@@ -123,12 +123,26 @@ def test_p10_multilevel_finance_relaxes_collateral_constraints():
 
 
 def test_p11_differentiated_supervision_raises_small_micro_credit_when_capital_binds():
+    """Lower risk weights on small/micro loans free capital headroom, so a capital-short bank
+    grants more small/micro credit to the same applicants. Compared in month 0 from the same
+    burned-in state (banks that pay out all capital above target, so it binds; lever 24's
+    phase-in off so that the lever is whole from month 0): from diverging runs the first
+    year's totals mix the channel with the timing of refused firms' returns (they wait six
+    months and come back together in month 7, more of them in the off run), which moved
+    the first-year ratio to 0.91-1.35 across seeds. Measured here: 1.84x (seed 3) and
+    1.68x (seed 4) in month 0; approval of unguaranteed small/micro applications 0.97
+    against 0.64."""
     tight = {"banks__initial_capital_ratio": 0.107, "banks__excess_capital_payout": 1.0}
-    on, off = pair("p11_differentiated_supervision", **tight)
-    # banks rebuild capital from retained profit, so the constraint binds in the first year
-    first_year = slice(0, 12)
-    assert on["credit_granted_small_micro"].iloc[first_year].sum() > 1.1 * off["credit_granted_small_micro"].iloc[first_year].sum()
-    assert on["unguaranteed_approval_rate_small_micro"].mean() > off["unguaranteed_approval_rate_small_micro"].mean()
+    month0 = {}
+    for enabled in (True, False):
+        model = SMEEconomy(n_smes=N, rng=SEED, simulation__burn_in_months=BURN_IN, simulation__mesa_agents=False,
+                           levers__p11_differentiated_supervision__enabled=enabled,
+                           levers__p24_organisation__implementation_lag_months=0.0, **tight)
+        month0[enabled] = model.run(1).timeseries().iloc[0]
+    on, off = month0[True], month0[False]
+    assert on["credit_applications"] == off["credit_applications"]  # the same applicants
+    assert on["credit_granted_small_micro"] > 1.1 * off["credit_granted_small_micro"]
+    assert on["unguaranteed_approval_rate_small_micro"] > off["unguaranteed_approval_rate_small_micro"]
 
 
 def test_p12_direct_finance_brings_venture_capital():
