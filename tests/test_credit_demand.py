@@ -9,7 +9,7 @@ import pytest
 
 from sme_abm import SMEEconomy
 from sme_abm.accounting import check_identities
-from sme_abm.agents.sme import TYPICAL_RISK_PREMIUM, desired_investment, expected_loan_quotes
+from sme_abm.agents.sme import TYPICAL_RISK_PREMIUM, desired_investment, expected_loan_quotes, expected_rate_shift
 from sme_abm.markets import credit
 from sme_abm.markets.credit import choose_other_lenders, financing_need, switch_banks
 from sme_abm.matrices import matrix_residuals
@@ -62,7 +62,7 @@ def test_raising_the_loan_rate_lowers_the_amount_demanded():
     smes, econ, cfg = model.smes, model.config.economy, model.config.banks
     base = demanded(model)
     measured = base - demanded(model, 0.01)
-    rate = np.where(smes.debt > 0, smes.loan_rate, expected_loan_quotes(model)[smes.bank])
+    rate = np.where(smes.debt > 0, smes.loan_rate, expected_loan_quotes(model)[smes.bank]) + expected_rate_shift(model)
     u = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
     desired_capital = (12.0 * model.capital_output_ratio[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1
                        * (model.user_cost_reference / u) ** econ.user_cost_elasticity)
@@ -86,6 +86,40 @@ def test_raising_the_loan_rate_lowers_the_amount_demanded():
     # without the user cost (elasticity 0) the rate does not reach demand: the mechanism is the cause
     flat = economy(economy__user_cost_elasticity=0.0)
     assert demanded(flat, 0.03) == pytest.approx(demanded(flat), rel=1e-12)
+
+
+def test_firms_expect_the_lpr_to_return_to_its_neutral_level():
+    """The user cost counts the loan rate expected over the life of the capital: a firm's
+    own spread and a lasting change in the base rate count in full, but of the LPR's
+    distance from its neutral level only the share ``w = (1 - rho^H) / (H (1 - rho))``
+    that the Taylor rule's smoothing (rho 0.9 a month) leaves on average over the asset
+    life ``H = 12 / depreciation`` (150 months): 0.067. So a cut in the LPR raises desired
+    capital by a fifteenth of what a lasting cut in the rate would, and the loop with the
+    Taylor rule (a low LPR brings idle capacity, which the rule reads as slack) has a gain
+    of about 0.1 instead of about 1.4."""
+    model = economy(months=3)
+    smes, cb = model.smes, model.config.central_bank
+    rho, horizon = cb.rate_smoothing, 12.0 / model.config.economy.depreciation_rate
+    remaining = (1.0 - rho ** horizon) / (horizon * (1.0 - rho))
+    assert remaining == pytest.approx(0.0667, abs=1e-3)
+    neutral = cb.loan_prime_rate
+    model.central_bank.loan_prime_rate = neutral
+    assert expected_rate_shift(model) == 0.0
+    at_neutral = desired_investment(model)
+    # the LPR one point below neutral, passed through (lever 9, in its phase-in) to the base
+    # rate and every loan rate
+    passed = 0.01 * model.policy.p09_monetary_transmission.lpr_pass_through
+    model.central_bank.loan_prime_rate = neutral - 0.01
+    model.sme_base_rate -= passed
+    smes.loan_rate -= passed
+    assert expected_rate_shift(model) == pytest.approx(passed * (1.0 - remaining))
+    cut = desired_investment(model)
+    # the same as a lasting cut of w times that
+    model.central_bank.loan_prime_rate = neutral
+    model.sme_base_rate += passed * (1.0 - remaining)
+    smes.loan_rate += passed * (1.0 - remaining)
+    np.testing.assert_allclose(desired_investment(model), cut, rtol=1e-6, atol=1e-12)
+    assert cut.sum() > at_neutral.sum()
 
 
 def test_desired_capital_is_the_accelerator_target_at_the_reference_user_cost():

@@ -431,21 +431,42 @@ def expected_loan_quotes(model: "SMEEconomy") -> np.ndarray:
     return model.sme_base_rate + banks.markup_of(np.arange(banks.size)) + TYPICAL_RISK_PREMIUM
 
 
+def expected_rate_shift(model: "SMEEconomy") -> float:
+    """How far the loan rate a firm expects to pay over the life of its capital lies from
+    today's (per year, added to its rate in the user cost): the LPR's distance from its
+    neutral level, ``central_bank.loan_prime_rate``, passed through to SME loans (lever 9),
+    is expected to decay at the Taylor rule's smoothing ``rho`` a month, so over an asset
+    life of ``H = 12 / depreciation_rate`` months only the share
+    ``w = (1 - rho^H) / (H (1 - rho))`` of it remains on average (0.067 at rho 0.9 and 8%
+    depreciation); the shift is ``-(1 - w)`` times the passed-through distance. The cost of
+    funds in the user cost is the expected one over the investment's life (Hall and
+    Jorgenson 1967), not the policy rate of the month; a firm's own spread (markup, risk
+    premium, re-lending) and lever 9's pass-through persist and count in full."""
+    cb, econ = model.config.central_bank, model.config.economy
+    rho = float(cb.rate_smoothing)
+    horizon = 12.0 / max(float(econ.depreciation_rate), 1e-9)
+    remaining = 1.0 if rho >= 1.0 else (1.0 - rho ** horizon) / (horizon * (1.0 - rho))
+    pass_through = model.policy.p09_monetary_transmission.lpr_pass_through
+    return -(1.0 - remaining) * pass_through * (model.central_bank.loan_prime_rate - cb.loan_prime_rate)
+
+
 def user_cost_arguments(model: "SMEEconomy") -> tuple:
     """The scalars and arrays :func:`_desired_investment` takes after a firm's own columns:
-    the banks' quotes, depreciation, expected inflation, the floor, the reference user cost,
-    the elasticity and the investment speed."""
+    the banks' quotes, the expected rate shift (:func:`expected_rate_shift`), depreciation,
+    expected inflation, the floor, the reference user cost, the elasticity and the
+    investment speed."""
     econ = model.config.economy
-    return (np.asarray(expected_loan_quotes(model), dtype=float), float(econ.depreciation_rate),
+    return (np.asarray(expected_loan_quotes(model), dtype=float), float(expected_rate_shift(model)),
+            float(econ.depreciation_rate),
             float(model.central_bank.inflation), float(econ.user_cost_floor), float(model.user_cost_reference),
             float(econ.user_cost_elasticity), float(econ.investment_speed))
 
 
 @inline
-def _desired_investment(ratio, units, capital, debt, loan_rate, bank, quotes, depreciation, expected_inflation,
-                        floor, reference, elasticity, speed):  # pragma: no cover - compiled
+def _desired_investment(ratio, units, capital, debt, loan_rate, bank, quotes, rate_shift, depreciation,
+                        expected_inflation, floor, reference, elasticity, speed):  # pragma: no cover - compiled
     """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
-    rate = loan_rate if debt > 0 else quotes[bank]
+    rate = (loan_rate if debt > 0 else quotes[bank]) + rate_shift
     user_cost = maximum(rate + depreciation - expected_inflation, floor)
     factor = np.float32(reference / user_cost) ** np.float32(elasticity)
     target = 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
@@ -454,13 +475,13 @@ def _desired_investment(ratio, units, capital, debt, loan_rate, bank, quotes, de
 
 @njit
 def _desired_investment_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes,
-                               depreciation, expected_inflation, floor, reference, elasticity, speed,
+                               rate_shift, depreciation, expected_inflation, floor, reference, elasticity, speed,
                                out):  # pragma: no cover - compiled
     """:func:`desired_investment` for every firm."""
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
         out[i] = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
-                                     depreciation, expected_inflation, floor, reference, elasticity, speed)
+                                     rate_shift, depreciation, expected_inflation, floor, reference, elasticity, speed)
 
 
 def desired_investment(model: "SMEEconomy") -> np.ndarray:
@@ -471,13 +492,17 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
     in units at a utilisation of 1/1.1) scaled by the user cost of capital (Jorgenson 1963;
     Hall and Jorgenson 1967), in numpy terms::
 
-        rate = where(debt > 0, loan_rate, base_rate + markup[bank] + TYPICAL_RISK_PREMIUM)
+        rate = where(debt > 0, loan_rate, base_rate + markup[bank] + TYPICAL_RISK_PREMIUM) + rate_shift
         user_cost = maximum(rate + depreciation_rate - expected_inflation, user_cost_floor)
         factor = (user_cost_reference / user_cost).astype(float32) ** float32(user_cost_elasticity)
         target = 12 * kappa * demand / price / 1.2 * 1.1 * factor
 
-    ``rate`` is the rate the firm expects to pay for more credit: its own loan rate if it
-    has debt, its bank's quote otherwise; expected inflation is the 12-month SME inflation
+    ``rate`` is the rate the firm expects to pay for more credit over the life of the
+    capital: its own loan rate if it has debt, its bank's quote otherwise, less the part of
+    the LPR's distance from its neutral level that it expects to fade
+    (:func:`expected_rate_shift`; without it the user cost and the Taylor rule, which reads
+    the idle capacity a low rate brings as slack, formed a loop with a gain above 1 that
+    swung the LPR between 1.4% and 4.7% over 20 years); expected inflation is the 12-month SME inflation
     the central bank reads (adaptive expectations). The factor is 1 at the reference user
     cost (:func:`reference_user_cost`), so the calibrated set-up is unchanged; it is
     computed in single precision (a behavioural rule; about half the time of a double

@@ -123,9 +123,9 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 
 @njit
-def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes, depreciation,
-                         expected_inflation, floor, reference, elasticity, investment_speed, costs, cash, sales,
-                         draws, cash_buffer_months, application_rate, wait_months, debt_to_capital,
+def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes, rate_shift,
+                         depreciation, expected_inflation, floor, reference, elasticity, investment_speed, costs,
+                         cash, sales, draws, cash_buffer_months, application_rate, wait_months, debt_to_capital,
                          leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
     """Every SME's desired investment and financing need, whether it applies for credit,
     and the count-down of refused and discouraged firms' waits. In numpy terms::
@@ -155,7 +155,7 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loa
     discouraged = 0
     for i in range(sales.size):
         investment = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
-                                         depreciation, expected_inflation, floor, reference, elasticity,
+                                         rate_shift, depreciation, expected_inflation, floor, reference, elasticity,
                                          investment_speed)
         refinance = leverage_adjustment * maximum(debt_to_capital * capital[i] - debt[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
