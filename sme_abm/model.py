@@ -25,7 +25,7 @@ from .agents.government import Government, evaluate_policies, pay_support, set_p
 from .agents.guarantor import Guarantor, GuarantorBook
 from .agents.sme import (
     SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce,
-    reference_user_cost, set_prices,
+    normal_user_cost, reference_user_cost, set_prices,
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
@@ -184,7 +184,10 @@ class SMEEconomy(mesa.Model):
         collect_receivables(self)
         produce(self)
         pay_support(self)
-        # 4. credit market: applications, screening, guarantees, rationing
+        # 4. credit market: applications, screening, guarantees, rationing (during the
+        # burn-in the reference user cost follows the economy's own, agents/sme.normal_user_cost)
+        if self.burning_in:
+            self.user_cost_reference = normal_user_cost(self)
         run_credit_market(self)
         # 5. investment, innovation, digital adoption, training; customers move
         invest(self)
@@ -317,6 +320,8 @@ class SMEEconomy(mesa.Model):
         self.productivity_growth = 0.0
         self.initial_smes = self.config.simulation.n_smes
         self.user_cost_reference = reference_user_cost(self)
+        #: True while a burn-in runs (``_burn_in``, a sweep's burn-in stage); ``start_evaluation`` ends it.
+        self.burning_in: bool = False
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
         smes, econ = self.smes, self.config.economy
@@ -373,6 +378,7 @@ class SMEEconomy(mesa.Model):
         lever phase-in (lever 24) falls in them; every lever setting and shock applies from
         month 0, and every variant of a study starts from the same state."""
         self.month_offset = months
+        self.burning_in = True
         policy, self.policy = self.policy, PolicyState.baseline(self.registry)
         try:
             for _ in range(months):
@@ -389,6 +395,7 @@ class SMEEconomy(mesa.Model):
         puts employment at its natural rate, and the debt-stabilising rule steers towards the
         debt ratio reached. (A sweep's burn-in stage calls it before saving its state.)"""
         self.month_offset = self.steps
+        self.burning_in = False  # the reference user cost stays where the burn-in left it
         self.recorder.restart()
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
         self.government.start_evaluated_run()

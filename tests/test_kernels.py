@@ -94,23 +94,26 @@ def test_quantiles_match_numpy_bit_for_bit():
 
 
 def test_investment_and_credit_need_match_their_numpy_definitions():
-    from sme_abm.agents.sme import (TYPICAL_RISK_PREMIUM, _investment_kernel, cash_buffer, desired_investment)
-    from sme_abm.markets.credit import MIN_LOAN, financing_need
+    from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
+    from sme_abm.markets.credit import MIN_LOAN, default_log_odds, financing_need
 
     model = SMEEconomy(n_smes=3_000, rng=8)
     model.run(3)
     smes, econ, banks, banks_cfg = model.smes, model.config.economy, model.banks, model.config.banks
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
 
-    # desired investment: the accelerator target scaled by the user cost of capital
+    # desired investment: the accelerator target scaled by the user cost of capital;
     # the part of the LPR's distance from neutral expected to fade over the asset's life
     rho, horizon = model.config.central_bank.rate_smoothing, 12.0 / econ.depreciation_rate
     remaining = (1.0 - rho ** horizon) / (horizon * (1.0 - rho))
     shift = -(1.0 - remaining) * model.policy.p09_monetary_transmission.lpr_pass_through * (
         model.central_bank.loan_prime_rate - model.config.central_bank.loan_prime_rate)
     assert shift != 0.0
-    rate = np.where(smes.debt > 0, smes.loan_rate,
-                    model.sme_base_rate + banks.markup_of(smes.bank) + TYPICAL_RISK_PREMIUM) + shift
+    # the marginal rate: what the firm's bank would charge it now, at its scoring-model risk
+    pd = np.minimum(1.0 / (1.0 + np.exp(-default_log_odds(model))), banks_cfg.max_default_probability)
+    quote = (model.sme_base_rate + banks.markup_of(smes.bank)
+             + banks_cfg.risk_premium_share * model.loss_given_default() * pd)
+    rate = quote + shift
     user_cost = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
     factor = (model.user_cost_reference / user_cost).astype(np.float32) ** np.float32(econ.user_cost_elasticity)
     target = 12.0 * kappa[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1 * factor.astype(float)

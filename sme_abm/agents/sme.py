@@ -404,9 +404,10 @@ def cash_buffer(model: "SMEEconomy") -> np.ndarray:
     return model.config.economy.cash_buffer_months * model.smes.costs
 
 
-#: The risk premium over the base rate and markup that a firm without a loan expects to pay,
-#: per year, and that the set-up gives every firm's loan rate (about the expected loss banks
-#: price in at the baseline: risk_premium_share x loss given default x default probability).
+#: The risk premium over the base rate and markup that the set-up gives every firm's loan
+#: rate, per year, and so the set-up's reference user cost (about the expected loss banks
+#: price at the set-up's assumed loss given default: risk_premium_share x 0.55 x default
+#: probability); a burn-in replaces the reference by the economy's own (normal_user_cost).
 TYPICAL_RISK_PREMIUM = 0.01
 
 
@@ -424,11 +425,45 @@ def reference_user_cost(model: "SMEEconomy") -> float:
     return base + cfg.banks.markup + TYPICAL_RISK_PREMIUM + cfg.economy.depreciation_rate - cb.inflation_target
 
 
+def normal_user_cost(model: "SMEEconomy") -> float:
+    """The economy's own normal user cost of capital: the one at which the firms' desired
+    capital adds up to their accelerator targets,
+    ``(sum(a_i u_i^-s) / sum(a_i))^(-1/s)`` with ``a_i`` the accelerator target and ``u_i``
+    the user cost of firm ``i`` (:func:`desired_investment`). During the burn-in the
+    reference user cost follows it month by month (``SMEEconomy.user_cost_reference``), so
+    the burned-in economy keeps the calibrated capacity cushion at the loan rates it
+    reaches; from month 0 the reference stays, and changes in the cost of credit move
+    desired capital. (The set-up's reference prices a 1% risk premium at the assumed loss
+    given default of 0.55; banks that learn the realised loss given default, about 6%,
+    charge about a point less, so against the set-up's reference the burned-in firms held
+    capital their demand did not need: idle capacity, utilisation 0.90-0.91 against
+    main's 0.92-0.93 at 10,000 SMEs, that costs depreciation and interest.)"""
+    smes, econ = model.smes, model.config.economy
+    elasticity = float(econ.user_cost_elasticity)
+    if smes.size == 0 or elasticity <= 0:
+        return float(model.user_cost_reference)
+    rate = expected_loan_quotes(model) + expected_rate_shift(model)
+    user_cost = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
+    target = np.asarray(model.capital_output_ratio, dtype=float)[smes.sector] * (smes.demand / smes.price)
+    if target.sum() <= 0:
+        return float(model.user_cost_reference)
+    return float((np.sum(target * user_cost ** -elasticity) / target.sum()) ** (-1.0 / elasticity))
+
+
 def expected_loan_quotes(model: "SMEEconomy") -> np.ndarray:
-    """Per bank, the annual rate a firm without a loan expects to pay there: the base rate,
-    the bank's markup and :data:`TYPICAL_RISK_PREMIUM`."""
-    banks = model.banks
-    return model.sme_base_rate + banks.markup_of(np.arange(banks.size)) + TYPICAL_RISK_PREMIUM
+    """Per firm, the annual rate it expects to pay on more credit: what its bank would charge
+    it now (:func:`~sme_abm.markets.credit.loan_rate`: base rate, the bank's markup and the
+    premium on the expected loss at the firm's default probability by the banks' scoring
+    model, without the noise of their signal, and at most ``banks.max_default_probability``,
+    the highest they lend at: a riskier firm is refused, not priced). The marginal rate, not the rate on its
+    facility: that blends loans booked long ago (the set-up's facilities at base + markup
+    + 1% were still on the books 20 years later with a small balance, so firms kept
+    reckoning with rates a point above what banks charge)."""
+    from ..markets.credit import default_log_odds, loan_rate, sigmoid
+
+    smes = model.smes
+    pd = np.minimum(sigmoid(default_log_odds(model)), model.config.banks.max_default_probability)
+    return np.asarray(loan_rate(model, smes.bank, pd), dtype=float)
 
 
 def expected_rate_shift(model: "SMEEconomy") -> float:
@@ -451,8 +486,8 @@ def expected_rate_shift(model: "SMEEconomy") -> float:
 
 
 def user_cost_arguments(model: "SMEEconomy") -> tuple:
-    """The scalars and arrays :func:`_desired_investment` takes after a firm's own columns:
-    the banks' quotes, the expected rate shift (:func:`expected_rate_shift`), depreciation,
+    """The arrays and scalars :func:`_desired_investment` takes after a firm's own columns:
+    the firms' quotes (:func:`expected_loan_quotes`), the expected rate shift (:func:`expected_rate_shift`), depreciation,
     expected inflation, the floor, the reference user cost, the elasticity and the
     investment speed."""
     econ = model.config.economy
@@ -463,10 +498,10 @@ def user_cost_arguments(model: "SMEEconomy") -> tuple:
 
 
 @inline
-def _desired_investment(ratio, units, capital, debt, loan_rate, bank, quotes, rate_shift, depreciation,
-                        expected_inflation, floor, reference, elasticity, speed):  # pragma: no cover - compiled
+def _desired_investment(ratio, units, capital, quote, rate_shift, depreciation, expected_inflation, floor, reference,
+                        elasticity, speed):  # pragma: no cover - compiled
     """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
-    rate = (loan_rate if debt > 0 else quotes[bank]) + rate_shift
+    rate = quote + rate_shift
     user_cost = maximum(rate + depreciation - expected_inflation, floor)
     factor = np.float32(reference / user_cost) ** np.float32(elasticity)
     target = 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
@@ -474,14 +509,14 @@ def _desired_investment(ratio, units, capital, debt, loan_rate, bank, quotes, ra
 
 
 @njit
-def _desired_investment_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes,
-                               rate_shift, depreciation, expected_inflation, floor, reference, elasticity, speed,
+def _desired_investment_kernel(sector, capital_output_ratio, units, capital, quotes, rate_shift, depreciation,
+                               expected_inflation, floor, reference, elasticity, speed,
                                out):  # pragma: no cover - compiled
     """:func:`desired_investment` for every firm."""
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
-        out[i] = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
-                                     rate_shift, depreciation, expected_inflation, floor, reference, elasticity, speed)
+        out[i] = _desired_investment(ratio[i], units[i], capital[i], quotes[i], rate_shift, depreciation,
+                                     expected_inflation, floor, reference, elasticity, speed)
 
 
 def desired_investment(model: "SMEEconomy") -> np.ndarray:
@@ -492,13 +527,13 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
     in units at a utilisation of 1/1.1) scaled by the user cost of capital (Jorgenson 1963;
     Hall and Jorgenson 1967), in numpy terms::
 
-        rate = where(debt > 0, loan_rate, base_rate + markup[bank] + TYPICAL_RISK_PREMIUM) + rate_shift
+        rate = expected_loan_quotes(model) + rate_shift
         user_cost = maximum(rate + depreciation_rate - expected_inflation, user_cost_floor)
         factor = (user_cost_reference / user_cost).astype(float32) ** float32(user_cost_elasticity)
         target = 12 * kappa * demand / price / 1.2 * 1.1 * factor
 
     ``rate`` is the rate the firm expects to pay for more credit over the life of the
-    capital: its own loan rate if it has debt, its bank's quote otherwise, less the part of
+    capital: what its bank would charge it now (:func:`expected_loan_quotes`), less the part of
     the LPR's distance from its neutral level that it expects to fade
     (:func:`expected_rate_shift`; without it the user cost and the Taylor rule, which reads
     the idle capacity a low rate brings as slack, formed a loop with a gain above 1 that
@@ -511,8 +546,7 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
     smes = model.smes
     out = np.empty(smes.size)
     _desired_investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float),
-                               smes.demand / smes.price, smes.capital, smes.debt, smes.loan_rate, smes.bank,
-                               *user_cost_arguments(model), out)
+                               smes.demand / smes.price, smes.capital, *user_cost_arguments(model), out)
     return out
 
 

@@ -123,10 +123,9 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 
 @njit
-def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loan_rate, bank, quotes, rate_shift,
-                         depreciation, expected_inflation, floor, reference, elasticity, investment_speed, costs,
-                         cash, sales, draws, cash_buffer_months, application_rate, wait_months, debt_to_capital,
-                         leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
+def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quotes, rate_shift, depreciation,
+                         expected_inflation, floor, reference, elasticity, investment_speed, costs, cash, sales, draws,
+                         cash_buffer_months, application_rate, wait_months, debt_to_capital, leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
     """Every SME's desired investment and financing need, whether it applies for credit,
     and the count-down of refused and discouraged firms' waits. In numpy terms::
 
@@ -154,9 +153,8 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, loa
     withdrawn = 0
     discouraged = 0
     for i in range(sales.size):
-        investment = _desired_investment(ratio[i], units[i], capital[i], debt[i], loan_rate[i], bank[i], quotes,
-                                         rate_shift, depreciation, expected_inflation, floor, reference, elasticity,
-                                         investment_speed)
+        investment = _desired_investment(ratio[i], units[i], capital[i], quotes[i], rate_shift, depreciation,
+                                         expected_inflation, floor, reference, elasticity, investment_speed)
         refinance = leverage_adjustment * maximum(debt_to_capital * capital[i] - debt[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
         desired[i] = investment
@@ -192,7 +190,7 @@ def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, 
     desired, need, applies = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
     withdrawn, discouraged = _applications_kernel(
         smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price, smes.capital,
-        smes.debt, smes.loan_rate, smes.bank, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
+        smes.debt, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
         float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
         int(cfg.refused_wait_months), float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
         smes.credit_wait, desired, need, applies)
