@@ -48,8 +48,14 @@ def test_p01_legal_system_raises_recovery_of_unpaid_receivables_and_speeds_up_in
                            levers__p24_organisation__implementation_lag_months=0.0)
         assert model.banks.foreclosed.sum() > 0
         model.run(1)
-        sold[enabled] = model.ledger.flow_table[("collateral_sales", "large_firms", "banks")]
-    assert sold[True] > 1.3 * sold[False]  # 30 / 20 = 1.5 on the same stock (measured 1.43-1.50)
+        proceeds = model.ledger.flow_table[("collateral_sales", "large_firms", "banks")]
+        # the share of the workout book sold: the book at the sale is the common stock plus
+        # the month's new seizures, which differ (lever 1 off lowers the liquidation price, so
+        # more closures fall below their debt and are defaults: 12 against 2 at seed 3, and
+        # on the credit-demand branch's smaller book, 4.8 CNY m against main's 10.9, they
+        # moved the ratio of proceeds to 1.08)
+        sold[enabled] = proceeds / (model.banks.foreclosed.sum() + proceeds)
+    assert sold[True] > 1.3 * sold[False]  # 30 / 20 = 1.5
 
 
 def test_p02_fair_competition_lowers_entry_barriers():
@@ -114,8 +120,14 @@ def test_p10_multilevel_finance_relaxes_collateral_constraints():
     model = SMEEconomy(n_smes=N, rng=SEED).run(12)
     rows = np.arange(model.smes.size)
     with_lever = collateral_value(model, rows)
-    model.policy = PolicyState(load_config({"levers": {"p10_multilevel_finance": {"enabled": False}}}))
-    model.policy.update(12, {})
+    off = PolicyState(load_config({"levers": {"p10_multilevel_finance": {"enabled": False}}}))
+    off.update(12, {})
+    # every other lever as in the run (lever 22's IP collateral ratio, in its phase-in, differed
+    # by 0.4% between the run's policy and a fresh one, which a firm with IP and no receivables showed)
+    for key, values in vars(model.policy).items():
+        if key.startswith("p") and key != "p10_multilevel_finance":
+            setattr(off, key, values)
+    model.policy = off
     without = collateral_value(model, rows)
     assert (with_lever >= without - 1e-12).all()
     # each yuan of receivables pledges 0.6 instead of 0.1 (first-loan relief adds more)
