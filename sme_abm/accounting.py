@@ -144,7 +144,9 @@ class Ledger:
         if isinstance(payee_rows, (int, np.integer)):
             payee_rows = np.asarray([payee_rows])
             amount = np.atleast_1d(amount)
-        total = float(np.sum(amount))
+        # np.sum's own reduction, without its Python-level dispatch for the common case
+        total = float(np.add.reduce(amount) if type(amount) is np.ndarray and amount.ndim == 1
+                      and amount.dtype == np.float64 else np.sum(amount))
         if np.ndim(amount) == 0:
             # a scalar paid to or from several rows is paid once per row (all SMEs when rows is None)
             rows = payer_rows if payer_rows is not None else payee_rows

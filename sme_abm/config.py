@@ -188,6 +188,7 @@ class BankSettings(_Section):
     risk_premium_share: float = Field(0.5307, ge=0, le=2, description="Share of the expected loss banks price into SME loan rates (window guidance on inclusive loans keeps it below 1). Calibrated: experiments/calibration run 20261129-124432.")
     large_firm_markup: float = Field(0.0025, ge=-0.1, le=0.5, description="Margin of large-firm loans over the LPR (for the SME spread): 4.78% small/micro rate (NFRA 2023) less the 110 bp spread (PBoC 2021) less the 3.45% LPR.")
     max_default_probability: float = Field(0.06, ge=0, le=1, description="Highest annual default probability a bank lends at.")
+    insolvency_cost_share: float = Field(0.22, ge=0, lt=1, description="Share of a defaulted firm's seized collateral that insolvency proceedings cost (court, administrator, lawyers' and auctioneers' fees, paid to households when the collateral is sold). Source: World Bank Doing Business 2019, China, resolving insolvency: cost 22% of the estate.")
     loan_to_value: float = Field(0.6, ge=0, le=1, description="Loan value of a yuan of capital.")
     loan_maturity_months: int = Field(24, ge=1, le=360, description="Months over which loans amortise.")
     initial_debt_to_capital: float = Field(0.4, ge=0, le=5, description="SME debt per yuan of capital at the start, and the target leverage of `leverage_adjustment`.")

@@ -221,6 +221,13 @@ def render_levers_doc(knockout_table: str | None = None, knockout_figure: str | 
         out += [
             "## Knockout: what each lever adds",
             "",
+            "**Out of date.** This table was computed before the economic-core rebuild (issues 13-16:",
+            "prices, the government's budget constraint, deposit money, the burn-in start, lever 24's",
+            "administration, defaults from balance sheets) from runs that started at the hand-drawn",
+            "set-up; it describes a model that no longer exists and is kept only until the knockout study",
+            "below (`sme-abm sweep configs/experiments/study-knockout.toml`) has been run on the rebuilt",
+            "model. Do not quote it.",
+            "",
             "The baseline and 25 variants, each with one lever off, over 10 replicate seeds (5,000 SMEs,",
             "120 months). Each cell is the lever's effect, baseline minus knockout, paired by seed: mean ± half",
             "width of the 95% confidence interval (t distribution). Regenerate with",

@@ -206,7 +206,8 @@ def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, rece
     """Close firms ``rows``: collect receivables, repay lenders, share the loss, pay owners the rest.
 
     A defaulted firm's (``foreclose``) lender seizes its capital, worth ``capital_price``
-    of book in a fire sale, up to the exposure its cash does not repay; the claim enters
+    of book in a fire sale, up to the exposure its cash does not repay grossed up for the
+    proceedings' cost (``banks.insolvency_cost_share`` of the collateral); the claim, net of that cost, enters
     the lender's workout book (sold over ``p01.recovery_months``, :meth:`BankBook.work_out_defaults`)
     and the exposure not covered is written off now and shared by the guarantee contract.
     Capital beyond the lender's claim is sold at once, for the owners. A closing firm
@@ -231,16 +232,20 @@ def _liquidate(model: "SMEEconomy", rows: np.ndarray, capital_price: float, rece
     value = value - from_capital
     # the firm's cash repays first; the lender seizes capital for what cash leaves unpaid
     unpaid = debt - np.minimum(np.maximum(smes.cash[rows], 0.0), debt)
-    seized = np.minimum(value, unpaid) if foreclose else np.zeros_like(value)
+    # the proceedings cost a share of what the lender seizes, so it seizes enough to cover
+    # the exposure net of them, when the capital allows
+    keep = 1.0 - model.config.banks.insolvency_cost_share
+    seized = np.minimum(value, unpaid / keep) if foreclose else np.zeros_like(value)
+    recovered = keep * seized  # what the collateral brings the lender, net of the proceedings' cost
     ledger.pay("capital_sales", "large_firms", "smes", value - seized, payee_rows=rows)
     smes.capital[rows] = 0.0
-    repaid = np.minimum(np.maximum(smes.cash[rows], 0.0), debt - seized)
+    repaid = np.minimum(np.maximum(smes.cash[rows], 0.0), debt - recovered)
     ledger.pay("loan_recovery", "smes", "banks", repaid, payer_rows=rows, payee_rows=smes.bank[rows])
-    loss = debt - repaid - seized
+    loss = debt - repaid - recovered
     if foreclose:
         bank_rows = smes.bank[rows]
         banks.npl += bincount_sums(bank_rows, weights=debt - repaid, minlength=banks.size)
-        banks.foreclosed += bincount_sums(bank_rows, weights=seized, minlength=banks.size)
+        banks.foreclosed += bincount_sums(bank_rows, weights=recovered, minlength=banks.size)
         _update_loss_given_default(model, float(debt.sum()), float(loss.sum()))
     _share_losses(model, rows, debt, loss)
     banks.reduce_debt(model, rows, debt)

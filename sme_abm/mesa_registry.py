@@ -110,19 +110,19 @@ class Mesa33Registry(PublicRegistry):
 
     def create(self, firm_ids: list[int]) -> list["SME"]:
         registry, type_set, all_set = self._tables()
-        make, model, counter, cls = self.agent_class.__new__, self.model, self.counter, self.agent_class
-        new: list["SME"] = []
-        for firm_id in firm_ids:
-            agent = make(cls)
-            agent.model = model
+        cls, counter = self.agent_class, self.counter
+        # what ``agent.model = model`` stores (the model's one plain weak reference, which
+        # CPython hands out again for every weakref.ref(model)), set without the property call
+        model_ref = weakref.ref(self.model)
+        new: list["SME"] = list(map(cls.__new__, itertools.repeat(cls, len(firm_ids))))
+        for agent, firm_id in zip(new, firm_ids):
+            agent._model_ref = model_ref
             agent.unique_id = next(counter)
             agent.pos = None
             agent.firm_id = int(firm_id)
-            new.append(agent)
         registry.update(dict.fromkeys(new))
         for table in (type_set, all_set):
-            remove = table._remove
-            table.data.update({weakref.ref(agent, remove): None for agent in new})
+            table.data.update(dict.fromkeys(map(weakref.ref, new, itertools.repeat(table._remove))))
         return new
 
     def remove(self, agents: list["SME"]) -> None:
@@ -167,6 +167,8 @@ def _mesa33_layout(model: mesa.Model, agent_class: type, first: Any) -> Any:
             and callable(getattr(all_set, "_remove", None)) and ids is not None):
         return None
     if set(vars(first)) != _MESA33_AGENT_ATTRIBUTES or first not in registry:
+        return None
+    if vars(first)["_model_ref"] is not weakref.ref(model):  # what the batched creation stores
         return None
     logger = getattr(mesa.model, "_mesa_logger", None)
     if logger is not None and logger.isEnabledFor(logging.DEBUG):

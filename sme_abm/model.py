@@ -29,7 +29,7 @@ from .agents.sme import (
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
-from .kernels import njit
+from .kernels import njit, uniform
 from .levers import load_registry
 from .markets.bonds import finance_government, pay_bond_interest
 from .markets.capital import provide_direct_finance
@@ -538,7 +538,8 @@ class SMEEconomy(mesa.Model):
     def _update_exporters(self) -> None:
         """A few firms a month re-draw export status, so the share tracks lever 20."""
         smes, rng = self.smes, self.rng
-        redraw_draws, export_draws = rng.random(smes.size), rng.random(smes.size)
+        draws = uniform(rng, 2 * smes.size)  # rng.random(n) twice: the same numbers
+        redraw_draws, export_draws = draws[:smes.size], draws[smes.size:]
         _redraw_exporters_kernel(redraw_draws, export_draws, smes.sector, CAN_EXPORT,
                                  float(self.policy.p20_international.exporter_share), smes.exporter)
 

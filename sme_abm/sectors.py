@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .agents.bank import NONDEPOSIT_LENDER, guarantor_banks
-from .kernels import bincount_sums
+from .kernels import maximum, njit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
@@ -36,9 +36,10 @@ def settle_banks(model: "SMEEconomy") -> None:
     paid = ledger.pay("deposit_interest_households", "banks", "households", to_households, payer_rows=rows)
     paid_by_bank = to_households + to_large_firms
     ledger.pay("deposit_interest_large_firms", "banks", "large_firms", to_large_firms, payer_rows=rows)
-    sme_interest = demand_rate * np.maximum(smes.cash, 0.0)
-    home = banks.deposit_home[smes.bank]
-    sme_by_bank = bincount_sums(home, weights=sme_interest, minlength=banks.size)
+    sme_interest, home = np.empty(smes.size), np.empty(smes.size, dtype=banks.deposit_home.dtype)
+    sme_by_bank = np.zeros(banks.size)
+    _sme_deposit_interest_kernel(smes.cash, smes.bank, banks.deposit_home, float(demand_rate), sme_interest, home,
+                                 sme_by_bank)
     ledger.pay("deposit_interest_smes", "banks", "smes", sme_interest, payer_rows=home, payer_sums=sme_by_bank)
     paid_by_bank = paid_by_bank + sme_by_bank
     to_guarantors = demand_rate * np.maximum(model.guarantors.cash, 0.0)
@@ -106,3 +107,20 @@ def settle_households(model: "SMEEconomy") -> None:
     levy = ledger.pay("budget_neutral_levy", "households", "government", model.government.budget_neutral_levy())
     model.household_income = income - tax - levy
     model.step_stats["household_income"] = income
+
+
+@njit
+def _sme_deposit_interest_kernel(cash, bank, deposit_home, rate, interest, home,
+                                 by_bank):  # pragma: no cover - compiled
+    """SMEs' deposit interest, the bank that pays it and each bank's total in one pass
+    instead of four; the numpy it replaced::
+
+        interest = rate * maximum(cash, 0.0)
+        home = deposit_home[bank]
+        by_bank = bincount(home, weights=interest)   (summed in row order, as bincount does)
+    """
+    for i in range(cash.size):
+        interest[i] = rate * maximum(cash[i], 0.0)
+        home[i] = deposit_home[bank[i]]
+    for i in range(cash.size):  # the sums apart, so the first loop vectorises
+        by_bank[home[i]] += interest[i]

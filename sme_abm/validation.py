@@ -99,7 +99,11 @@ def run_statistics(task: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
         "priced_loss_rate": float(late["priced_loss_rate"].mean()),
         "guarantor_loss_rate": float(12.0 * late["guarantee_loss_guarantor"].mean()
                                      / max(float(late["guarantees_outstanding"].mean()), 1e-12)),
-        "economic_default_share": float((late["defaults_cashflow"] + late["defaults_equity"]).sum()
+        # cash-flow insolvency, negative book equity, or a closure worth less than its debt in
+        # liquidation (balance-sheet insolvency at liquidation values): all but the score and
+        # exogenous hazards
+        "economic_default_share": float((late["defaults_cashflow"] + late["defaults_equity"]
+                                         + late["defaults_closure"]).sum()
                                         / max(float(late["exits_default"].sum()), 1.0)),
         "credit_granted": float(late["credit_granted"].sum()),
         "new_loan_rate": float(late["new_loan_rate"].mean()),
@@ -167,7 +171,7 @@ def compare(with_guarantees: list[dict[str, Any]], without: list[dict[str, Any]]
         "issue 14: guarantees carry risk (guarantor losses net of re-guarantee and government shares, per yuan "
         "guaranteed a year)", "checked", "per year")
     add("economic_default_share", "most defaults", stat("economic_default_share"), lambda v: v >= 0.5,
-        "at least half of defaults from cash-flow or balance-sheet insolvency",
+        "at least half of defaults from cash-flow or balance-sheet insolvency (closures below the debt included)",
         "issue 14: firms default for economic reasons, not by a hazard draw", "checked")
     if without:
         credit = [100.0 * (a["credit_granted"] / b["credit_granted"] - 1) if b["credit_granted"] > 0 else math.nan

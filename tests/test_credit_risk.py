@@ -84,14 +84,19 @@ def test_loss_given_default_is_the_exposure_the_seized_capital_does_not_cover(pr
     unpaid = debt - min(free_cash, debt)
     writeoffs, npl, foreclosed = banks.writeoffs[bank], banks.npl[bank], banks.foreclosed[bank]
     stats = _exit_month(model)
-    seized = min(price * capital, unpaid)  # but the collateral is the lender's
+    # but the collateral is the lender's; the proceedings cost a share of it, so the lender
+    # seizes enough to cover the exposure net of that cost, if the capital allows
+    keep = 1.0 - model.config.banks.insolvency_cost_share
+    recovered = keep * min(price * capital, unpaid / keep)
     assert stats["defaults_cashflow"] == 1 == stats["exits_default"]
     loss = banks.writeoffs[bank] - writeoffs  # unguaranteed: the bank bears all of it
-    assert loss == pytest.approx(unpaid - seized, abs=1e-9 + 1e-9 * debt)
+    assert loss == pytest.approx(unpaid - recovered, abs=1e-9 + 1e-9 * debt)
     assert banks.npl[bank] - npl == pytest.approx(unpaid, rel=1e-9)
-    assert banks.foreclosed[bank] - foreclosed == pytest.approx(seized, rel=1e-9)
-    if price == 1.0 and capital >= unpaid:
+    assert banks.foreclosed[bank] - foreclosed == pytest.approx(recovered, rel=1e-9)
+    if price == 1.0 and keep * capital >= unpaid:
         assert loss == pytest.approx(0.0, abs=1e-12)
+    if price == 0.2:
+        assert loss > (1.0 - keep) * price * capital  # the proceedings' cost adds to the loss
     assert check_identities(model) < 1e-6
 
 
@@ -100,13 +105,20 @@ def test_seized_collateral_is_sold_over_the_recovery_period_and_npl_runs_off():
     banks = model.banks
     banks.npl[0], banks.foreclosed[0] = 10.0, 4.0  # a workout book, as after a default
     reserves = banks.cash[0]
+    books = banks.foreclosed.sum()  # every bank's, bank 0's included
     model.ledger.open_step()
     model.step_stats = {}
     banks.work_out_defaults(model)
     share = 1.0 / model.policy.p01_legal_system.recovery_months  # 1/10 once lever 24 has phased it in
     assert 1 / 30 < share <= 1 / 10
     assert banks.foreclosed[0] == pytest.approx(4.0 * (1 - share)) and banks.npl[0] == pytest.approx(10.0 * (1 - share))
-    assert banks.cash[0] - reserves == pytest.approx(4.0 * share)  # large firms pay for the collateral
+    # large firms pay the collateral's liquidation value; the bank keeps the carrying value and
+    # pays the proceedings' cost (Doing Business: 22% of the estate) to households
+    assert banks.cash[0] - reserves == pytest.approx(4.0 * share)
+    cost = model.config.banks.insolvency_cost_share
+    fees = model.ledger.flow_table[("insolvency_fees", "banks", "households")]
+    assert cost == 0.22 and fees == pytest.approx(books * share * cost / (1.0 - cost))
+    assert model.ledger.flow_table[("collateral_sales", "large_firms", "banks")] == pytest.approx(books * share + fees)
     slower = _model(levers__p01_legal_system__enabled=False)
     assert slower.policy.p01_legal_system.recovery_months == pytest.approx(30.0)
 

@@ -93,6 +93,77 @@ def test_quantiles_match_numpy_bit_for_bit():
     assert np.isnan(quantiles(with_nan, (0.5,))).all()
 
 
+def test_order_statistics_match_numpy_partition():
+    from sme_abm.kernels import ORDER_SAMPLE, order_statistics
+
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        n = int(rng.integers(4 * ORDER_SAMPLE, 150_000))
+        x = [rng.random(n), np.exp(3 * rng.standard_normal(n)), rng.integers(0, 50, n).astype(float),
+             np.sort(rng.random(n)),  # sorted in blocks: the sample's brackets miss, numpy decides
+             np.round(rng.standard_normal(n), 2) + 0.0][trial % 5]
+        if trial % 7 == 0:
+            x[rng.random(n) < 0.01] = np.nan if trial % 2 else np.inf
+        ranks = sorted({*rng.integers(0, n, 3).tolist(), n // 2, n // 2 + 1, 0, n - 1})
+        assert order_statistics(x, ranks).tobytes() == np.partition(x, ranks)[ranks].tobytes()
+        for q in [(0.5, 0.75), (0.1, 0.9, 0.5)]:
+            from sme_abm.markets.capital import quantiles
+
+            with np.errstate(invalid="ignore"):
+                assert quantiles(x, q).tobytes() == np.quantile(x, q).tobytes(), (n, q)
+
+
+def test_top_scores_match_numpy_argpartition():
+    from sme_abm.agents.government import _top_of
+
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(rng.integers(20_000, 150_000))
+        # ties straddling the cut (integer scores) leave the choice to argpartition, as before
+        x = [rng.random(n), rng.integers(0, 30, n).astype(float), 2.0 - np.minimum(rng.random(n) * 3, 1.0)][trial % 3]
+        if trial % 5 == 0:
+            x[rng.random(n) < 0.01] = np.nan
+        rows = np.flatnonzero(rng.random(n) < 0.6)
+        for count in (1, 7, 1_000, rows.size - 1, rows.size, rows.size + 5):
+            c = min(count, rows.size)
+            expected = np.sort(rows[np.argpartition(-x[rows], c - 1)[:c]])
+            assert _top_of(x, rows, count).tobytes() == expected.tobytes(), (trial, count)
+
+
+def test_standard_normal_matches_numpy_draws_and_end_state():
+    from sme_abm.kernels import _ziggurat_checked, standard_normal
+
+    assert _ziggurat_checked()
+    sizes = np.random.default_rng(6).integers(0, 40_000, 60).tolist() + [1, 2, 100_000, 250_000]
+    for seed, size in enumerate(sizes):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        ours.random(seed % 3)  # start anywhere in the stream
+        numpys.random(seed % 3)
+        assert standard_normal(ours, size).tobytes() == numpys.standard_normal(size).tobytes(), (seed, size)
+        assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.integers(0, 2**31, 3).tolist() == numpys.integers(0, 2**31, 3).tolist()
+    # other bit generators are numpy's business
+    mt = np.random.Generator(np.random.MT19937(1))
+    assert standard_normal(mt, 1_000).tobytes() == np.random.Generator(np.random.MT19937(1)).standard_normal(1_000).tobytes()
+
+
+def test_uniform_matches_numpy_random_and_end_state():
+    from sme_abm.kernels import _pcg64_checked, uniform
+
+    assert _pcg64_checked()
+    for seed in range(40):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        for rng in (ours, numpys):  # start anywhere, with a spare 32-bit word held or not
+            rng.random(seed % 5)
+            rng.integers(0, 10, seed % 3, dtype=np.int32)
+        for size in (0, 1, 2, 3, 4, 5, 7, 8, 9, 1_000, 100_003):
+            assert uniform(ours, size).tobytes() == numpys.random(size).tobytes(), (seed, size)
+            assert ours.bit_generator.state == numpys.bit_generator.state
+        assert ours.integers(0, 2**31, 3, dtype=np.int32).tolist() == numpys.integers(0, 2**31, 3, dtype=np.int32).tolist()
+    mt = np.random.Generator(np.random.MT19937(1))  # other bit generators are numpy's business
+    assert uniform(mt, 100).tobytes() == np.random.Generator(np.random.MT19937(1)).random(100).tobytes()
+
+
 def test_investment_and_credit_need_match_their_numpy_definitions():
     from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
     from sme_abm.markets.credit import MIN_LOAN, default_log_odds, financing_need
@@ -454,3 +525,69 @@ def test_pilot_control_kernel_matches_python_hash():
     expected = [(_mix64((int(f) ^ key) & _MASK64) >> 11) / 2.0 ** 53 < 0.2 for f in firm_id]
     assert held.tolist() == expected
     assert held.mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_population_wide_kernels_match_their_numpy_definitions():
+    from sme_abm.agents.sme import _grow_demand_weights_kernel, _scale_by_sector_kernel, monthly_capacity
+    from sme_abm.markets.capital import book_equity
+    from sme_abm.markets.credit import pledgeable_value
+    from sme_abm.recorder import _real_output_and_capacity_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=9)
+    model.run(3)
+    smes, p = model.smes, model.policy
+    smes.cash[:20] = -smes.cash[:20]  # some overdrawn firms
+    assert book_equity(model).tobytes() == (smes.cash + smes.capital + smes.receivables - smes.debt).tobytes()
+    expected = (model.config.banks.loan_to_value * smes.capital
+                + p.p10_multilevel_finance.receivables_collateral_ratio * smes.receivables
+                + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock)
+    assert pledgeable_value(model).tobytes() == expected.tobytes()
+
+    real, capacity = np.empty(smes.size), np.empty(smes.size)
+    _real_output_and_capacity_kernel(smes.sales, smes.price, smes.capital, smes.sector,
+                                     np.asarray(model.capital_output_ratio, dtype=float), real, capacity)
+    assert real.tobytes() == (smes.sales / smes.price).tobytes()
+    assert capacity.tobytes() == monthly_capacity(model).tobytes()
+
+    rng = np.random.default_rng(9)
+    growth, root = np.exp(0.1 * rng.standard_normal(smes.size)), np.sqrt(rng.random(smes.size))
+    weights, after = smes.demand_weight.copy(), np.zeros(len(model.sector_names))
+    _grow_demand_weights_kernel(weights, growth, root, smes.sector, after)
+    expected = smes.demand_weight * (growth * root)
+    assert weights.tobytes() == expected.tobytes()
+    assert after.tobytes() == np.bincount(smes.sector, weights=expected, minlength=after.size).tobytes()
+    factor = rng.random(after.size)
+    _scale_by_sector_kernel(weights, smes.sector, factor)
+    assert weights.tobytes() == (expected * factor[smes.sector]).tobytes()
+
+
+def test_dividend_split_matches_numpy():
+    from sme_abm.agents.sme import _dividend_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=10)
+    model.run(3)
+    smes, econ = model.smes, model.config.economy
+    smes.public_equity_share[::7] = np.float32(0.13)  # some firms part-owned by the fund
+    dividends, to_fund, to_owners = (np.empty(smes.size) for _ in range(3))
+    _dividend_kernel(smes.cash, smes.costs, smes.profit, smes.public_equity_share, float(econ.cash_buffer_months),
+                     float(econ.dividend_payout), dividends, to_fund, to_owners)
+    excess = np.maximum(smes.cash - econ.cash_buffer_months * smes.costs, 0.0)
+    expected = np.minimum(econ.dividend_payout * excess, np.maximum(smes.profit, 0.0))
+    assert dividends.tobytes() == expected.tobytes()
+    assert to_fund.tobytes() == (expected * smes.public_equity_share).tobytes()
+    assert to_owners.tobytes() == (expected - expected * smes.public_equity_share).tobytes()
+
+
+def test_sme_deposit_interest_matches_numpy():
+    from sme_abm.sectors import _sme_deposit_interest_kernel
+
+    model = SMEEconomy(n_smes=3_000, rng=11)
+    model.run(3)
+    smes, banks = model.smes, model.banks
+    smes.cash[:30] = -smes.cash[:30]  # overdrawn firms earn nothing
+    interest, home, by_bank = np.empty(smes.size), np.empty(smes.size, dtype=banks.deposit_home.dtype), np.zeros(banks.size)
+    _sme_deposit_interest_kernel(smes.cash, smes.bank, banks.deposit_home, 0.0025, interest, home, by_bank)
+    expected = 0.0025 * np.maximum(smes.cash, 0.0)
+    assert interest.tobytes() == expected.tobytes()
+    assert np.array_equal(home, banks.deposit_home[smes.bank])
+    assert by_bank.tobytes() == np.bincount(banks.deposit_home[smes.bank], weights=expected, minlength=banks.size).tobytes()

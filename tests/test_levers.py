@@ -119,6 +119,10 @@ def test_p10_multilevel_finance_relaxes_collateral_constraints():
     # the same firms can pledge more: receivables count for more, first loans need less collateral
     model = SMEEconomy(n_smes=N, rng=SEED).run(12)
     rows = np.arange(model.smes.size)
+    # both policies phased in to the same month, so that only lever 10 differs (lever 22's
+    # IP collateral ratio, still phasing in, would otherwise differ too)
+    model.policy = PolicyState(load_config({}))
+    model.policy.update(12, {})
     with_lever = collateral_value(model, rows)
     off = PolicyState(load_config({"levers": {"p10_multilevel_finance": {"enabled": False}}}))
     off.update(12, {})
@@ -230,10 +234,18 @@ def test_p19_training_raises_trained_share():
 def test_p20_international_raises_exports():
     # 6,000 firms and the last year's mean: at 2,000 the exporters' count (about 170) moved the
     # ratio by about 8%, as much as the margin; with 2% of firms re-drawing a month from the same
-    # month-0 share, 62% of the gap between 0.15 and 0.10 closes in 48 months (ratio about 1.26)
-    on, off = pair("p20_international", n=6_000)
-    assert on["exporter_share"].iloc[-12:].mean() > 1.15 * off["exporter_share"].iloc[-12:].mean()
-    assert on["export_sales"].sum() > 1.03 * off["export_sales"].sum()
+    # month-0 share, 62% of the gap between 0.15 and 0.10 closes in 48 months (ratio about 1.26).
+    # Pooled over three seeds: at one seed the ratio ranged 1.14-1.25 (seeds 3-5), since exit
+    # and entry also move the share of firms in exporting sectors
+    shares, sales = np.zeros(2), np.zeros(2)
+    for seed in (SEED, SEED + 1, SEED + 2):
+        for i, enabled in enumerate((True, False)):
+            ts = SMEEconomy(n_smes=6_000, rng=seed, simulation__burn_in_months=0,
+                            levers__p20_international__enabled=enabled).run(STEPS).timeseries()
+            shares[i] += ts["exporter_share"].iloc[-12:].mean()
+            sales[i] += ts["export_sales"].sum()
+    assert shares[0] > 1.15 * shares[1]
+    assert sales[0] > 1.03 * sales[1]
 
 
 def test_p21_payment_arrears_shorten_days_smes_wait():

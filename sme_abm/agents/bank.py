@@ -153,13 +153,19 @@ class BankBook(ColumnStore):
 
         Insolvency proceedings take ``p01.recovery_months`` on average: each month that
         share of every bank's workout book is resolved (a geometric delay, so the book needs
-        no cohorts), the large-firm sector buys the collateral at its carrying value and the
-        matching gross exposure leaves the NPL stock (its loss was written off at default).
+        no cohorts): the large-firm sector buys the collateral at its liquidation value, the
+        bank pays the proceedings' cost out of it (``banks.insolvency_cost_share``, to
+        households: administrators', lawyers' and auctioneers' fees) and keeps the rest, the
+        carrying value, and the matching gross exposure leaves the NPL stock (its loss was
+        written off at default).
         """
         months = max(float(model.policy.p01_legal_system.recovery_months), 1.0)
         share = 1.0 / months
-        proceeds = share * self.foreclosed
-        model.ledger.pay("collateral_sales", "large_firms", "banks", proceeds, payee_rows=np.arange(self.size))
+        proceeds = share * self.foreclosed  # net of the proceedings' cost
+        gross = proceeds / (1.0 - model.config.banks.insolvency_cost_share)
+        everyone = np.arange(self.size)
+        model.ledger.pay("collateral_sales", "large_firms", "banks", gross, payee_rows=everyone)
+        model.ledger.pay("insolvency_fees", "banks", "households", gross - proceeds, payer_rows=everyone)
         self.foreclosed -= proceeds
         self.npl -= share * self.npl
 

@@ -61,12 +61,13 @@ class CentralBank(mesa.Agent):
         pass_through = model.policy.p09_monetary_transmission.lpr_pass_through
         model.sme_base_rate = cb.benchmark_rate + pass_through * (self.loan_prime_rate - cb.benchmark_rate)
 
-    def relend(self, bank_rows: np.ndarray, amounts: np.ndarray) -> None:
-        """Refinance part of banks' new SME loans."""
+    def relend(self, bank_rows: np.ndarray, amounts: np.ndarray) -> float:
+        """Refinance part of banks' new SME loans; returns the total refinanced."""
         model = self.model
         total = model.ledger.pay("relending", "central_bank", "banks", amounts, payee_rows=bank_rows)
         model.banks.cb_borrowing += bincount_sums(bank_rows, weights=amounts, minlength=model.banks.size)
         self.claims_on_banks += total
+        return total
 
     def settle_relending(self) -> None:
         """Banks pay interest on re-lending and on standing-facility borrowing and amortise

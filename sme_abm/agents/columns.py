@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-GROWTH = 1.1  # capacity multiplier when a buffer is full: little spare memory, copies stay amortised O(1)
+GROWTH = 1.02  # capacity multiplier when a buffer is full: little spare memory, copies stay amortised O(1)
 
 
 class ColumnStore:
@@ -33,10 +33,21 @@ class ColumnStore:
         object.__setattr__(self, "_buffers", {name: np.zeros(capacity, dtype=dtype) for name, dtype in schema.items()})
 
     def __getattr__(self, name: str) -> np.ndarray:
+        # Called only when ``name`` is not found otherwise. The view of the live rows is kept
+        # in the instance dict, so later reads find it there without this call (a step reads
+        # columns some 600 times); :meth:`_rows_changed` drops the views when the rows change.
         buffers = self.__dict__.get("_buffers")
         if buffers is not None and name in buffers:
-            return buffers[name][: self.__dict__["size"]]
+            view = buffers[name][: self.__dict__["size"]]
+            self.__dict__[name] = view
+            return view
         raise AttributeError(f"{type(self).__name__} has no column or attribute {name!r}")
+
+    def _rows_changed(self) -> None:
+        """Forget the cached column views (after the size or a buffer changed)."""
+        attributes = self.__dict__
+        for name in self._buffers:
+            attributes.pop(name, None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         buffers = self.__dict__.get("_buffers")
@@ -68,6 +79,7 @@ class ColumnStore:
             grown = np.full(capacity, None, dtype=object) if buffer.dtype == object else np.zeros(capacity, dtype=buffer.dtype)
             grown[: self.size] = buffer[: self.size]
             self._buffers[name] = grown
+        self._rows_changed()
 
     def append(self, values: dict[str, np.ndarray | float | int | bool], count: int) -> np.ndarray:
         """Append ``count`` rows; missing columns are zero. Returns their row indices."""
@@ -79,6 +91,7 @@ class ColumnStore:
         for name, buffer in self._buffers.items():
             buffer[start:start + count] = values.get(name, 0)
         object.__setattr__(self, "size", start + count)
+        self._rows_changed()
         return np.arange(start, start + count)
 
     def remove_rows(self, leaving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +108,7 @@ class ColumnStore:
             if buffer.dtype == object:  # drop the references the vacated rows still hold
                 buffer[remaining:self.size] = None
         object.__setattr__(self, "size", remaining)
+        self._rows_changed()
         return holes, movers
 
     def nbytes(self) -> int:

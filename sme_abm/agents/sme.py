@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ..kernels import group_sums, inline, maximum, minimum, njit, take
+from ..kernels import bincount_sums, group_sums, inline, maximum, minimum, njit, standard_normal, take, uniform
 from .columns import ColumnStore, add_row_properties
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,7 +204,7 @@ def set_prices(model: "SMEEconomy") -> None:
     (:func:`market_price`); so SMEs' prices are anchored by large firms' as well as by each
     other's. Then the sector price indices (demand-weighted means) are updated."""
     smes, markets = model.smes, model.config.markets
-    draws = model.rng.random(smes.size)
+    draws = uniform(model.rng, smes.size)
     n_sectors = len(model.sector_names)
     weights, valued = np.zeros(n_sectors), np.zeros(n_sectors)
     compliance = float(model.policy.p05_fair_supervision.compliance_time_share)
@@ -574,6 +574,8 @@ def _investment_kernel(desired, cash, costs, cash_buffer_months, investment):  #
 
         spendable = maximum(cash - 0.5 * (cash_buffer_months * costs), 0.0)
         investment = minimum(desired_investment, spendable)
+
+    (demand in units, ``demand / price``, divided here rather than in a temporary array)
     """
     for i in range(cash.size):
         spendable = maximum(cash[i] - 0.5 * (cash_buffer_months * costs[i]), 0.0)
@@ -590,8 +592,9 @@ def innovate(model: "SMEEconomy") -> None:
     smes, p, rng, econ = model.smes, model.policy, model.rng, model.config.economy
     n = smes.size
     n_sectors = len(model.sector_names)
-    rd_draws, adoption_draws, training_draws = rng.random(n), rng.random(n), rng.random(n)
-    noise = rng.standard_normal(n)
+    draws = uniform(rng, 3 * n)  # rng.random(n) three times: the same numbers
+    rd_draws, adoption_draws, training_draws = draws[:n], draws[n:2 * n], draws[2 * n:]
+    noise = standard_normal(rng, n)
     log_a = np.log(smes.productivity)
 
     # R&D: success raises productivity; imitators capture the unappropriated part.
@@ -706,15 +709,16 @@ def evolve_demand(model: "SMEEconomy") -> None:
     group_sums(smes.sector, log_a, sums, counts)
     mean_log_a = sums / np.maximum(counts, 1)
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
-    shock = rng.standard_normal(smes.size)
+    shock = standard_normal(rng, smes.size)
     growth, root_served = np.empty(smes.size), np.empty(smes.size)
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           float(model.config.economy.growth_drift), float(elasticity),
                           float(model.config.economy.demand_volatility), growth, root_served)
-    before = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
-    smes.demand_weight *= np.exp(growth) * root_served
-    after = np.bincount(smes.sector, weights=smes.demand_weight, minlength=n_sectors)
-    smes.demand_weight *= np.divide(before, after, out=np.ones(n_sectors), where=after > 0)[smes.sector]
+    before = bincount_sums(smes.sector, smes.demand_weight, n_sectors)
+    after = np.zeros(n_sectors)
+    _grow_demand_weights_kernel(smes.demand_weight, np.exp(growth), root_served, smes.sector, after)
+    _scale_by_sector_kernel(smes.demand_weight, smes.sector,
+                            np.divide(before, after, out=np.ones(n_sectors), where=after > 0))
 
 
 @njit
@@ -737,6 +741,27 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
         root_served[i] = np.sqrt(served)
 
 
+@njit
+def _grow_demand_weights_kernel(demand_weight, growth_factor, root_served, sector, after):  # pragma: no cover
+    """The customer bases' growth and their new sector totals; the numpy it replaced::
+
+        demand_weight *= growth_factor * root_served
+        after = bincount(sector, weights=demand_weight)   (summed in row order, as bincount does)
+    """
+    for i in range(demand_weight.size):
+        demand_weight[i] = demand_weight[i] * (growth_factor[i] * root_served[i])
+    for i in range(demand_weight.size):  # the sums apart, so the first loop vectorises
+        after[sector[i]] += demand_weight[i]
+
+
+@njit
+def _scale_by_sector_kernel(values, sector, factor):  # pragma: no cover - compiled
+    """``values *= factor[sector]`` without the gathered temporary."""
+    scale = take(factor, sector)  # gathered first, so the loop vectorises
+    for i in range(values.size):
+        values[i] = values[i] * scale[i]
+
+
 def pay_dividends(model: "SMEEconomy") -> None:
     """Owners take out part of the cash above the buffer, but never more than the month's
     profit: dividends come out of retained earnings, never out of borrowed money (a firm
@@ -746,24 +771,30 @@ def pay_dividends(model: "SMEEconomy") -> None:
     ``public_equity_share`` (to the government), everyone else (founders and the
     household-owned venture funds of lever 12) the rest (to households)."""
     smes, econ = model.smes, model.config.economy
-    dividends = np.empty(smes.size)
-    _dividend_kernel(smes.cash, smes.costs, smes.profit, float(econ.cash_buffer_months),
-                     float(econ.dividend_payout), dividends)
-    to_fund = dividends * smes.public_equity_share
-    model.ledger.pay("fund_dividends", "smes", "government", to_fund)
-    model.ledger.pay("sme_dividends", "smes", "households", dividends - to_fund)
+    dividends, to_fund, to_owners = np.empty(smes.size), np.empty(smes.size), np.empty(smes.size)
+    _dividend_kernel(smes.cash, smes.costs, smes.profit, smes.public_equity_share, float(econ.cash_buffer_months),
+                     float(econ.dividend_payout), dividends, to_fund, to_owners)
+    fund_total = model.ledger.pay("fund_dividends", "smes", "government", to_fund)
+    model.ledger.pay("sme_dividends", "smes", "households", to_owners)
     stats = model.step_stats
-    stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + float(to_fund.sum())
+    stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + fund_total  # to_fund's sum
     model.step_stats["venture_dividends"] = float(np.dot(dividends, smes.venture_equity_share))
 
 
 @njit
-def _dividend_kernel(cash, costs, profit, cash_buffer_months, payout, dividends):  # pragma: no cover - compiled
-    """In numpy terms::
+def _dividend_kernel(cash, costs, profit, public_equity_share, cash_buffer_months, payout, dividends, to_fund,
+                     to_owners):  # pragma: no cover - compiled
+    """Dividends and the owners' parts, in numpy terms::
 
         excess = maximum(cash - cash_buffer_months * costs, 0.0)
         dividends = minimum(payout * excess, maximum(profit, 0.0))
+        to_fund = dividends * public_equity_share      (the float32 share widened exactly, as numpy does)
+        to_owners = dividends - to_fund
     """
     for i in range(cash.size):
         excess = maximum(cash[i] - cash_buffer_months * costs[i], 0.0)
-        dividends[i] = minimum(payout * excess, maximum(profit[i], 0.0))
+        d = minimum(payout * excess, maximum(profit[i], 0.0))
+        fund = d * np.float64(public_equity_share[i])
+        dividends[i] = d
+        to_fund[i] = fund
+        to_owners[i] = d - fund

@@ -58,8 +58,8 @@ def finance_government(model: "SMEEconomy") -> None:
 def _issue(model: "SMEEconomy", amount: float) -> None:
     government, banks, ledger = model.government, model.banks, model.ledger
     share = model.config.government.bank_bond_share
-    free = banks.free_reserves()
-    deposits = banks.deposits
+    deposits = banks.deposits  # one pass over the SMEs' balances for both
+    free = banks.free_reserves(deposits)
     weights = deposits / deposits.sum() if deposits.sum() > 0 else np.zeros(banks.size)
     by_banks = np.minimum(share * amount * weights, free)
     by_households = min(amount - float(by_banks.sum()), max(ledger.balances["households"], 0.0))

@@ -32,7 +32,7 @@ import numpy as np
 from ..agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, risk_weights
 from ..agents.guarantor import guarantee_split
 from ..agents.sme import _desired_investment, user_cost_arguments
-from ..kernels import bincount_sums, clip, maximum, minimum, njit, take
+from ..kernels import bincount_sums, clip, maximum, minimum, njit, standard_normal, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -108,9 +108,24 @@ def pledgeable_value(model: "SMEEconomy", rows: np.ndarray | slice = slice(None)
     (lever 10) and IP (lever 22). For all SMEs it is also the credit line an overdraft draws
     on (:mod:`sme_abm.demography`)."""
     smes, p = model.smes, model.policy
+    if isinstance(rows, slice) and rows == slice(None):
+        out = np.empty(smes.size)
+        _pledgeable_value_kernel(smes.capital, smes.receivables, smes.ip_stock, float(model.config.banks.loan_to_value),
+                                 float(p.p10_multilevel_finance.receivables_collateral_ratio),
+                                 float(p.p22_ip_protection.ip_collateral_ratio), out)
+        return out
     return (model.config.banks.loan_to_value * smes.capital[rows]
             + p.p10_multilevel_finance.receivables_collateral_ratio * smes.receivables[rows]
             + p.p22_ip_protection.ip_collateral_ratio * smes.ip_stock[rows])
+
+
+@njit
+def _pledgeable_value_kernel(capital, receivables, ip_stock, loan_to_value, receivables_ratio, ip_ratio,
+                             out):  # pragma: no cover - compiled
+    """:func:`pledgeable_value` of every SME in one pass instead of five; the numpy it replaced:
+    ``loan_to_value * capital + receivables_ratio * receivables + ip_ratio * ip_stock``."""
+    for i in range(capital.size):
+        out[i] = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
 
 
 def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
@@ -518,7 +533,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     # firms borrow for investment (desired capital falls with the user cost of capital) and
     # for the cash buffer they lack; refused firms still waiting do not apply
-    draws = rng.random(n)
+    draws = uniform(rng, n)
     desired, need, applies, withdrawn = financing_need(model, draws)
     model.month_desired_investment = desired
     rows = np.flatnonzero(applies)
@@ -529,7 +544,9 @@ def run_credit_market(model: "SMEEconomy") -> None:
 
     true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
-    estimated_pd = sigmoid(true_log_odds + noise * rng.standard_normal(rows.size))
+    signal = standard_normal(rng, rows.size)
+    np.multiply(signal, noise, out=signal)  # true_log_odds + noise * draws, in the draws' buffer
+    estimated_pd = sigmoid(np.add(true_log_odds, signal, out=signal))
 
     g = p.p13_financing_guarantee
     bank_share = guarantee_split(model).bank_share
@@ -566,12 +583,13 @@ def run_credit_market(model: "SMEEconomy") -> None:
     expected_loss = estimated_pd * np.where(guaranteed, bank_share, 1.0)
     capital_headroom, funding_headroom = licensed_capital_headroom(model), banks.funding_headroom()
     funding_use = amount[acc] * (1.0 - relending_share)
-    fits_capital = ration(bank_of[acc], expected_loss[acc], capital_use, capital_headroom)
-    fits_funding = ration(bank_of[acc], expected_loss[acc], funding_use, funding_headroom)
+    acc_banks, acc_loss = bank_of[acc], expected_loss[acc]
+    fits_capital = ration(acc_banks, acc_loss, capital_use, capital_headroom)
+    fits_funding = ration(acc_banks, acc_loss, funding_use, funding_headroom)
     served = fits_capital & fits_funding
     granted = np.zeros(rows.size, dtype=bool)
     granted[acc] = served
-    served_banks = bank_of[acc][served]
+    served_banks = acc_banks[served]
     used_capital = bincount_sums(served_banks, weights=capital_use[served], minlength=banks.size)
     used_funding = bincount_sums(served_banks, weights=funding_use[served], minlength=banks.size)
     model.step_stats["bank_capital_breach"] = float(np.max(used_capital - capital_headroom, initial=0.0))
@@ -584,10 +602,11 @@ def run_credit_market(model: "SMEEconomy") -> None:
     booked = np.flatnonzero(granted)
     booked_banks = bank_of[booked]
     # priced for the loans booked only: element by element, so the same rates as pricing every applicant
-    rate = loan_rate(model, booked_banks, expected_loss[booked], relending_saving)
+    booked_loss = expected_loss[booked]
+    rate = loan_rate(model, booked_banks, booked_loss, relending_saving)
     loan_rows, loan_amount = rows[booked], amount[booked]
     banks.lend(model, loan_rows, loan_amount, rate)
-    model.central_bank.relend(booked_banks, loan_amount * relending_share)
+    relent = model.central_bank.relend(booked_banks, loan_amount * relending_share)
     with_guarantee = booked[guaranteed[booked]]
     g_rows = rows[with_guarantee]
     fee_rate = guarantee_fees(model, estimated_pd[with_guarantee], amount[with_guarantee], lgd)
@@ -649,8 +668,8 @@ def run_credit_market(model: "SMEEconomy") -> None:
         if booked_small_micro.any() else float("nan"),
         new_loan_rates=rate,
         new_loan_guaranteed=guaranteed[booked],
-        relending_granted=float((loan_amount * relending_share).sum()),
-        priced_loss_rate=float(np.average(lgd * expected_loss[booked], weights=loan_amount)) if booked.size
+        relending_granted=relent,  # the sum of loan_amount * relending_share
+        priced_loss_rate=float(np.average(lgd * booked_loss, weights=loan_amount)) if booked.size
         else float("nan"),
         new_guarantee_fee=float(np.average(fee_rate, weights=amount[with_guarantee])) if with_guarantee.size
         else float("nan"),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.sme import MEDIUM
-from ..kernels import maximum, minimum, njit, take
+from ..kernels import maximum, minimum, njit, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -60,7 +60,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
     preference = float((1.0 - lever.price_preference) ** (1.0 - sigma))
 
     # who is open for business this month (lever 5: blanket shutdowns); demand weights by channel
-    draws = rng.random(n)
+    draws = uniform(rng, n)
     weight, small_micro_weight, sme_base_weight, sme_weight, export_weight = (np.empty(n) for _ in range(5))
     sector_weight = np.zeros(n_sectors)
     _demand_weights_kernel(smes.sector, np.asarray(model.can_be_shut_down, dtype=bool), draws,
@@ -138,7 +138,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
         procurement_budget=budget,
         procurement_sme=procurement_total,
         procurement_small_micro=float(procurement_sales[small_micro].sum()),
-        credit_sales=float((supply_chain_sales + procurement_sales).sum()),
+        credit_sales=float(model.month_invoices.sum()),  # supply_chain_sales + procurement_sales
         household_consumption=consumption,
         export_sales=export_total,
     )
