@@ -456,7 +456,7 @@ def _mulhi(typingctx: Any, a: Any, b: Any) -> Any:  # pragma: no cover - compile
 def _pcg64_step(hi: Any, lo: Any, a_hi: Any, a_lo: Any, c_hi: Any, c_lo: Any) -> Any:  # pragma: no cover
     """``(a * state + c) mod 2**128`` on 64-bit halves."""
     low = lo * a_lo
-    high = _mulhi(lo, a_lo) + lo * a_hi + hi * a_lo
+    high = _mulhi(lo, a_lo) + lo * a_hi + hi * a_lo  # type: ignore[call-arg]  # an intrinsic: typingctx is numba's
     new_lo = low + c_lo
     carry = np.uint64(1) if new_lo < low else np.uint64(0)
     return high + c_hi + carry, new_lo
@@ -471,7 +471,7 @@ def _pcg64_output(hi: Any, lo: Any) -> Any:  # pragma: no cover - compiled
 
 
 @njit
-def _pcg64_doubles_kernel(out, hi, lo, jumps):  # pragma: no cover - compiled
+def _pcg64_doubles_kernel(out: np.ndarray, hi: Any, lo: Any, jumps: np.ndarray) -> Any:  # pragma: no cover - compiled
     """NumPy's ``random_standard_uniform_fill`` for PCG64 from state ``(hi, lo)``: each number
     steps the state, then outputs ``(xsl_rr(state) >> 11) * 2**-53``. Returns the final state."""
     scale = 1.0 / 9007199254740992.0
@@ -480,14 +480,15 @@ def _pcg64_doubles_kernel(out, hi, lo, jumps):  # pragma: no cover - compiled
 
 
 @njit
-def _pcg64_words_kernel(out, hi, lo, jumps):  # pragma: no cover - compiled
+def _pcg64_words_kernel(out: np.ndarray, hi: Any, lo: Any, jumps: np.ndarray) -> Any:  # pragma: no cover - compiled
     """NumPy's ``random_raw`` for PCG64 (the outputs themselves). Returns the final state."""
     doubles = np.empty(0)
     return _pcg64_fill(doubles, out, False, hi, lo, jumps, 1.0)
 
 
 @inline
-def _pcg64_fill(doubles, words, as_doubles, hi, lo, jumps, scale):  # pragma: no cover - compiled
+def _pcg64_fill(doubles: np.ndarray, words: np.ndarray, as_doubles: bool, hi: Any, lo: Any, jumps: np.ndarray,
+                scale: float) -> Any:  # pragma: no cover - compiled
     """Four lanes hold states t+1..t+4 and jump four steps a time (independent
     multiplications, so they overlap); the last ``n % 4`` numbers come one step at a time."""
     n = doubles.size if as_doubles else words.size
