@@ -24,7 +24,8 @@ from .agents.central_bank import CentralBank
 from .agents.government import Government, evaluate_policies, pay_support, set_policy
 from .agents.guarantor import Guarantor, GuarantorBook
 from .agents.sme import (
-    SME, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce, set_prices,
+    SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce,
+    normal_user_cost, reference_user_cost, set_prices,
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
@@ -116,6 +117,8 @@ class SMEEconomy(mesa.Model):
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
         #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
         self.month_invoices: np.ndarray | None = None
+        #: This month's desired investment per SME row: scratch from the credit market to invest.
+        self.month_desired_investment: np.ndarray | None = None
         #: Key of lever 25's pilot groups (``government.pilot_control``): from the seed the
         #: economy was built with, and saved with its state, so a warm start keeps its groups.
         self.pilot_key = int(self.config.simulation.seed) & ((1 << 63) - 1)
@@ -181,7 +184,10 @@ class SMEEconomy(mesa.Model):
         collect_receivables(self)
         produce(self)
         pay_support(self)
-        # 4. credit market: applications, screening, guarantees, rationing
+        # 4. credit market: applications, screening, guarantees, rationing (during the
+        # burn-in the reference user cost follows the economy's own, agents/sme.normal_user_cost)
+        if self.burning_in:
+            self.user_cost_reference = normal_user_cost(self)
         run_credit_market(self)
         # 5. investment, innovation, digital adoption, training; customers move
         invest(self)
@@ -313,6 +319,9 @@ class SMEEconomy(mesa.Model):
         self.average_productivity = 0.0
         self.productivity_growth = 0.0
         self.initial_smes = self.config.simulation.n_smes
+        self.user_cost_reference = reference_user_cost(self)
+        #: True while a burn-in runs (``_burn_in``, a sweep's burn-in stage); ``start_evaluation`` ends it.
+        self.burning_in: bool = False
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
         smes, econ = self.smes, self.config.economy
@@ -343,7 +352,7 @@ class SMEEconomy(mesa.Model):
             "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),
             "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,
             "ip_stock": np.where(innovative, econ.rd_intensity * revenue * 24.0, 0.0),
-            "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + 0.01),
+            "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + TYPICAL_RISK_PREMIUM),
             # the month-0 population prices at 1; an entrant comes in at its sector's price
             "price": self.sector_price[sector] if entrant else np.ones(count),
         }
@@ -369,6 +378,7 @@ class SMEEconomy(mesa.Model):
         lever phase-in (lever 24) falls in them; every lever setting and shock applies from
         month 0, and every variant of a study starts from the same state."""
         self.month_offset = months
+        self.burning_in = True
         policy, self.policy = self.policy, PolicyState.baseline(self.registry)
         try:
             for _ in range(months):
@@ -385,6 +395,7 @@ class SMEEconomy(mesa.Model):
         puts employment at its natural rate, and the debt-stabilising rule steers towards the
         debt ratio reached. (A sweep's burn-in stage calls it before saving its state.)"""
         self.month_offset = self.steps
+        self.burning_in = False  # the reference user cost stays where the burn-in left it
         self.recorder.restart()
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.model_reporters())
         self.government.start_evaluated_run()

@@ -138,7 +138,26 @@ class Recorder:
             "credit_approved": int(s.get("credit_approved", 0)),
             "credit_demanded": s.get("credit_demanded", 0.0),
             "credit_granted": s.get("credit_granted", 0.0),
+            # rationing per applicant episode (an episode runs from a firm's application to a loan,
+            # or to the refusal after which it waits; a search at another lender continues it)
             "credit_rationed": s.get("credit_rationed", 0.0),
+            "credit_demanded_episodes": s.get("credit_demanded_episodes", 0.0),
+            "credit_rationed_value_share": s.get("credit_rationed", 0.0) / s["credit_demanded_episodes"]
+            if s.get("credit_demanded_episodes", 0.0) > 0 else 0.0,
+            "credit_refusals": int(s.get("credit_refusals", 0)),
+            "credit_episodes_started": int(s.get("credit_episodes_started", 0)),
+            "credit_episodes_ended": int(s.get("credit_episodes_ended", 0)),
+            "credit_episodes_refused": int(s.get("credit_episodes_refused", 0)),
+            "credit_episodes_withdrawn": int(s.get("credit_episodes_withdrawn", 0)),
+            "creditworthy_episodes": int(s.get("creditworthy_episodes", 0)),
+            "creditworthy_episodes_refused": int(s.get("creditworthy_episodes_refused", 0)),
+            "creditworthy_refused_episode_share": s.get("creditworthy_episodes_refused", 0)
+            / max(s.get("creditworthy_episodes", 0), 1),
+            "credit_discouraged": int(s.get("credit_discouraged", 0)),
+            "credit_waiting": int(s.get("credit_waiting", 0)),
+            "bank_switches": int(s.get("bank_switches", 0)),
+            "bank_switches_after_refusal": int(s.get("bank_switches_after_refusal", 0)),
+            "facilities_moved": s.get("facilities_moved", 0.0),
             "credit_guaranteed": s.get("credit_guaranteed", 0.0),
             "credit_granted_small_micro": s.get("credit_granted_small_micro", 0.0),
             "creditworthy_refused_share": s.get("creditworthy_refused", 0) / max(s.get("creditworthy_applicants", 0), 1),
@@ -175,7 +194,12 @@ class Recorder:
             "bank_recapitalisation": s.get("bank_recapitalisation", 0.0),
             "banks_resolved": int(s.get("banks_resolved", 0)),
             "nondeposit_loan_share": float(banks.loans[nondeposit].sum() / debt_total) if debt_total > 0 else 0.0,
-            "bank_capital_ratio": float(banks.equity.sum() / max(banks.risk_weighted_assets.sum(), 1e-9)),
+            # commercial banks' ratio, as NFRA reports it (15.06% at end 2023); non-deposit
+            # lenders lend their own equity and are reported apart
+            "bank_capital_ratio": float(banks.equity[~nondeposit].sum()
+                                        / max(banks.risk_weighted_assets[~nondeposit].sum(), 1e-9)),
+            "nondeposit_capital_ratio": float(banks.equity[nondeposit].sum()
+                                              / max(banks.risk_weighted_assets[nondeposit].sum(), 1e-9)),
             "bank_capital_ratio_min": float(banks.capital_ratio[banks.risk_weighted_assets > 0].min())
             if (banks.risk_weighted_assets > 0).any() else float("nan"),
             "relending_outstanding": float(banks.cb_borrowing.sum()),
@@ -350,7 +374,11 @@ class Recorder:
             "output_mean": float(ts["output"].mean()),
             "output_end": float(ts["output"].iloc[-1]),
             "credit_granted_total": float(ts["credit_granted"].sum()),
-            "credit_rationed_share": float(ts["credit_rationed"].sum() / max(ts["credit_demanded"].sum(), 1e-12)),
+            # by value, per episode: the requests of episodes that ended refused over those of all ended episodes
+            "credit_rationed_share": float(ts["credit_rationed"].sum() / max(ts["credit_demanded_episodes"].sum(), 1e-12)),
+            # by count, per episode: creditworthy applicants whose episode ended refused
+            "creditworthy_refused_episode_share": float(ts["creditworthy_episodes_refused"].sum()
+                                                        / max(ts["creditworthy_episodes"].sum(), 1)),
             "avg_loan_rate_end": float(ts["avg_loan_rate"].iloc[-1]),
             "new_loan_rate_mean": float(ts["new_loan_rate"].mean()),
             "loan_rate_spread_end": float(ts["loan_rate_spread"].iloc[-1]),

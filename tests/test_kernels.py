@@ -166,30 +166,60 @@ def test_uniform_matches_numpy_random_and_end_state():
 
 def test_investment_and_credit_need_match_their_numpy_definitions():
     from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
-    from sme_abm.markets.credit import MIN_LOAN, _applications_kernel
+    from sme_abm.markets.credit import MIN_LOAN, default_log_odds, financing_need
 
     model = SMEEconomy(n_smes=3_000, rng=8)
     model.run(3)
-    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
+    smes, econ, banks, banks_cfg = model.smes, model.config.economy, model.banks, model.config.banks
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
 
+    # desired investment: the accelerator target scaled by the user cost of capital;
+    # the part of the LPR's distance from neutral expected to fade over the asset's life
+    rho, horizon = model.config.central_bank.rate_smoothing, 12.0 / econ.depreciation_rate
+    remaining = (1.0 - rho ** horizon) / (horizon * (1.0 - rho))
+    shift = -(1.0 - remaining) * model.policy.p09_monetary_transmission.lpr_pass_through * (
+        model.central_bank.loan_prime_rate - model.config.central_bank.loan_prime_rate)
+    assert shift != 0.0
+    # the marginal rate: what the firm's bank would charge it now, at its scoring-model risk
+    pd = np.minimum(1.0 / (1.0 + np.exp(-default_log_odds(model))), banks_cfg.max_default_probability)
+    quote = (model.sme_base_rate + banks.markup_of(smes.bank)
+             + banks_cfg.risk_premium_share * model.loss_given_default() * pd)
+    rate = quote + shift
+    user_cost = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
+    factor = (model.user_cost_reference / user_cost).astype(np.float32) ** np.float32(econ.user_cost_elasticity)
+    target = 12.0 * kappa[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1 * factor.astype(float)
+    desired = desired_investment(model)
+    # the factor is single precision (numba's and numpy's float32 power may differ by an ulp,
+    # 6e-8 of the target), so the gap target - capital is compared to within 1e-6 of the target
+    np.testing.assert_array_less(np.abs(desired - econ.investment_speed * np.maximum(target - smes.capital, 0.0)),
+                                 1e-6 * econ.investment_speed * target + 1e-12)
+
     investment = np.empty(smes.size)
-    _investment_kernel(smes.sector, kappa, smes.demand, smes.price, smes.capital, smes.cash, smes.costs,
-                       float(econ.investment_speed), float(econ.cash_buffer_months), investment)
+    _investment_kernel(desired, smes.cash, smes.costs, float(econ.cash_buffer_months), investment)
     spendable = np.maximum(smes.cash - 0.5 * cash_buffer(model), 0.0)
-    assert investment.tobytes() == np.minimum(desired_investment(model), spendable).tobytes()
+    assert investment.tobytes() == np.minimum(desired, spendable).tobytes()
 
     draws = np.random.default_rng(0).random(smes.size)
-    need, applies = np.empty(smes.size), np.empty(smes.size, dtype=bool)
-    _applications_kernel(smes.sector, kappa, smes.demand, smes.price, smes.capital, smes.debt, smes.costs, smes.cash,
-                         smes.sales,
-                         draws, float(econ.investment_speed), float(econ.cash_buffer_months),
-                         float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment), 0.6, need, applies)
-    refinance = cfg.leverage_adjustment * np.maximum(cfg.initial_debt_to_capital * smes.capital - smes.debt, 0.0)
-    expected = np.maximum(desired_investment(model) + cash_buffer(model) - smes.cash, 0.0) + refinance
+    wait = np.random.default_rng(1).integers(-1, 3, smes.size).astype(np.int8)
+    smes.credit_wait[:] = wait
+    model.policy.p18_service_platforms.credit_application_rate = 0.6
+    kernel_desired, need, applies, withdrawn = financing_need(model, draws)
+    assert kernel_desired.tobytes() == desired.tobytes()
+    refinance = banks_cfg.leverage_adjustment * np.maximum(banks_cfg.initial_debt_to_capital * smes.capital
+                                                           - smes.debt, 0.0)
+    expected = np.maximum(desired + cash_buffer(model) - smes.cash, 0.0) + refinance
+    assert banks_cfg.leverage_adjustment > 0 and refinance.any()
     assert need.tobytes() == expected.tobytes()
     wants = (expected > np.maximum(MIN_LOAN, 0.02 * smes.sales)) & (smes.sales > 0)
-    assert np.array_equal(applies, wants & (draws < 0.6))
+    expected_applies = wants & (((wait == 0) & (draws < 0.6)) | (wait < 0))
+    assert np.array_equal(applies, expected_applies)
+    # waits count down; a searcher that no longer applies ends its episode; a discouraged firm waits
+    discouraged = wants & (wait == 0) & (draws >= 0.6)
+    expected_wait = np.where(wait > 0, wait - 1, np.where((wait < 0) & ~applies, 0, wait))
+    expected_wait[discouraged] = model.config.banks.refused_wait_months
+    assert np.array_equal(smes.credit_wait, expected_wait)
+    assert withdrawn == np.count_nonzero((wait < 0) & ~applies)
+    assert model.step_stats["credit_discouraged"] == np.count_nonzero(discouraged)
 
 
 def test_bincount_sums_match_numpy_bincount():

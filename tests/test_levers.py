@@ -48,8 +48,14 @@ def test_p01_legal_system_raises_recovery_of_unpaid_receivables_and_speeds_up_in
                            levers__p24_organisation__implementation_lag_months=0.0)
         assert model.banks.foreclosed.sum() > 0
         model.run(1)
-        sold[enabled] = model.ledger.flow_table[("collateral_sales", "large_firms", "banks")]
-    assert sold[True] > 1.3 * sold[False]  # 30 / 20 = 1.5 on the same stock (measured 1.43-1.50)
+        proceeds = model.ledger.flow_table[("collateral_sales", "large_firms", "banks")]
+        # the share of the workout book sold: the book at the sale is the common stock plus
+        # the month's new seizures, which differ (lever 1 off lowers the liquidation price, so
+        # more closures fall below their debt and are defaults: 12 against 2 at seed 3, and
+        # on the credit-demand branch's smaller book, 4.8 CNY m against main's 10.9, they
+        # moved the ratio of proceeds to 1.08)
+        sold[enabled] = proceeds / (model.banks.foreclosed.sum() + proceeds)
+    assert sold[True] > 1.3 * sold[False]  # 30 / 20 = 1.5
 
 
 def test_p02_fair_competition_lowers_entry_barriers():
@@ -118,8 +124,14 @@ def test_p10_multilevel_finance_relaxes_collateral_constraints():
     model.policy = PolicyState(load_config({}))
     model.policy.update(12, {})
     with_lever = collateral_value(model, rows)
-    model.policy = PolicyState(load_config({"levers": {"p10_multilevel_finance": {"enabled": False}}}))
-    model.policy.update(12, {})
+    off = PolicyState(load_config({"levers": {"p10_multilevel_finance": {"enabled": False}}}))
+    off.update(12, {})
+    # every other lever as in the run (lever 22's IP collateral ratio, in its phase-in, differed
+    # by 0.4% between the run's policy and a fresh one, which a firm with IP and no receivables showed)
+    for key, values in vars(model.policy).items():
+        if key.startswith("p") and key != "p10_multilevel_finance":
+            setattr(off, key, values)
+    model.policy = off
     without = collateral_value(model, rows)
     assert (with_lever >= without - 1e-12).all()
     # each yuan of receivables pledges 0.6 instead of 0.1 (first-loan relief adds more)
@@ -127,12 +139,26 @@ def test_p10_multilevel_finance_relaxes_collateral_constraints():
 
 
 def test_p11_differentiated_supervision_raises_small_micro_credit_when_capital_binds():
+    """Lower risk weights on small/micro loans free capital headroom, so a capital-short bank
+    grants more small/micro credit to the same applicants. Compared in month 0 from the same
+    burned-in state (banks that pay out all capital above target, so it binds; lever 24's
+    phase-in off so that the lever is whole from month 0): from diverging runs the first
+    year's totals mix the channel with the timing of refused firms' returns (they wait six
+    months and come back together in month 7, more of them in the off run), which moved
+    the first-year ratio to 0.91-1.35 across seeds. Measured here: 1.84x (seed 3) and
+    1.68x (seed 4) in month 0; approval of unguaranteed small/micro applications 0.97
+    against 0.64."""
     tight = {"banks__initial_capital_ratio": 0.107, "banks__excess_capital_payout": 1.0}
-    on, off = pair("p11_differentiated_supervision", **tight)
-    # banks rebuild capital from retained profit, so the constraint binds in the first year
-    first_year = slice(0, 12)
-    assert on["credit_granted_small_micro"].iloc[first_year].sum() > 1.1 * off["credit_granted_small_micro"].iloc[first_year].sum()
-    assert on["unguaranteed_approval_rate_small_micro"].mean() > off["unguaranteed_approval_rate_small_micro"].mean()
+    month0 = {}
+    for enabled in (True, False):
+        model = SMEEconomy(n_smes=N, rng=SEED, simulation__burn_in_months=BURN_IN, simulation__mesa_agents=False,
+                           levers__p11_differentiated_supervision__enabled=enabled,
+                           levers__p24_organisation__implementation_lag_months=0.0, **tight)
+        month0[enabled] = model.run(1).timeseries().iloc[0]
+    on, off = month0[True], month0[False]
+    assert on["credit_applications"] == off["credit_applications"]  # the same applicants
+    assert on["credit_granted_small_micro"] > 1.1 * off["credit_granted_small_micro"]
+    assert on["unguaranteed_approval_rate_small_micro"] > off["unguaranteed_approval_rate_small_micro"]
 
 
 def test_p12_direct_finance_brings_venture_capital():
@@ -272,13 +298,18 @@ def test_p24_organisation_sets_when_and_how_much_support_reaches_firms():
     """Lever 24 acts through the administration's capacity (support cases processed a month)
     and how fast the other levers' rules are issued: on, cases are served within about a month
     of being opened (here, from the set-up, the case load is near the capacity); off, a queue
-    builds and support arrives months late (measured: 27 against 231 cases waiting at month
-    24, mean waits 0.9 and 7.0 months)."""
+    builds and support arrives months late (measured at seed 3: 46 against 214 cases waiting
+    at month 24, mean waits over the last six months 1.3 and 5.8 months)."""
     on = SMEEconomy(n_smes=N, rng=SEED).run(24)
     off = SMEEconomy(n_smes=N, rng=SEED, levers__p24_organisation__enabled=False).run(24)
     ts_on, ts_off = on.timeseries(), off.timeseries()
     assert ts_on["case_wait_months"].iloc[-6:].mean() < 1.5 < 3.0 < ts_off["case_wait_months"].iloc[-6:].mean()
-    assert ts_off["cases_waiting"].iloc[-1] > 5 * max(ts_on["cases_waiting"].iloc[-1], 1)
+    # off, the queue keeps growing (cases opened exceed the capacity): by more than 30 cases in
+    # each half of the second year; on, it grows less than a third as fast over that year
+    # (seed 3: off 62 -> 130 -> 214, on 19 -> 47 -> 46; seeds 4 and 5 alike)
+    waiting_on, waiting_off = ts_on["cases_waiting"], ts_off["cases_waiting"]
+    assert waiting_off.iloc[17] - waiting_off.iloc[11] > 30 and waiting_off.iloc[23] - waiting_off.iloc[17] > 30
+    assert waiting_on.iloc[23] - waiting_on.iloc[11] < (waiting_off.iloc[23] - waiting_off.iloc[11]) / 3
     # what the capacity allows a month (100 per 10,000 SMEs off), not what the programmes ask
     assert (ts_off["cases_processed"] <= round(100 * ts_off["smes_active"].max() / 10_000)).all()
     assert ts_on["fiscal_cost_p06"].sum() > 1.2 * ts_off["fiscal_cost_p06"].sum()

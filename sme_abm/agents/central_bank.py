@@ -30,6 +30,7 @@ class CentralBank(mesa.Agent):
         self.loan_prime_rate = model.config.central_bank.loan_prime_rate
         self.claims_on_banks = 0.0
         self.utilisation_trend = 0.0  # trend of SMEs' capacity utilisation (for the output gap)
+        self.inflation = model.config.central_bank.inflation_target  # last 12 months' SME inflation, annual (as the rule reads it)
 
     def set_rates(self) -> None:
         """Phase 1: the LPR by a Taylor rule (Taylor 1993) with interest-rate smoothing,
@@ -46,9 +47,11 @@ class CentralBank(mesa.Agent):
         rows = model.recorder.rows
         if not rows:
             self.loan_prime_rate = cb.loan_prime_rate
+            self.inflation = cb.inflation_target
         else:
             recent = rows[-12:]
             inflation = math.prod(1.0 + row["inflation"] for row in recent) ** (12.0 / len(recent)) - 1.0
+            self.inflation = inflation  # firms' expected inflation too (agents/sme.desired_investment)
             utilisation = rows[-1]["capacity_utilisation"]
             self.utilisation_trend = (utilisation if self.utilisation_trend <= 0
                                       else self.utilisation_trend + (utilisation - self.utilisation_trend) / 60.0)

@@ -1,8 +1,12 @@
 """The credit market (phase 4): applications, screening, guarantees, pricing
 and rationing, all as whole-population array operations.
 
-1. SMEs with a financing need (investment plus the cash buffer they lack)
-   apply, unless discouraged (lever 18 sets the application rate).
+1. SMEs with a financing need (investment, which falls as the loan rate rises through
+   the user cost of capital, plus the cash buffer they lack, plus a stand-in partial
+   adjustment towards a target leverage, ``banks.leverage_adjustment``) apply, unless discouraged
+   (lever 18 sets the application rate) or still waiting after a refusal or a discouraged
+   month; a refused firm waits or moves to another lender (:func:`close_episodes`), and
+   firms switch banks now and then, taking their deposits and loan facility along.
 2. Each bank sees a noisy signal of the applicant's default log-odds (lever 4
    sets the noise) and lends directly if the estimated default probability is
    within its limit (raised for small/micro firms by lever 11) and collateral
@@ -25,8 +29,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.bank import NONDEPOSIT_LENDER
+from ..agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, risk_weights
 from ..agents.guarantor import guarantee_split
+from ..agents.sme import _desired_investment, user_cost_arguments
 from ..kernels import bincount_sums, clip, maximum, minimum, njit, standard_normal, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,32 +138,144 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 
 @njit
-def _applications_kernel(sector, capital_output_ratio, demand, price, capital, debt, costs, cash, sales, draws,
-                         investment_speed, cash_buffer_months, debt_to_capital, leverage_adjustment, application_rate,
-                         need, applies):  # pragma: no cover - compiled
-    """Every SME's financing need, and whether it applies for credit.
+def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quotes, rate_shift, depreciation,
+                         expected_inflation, floor, reference, elasticity, investment_speed, costs, cash, sales, draws,
+                         cash_buffer_months, application_rate, wait_months, debt_to_capital, leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
+    """Every SME's desired investment and financing need, whether it applies for credit,
+    and the count-down of refused and discouraged firms' waits. In numpy terms::
 
-    The numpy it replaced (same operations, same order; see :mod:`sme_abm.kernels`)::
-
-        target_debt = debt_to_capital * capital
-        refinance = leverage_adjustment * maximum(target_debt - debt, 0)
-        need = maximum(desired_investment + cash_buffer - cash, 0) + refinance
+        desired = desired_investment(model)
+        refinance = leverage_adjustment * maximum(debt_to_capital * capital - debt, 0)
+        need = maximum(desired + cash_buffer - cash, 0) + refinance
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
-        applies = wants & (draws < application_rate)
+        free = credit_wait == 0
+        applies = wants & ((free & (draws < application_rate)) | (credit_wait < 0))
+        discouraged = wants & free & (draws >= application_rate)
+        credit_wait = where(credit_wait > 0, credit_wait - 1, where((credit_wait < 0) & ~applies, 0, credit_wait))
+        credit_wait[discouraged] = wait_months
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
-    :func:`~sme_abm.agents.sme.cash_buffer` written out (demand in units, ``demand / price``,
-    divided here rather than in a temporary array).
+    :func:`~sme_abm.agents.sme.cash_buffer` written out. ``refinance`` is a stand-in
+    (``banks.leverage_adjustment``, see :func:`financing_need`). ``credit_wait`` > 0 is a refused
+    firm's months still to wait, -1 a firm that moved to another lender after a refusal
+    and applies there (its rationing episode goes on; if it no longer wants credit the
+    episode ends without a loan). A firm that wants credit but is discouraged (its draw
+    against lever 18's application rate fails) does not apply and, expecting a refusal,
+    waits as a refused firm does. Returns the numbers of withdrawn searches and of
+    discouraged firms.
     """
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
+    withdrawn = 0
+    discouraged = 0
     for i in range(sales.size):
-        target_debt = debt_to_capital * capital[i]
-        refinance = leverage_adjustment * maximum(target_debt - debt[i], 0.0)
-        target = 12.0 * ratio[i] * (demand[i] / price[i]) / 1.2 * 1.1
-        investment = investment_speed * maximum(target - capital[i], 0.0)
+        investment = _desired_investment(ratio[i], units[i], capital[i], quotes[i], rate_shift, depreciation,
+                                         expected_inflation, floor, reference, elasticity, investment_speed)
+        refinance = leverage_adjustment * maximum(debt_to_capital * capital[i] - debt[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
+        desired[i] = investment
         need[i] = amount
-        applies[i] = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0) & (draws[i] < application_rate)
+        wait = credit_wait[i]
+        wants = (amount > maximum(MIN_LOAN, 0.02 * sales[i])) & (sales[i] > 0)
+        willing = draws[i] < application_rate
+        applying = wants & (((wait == 0) & willing) | (wait < 0))
+        applies[i] = applying
+        if wait > 0:
+            credit_wait[i] = wait - 1
+        elif wait < 0 and not applying:
+            credit_wait[i] = 0
+            withdrawn += 1
+        elif wait == 0 and wants and not willing:
+            credit_wait[i] = wait_months
+            discouraged += 1
+    return withdrawn, discouraged
+
+
+def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Phase 4's first step for every SME: desired investment, financing need (investment
+    plus the cash buffer it lacks, plus the stand-in ``banks.leverage_adjustment`` times the
+    gap to the target debt ``banks.initial_debt_to_capital`` times capital, when the firm is
+    below it) and who applies (:func:`_applications_kernel`; ``draws`` are the uniform draws
+    against lever 18's application rate). The leverage term stands in for causes of debt the
+    model does not yet have: without it firms finance investment from profit and the SME
+    loan book shrinks to about an eighth (docs/model.md 7.5). Counts down refused and
+    discouraged firms' waits and starts the waits of the newly discouraged (counted in
+    ``step_stats["credit_discouraged"]``). Returns ``(desired, need, applies, withdrawn)``."""
+    smes, econ, cfg = model.smes, model.config.economy, model.config.banks
+    n = smes.size
+    desired, need, applies = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+    withdrawn, discouraged = _applications_kernel(
+        smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price, smes.capital,
+        smes.debt, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
+        float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
+        int(cfg.refused_wait_months), float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
+        smes.credit_wait, desired, need, applies)
+    model.step_stats["credit_discouraged"] = int(discouraged)
+    return desired, need, applies, int(withdrawn)
+
+
+def choose_other_lenders(weights: np.ndarray, current: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """For each firm, a lender other than ``current``, drawn with probability proportional
+    to ``weights`` (one per lender) among the others, by inverting the cumulative weights
+    with the current lender's slice cut out (``draws`` uniform on [0, 1)). A firm whose
+    other lenders all weigh nothing keeps ``current``."""
+    weights = np.maximum(np.asarray(weights, dtype=float), 0.0)
+    cumulative = np.cumsum(weights)
+    own = weights[current]
+    others = cumulative[-1] - own
+    before_own = cumulative[current] - own
+    x = draws * others
+    x = np.where(x >= before_own, x + own, x)
+    chosen = np.minimum(np.searchsorted(cumulative, x, side="right"), weights.size - 1)
+    keep = (others <= 0) | (chosen == current) | (weights[chosen] <= 0)
+    return np.where(keep, current, chosen).astype(current.dtype)
+
+
+def client_shares(model: "SMEEconomy") -> np.ndarray:
+    """Each lender's share of the clients new firms choose (``SMEEconomy._draw_banks``): large
+    banks ``banks.large_bank_client_share`` between them, the rest split between the small
+    banks and, in the share lever 10 licenses (``nondeposit_lender_capital_share``), the
+    non-deposit lenders; lenders of a kind share equally. So lenders weigh by their size class."""
+    banks, b = model.banks, model.config.banks
+    nondeposit = banks.kind == NONDEPOSIT_LENDER
+    large = banks.kind == LARGE_BANK
+    small = ~large & ~nondeposit
+    to_nondeposit = model.policy.p10_multilevel_finance.nondeposit_lender_capital_share if nondeposit.any() else 0.0
+    rest = 1.0 - b.large_bank_client_share
+    total_large = b.large_bank_client_share + (0.0 if small.any() else rest * (1.0 - to_nondeposit))
+    shares = np.zeros(banks.size)
+    shares[large] = total_large / max(np.count_nonzero(large), 1)
+    shares[small] = rest * (1.0 - to_nondeposit) / max(np.count_nonzero(small), 1)
+    shares[nondeposit] = rest * to_nondeposit / max(np.count_nonzero(nondeposit), 1)
+    return shares
+
+
+def switch_banks(model: "SMEEconomy", rows: np.ndarray, new_bank: np.ndarray) -> tuple[int, float]:
+    """Move SMEs ``rows`` (distinct) to the lenders ``new_bank``: the firm's deposits go with
+    it (they sit at ``banks.deposit_home[smes.bank]``, so its money moves between banks with
+    the reserves behind it, see :mod:`sme_abm.agents.bank`), and a firm with debt moves its
+    loan facility: the new lender lends it the outstanding debt and the firm repays the old
+    one with it (two ledger flows, so the loan books of both banks and the accounting
+    identities hold). The facility keeps its rate, schedule and guarantee (guarantor and
+    guaranteed amount). Returns the number of firms that moved and the debt moved."""
+    smes, banks, ledger = model.smes, model.banks, model.ledger
+    moving = new_bank != smes.bank[rows]
+    rows, new_bank = rows[moving], new_bank[moving]
+    debt = smes.debt[rows]
+    with_debt = np.flatnonzero(debt > 0)
+    debtors, amount = rows[with_debt], debt[with_debt]
+    old, new = smes.bank[debtors], new_bank[with_debt]
+    lent = bincount_sums(new, weights=amount, minlength=banks.size)
+    repaid = bincount_sums(old, weights=amount, minlength=banks.size)
+    ledger.pay("facility_moved_in", "banks", "smes", amount, payer_rows=new, payee_rows=debtors, payer_sums=lent)
+    moved = ledger.pay("facility_moved_out", "smes", "banks", amount, payer_rows=debtors, payee_rows=old,
+                       payee_sums=repaid)
+    banks.loans += lent - repaid
+    # the risk-weighted assets follow the facilities (what update_risk_weighted_assets would sum)
+    weighted = amount * risk_weights(model, smes.size_class[debtors], amount, smes.guaranteed[debtors])
+    banks.risk_weighted_assets += (bincount_sums(new, weights=weighted, minlength=banks.size)
+                                   - bincount_sums(old, weights=weighted, minlength=banks.size))
+    smes.bank[rows] = new_bank
+    return int(rows.size), moved
 
 
 @njit
@@ -414,19 +531,16 @@ def run_credit_market(model: "SMEEconomy") -> None:
     n = smes.size
     banks.update_risk_weighted_assets(model)
 
-    # firms finance investment and their cash buffer, and keep their debt near
-    # a target leverage by refinancing part of the gap each month
-    econ = model.config.economy
+    # firms borrow for investment (desired capital falls with the user cost of capital) and
+    # for the cash buffer they lack; refused firms still waiting do not apply
     draws = uniform(rng, n)
-    need, applies = np.empty(n), np.empty(n, dtype=bool)
-    _applications_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand, smes.price,
-                         smes.capital, smes.debt, smes.costs, smes.cash, smes.sales, draws,
-                         float(econ.investment_speed), float(econ.cash_buffer_months),
-                         float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
-                         float(p.p18_service_platforms.credit_application_rate), need, applies)
+    desired, need, applies, withdrawn = financing_need(model, draws)
+    model.month_desired_investment = desired
     rows = np.flatnonzero(applies)
     amount = need[rows]
     count = rows.size
+    # applicants still searching after a refusal at another lender continue their episode
+    continuing = smes.credit_wait[rows] < 0
 
     true_log_odds = default_log_odds(model)[rows]
     noise = p.p04_credit_information.signal_noise
@@ -515,12 +629,29 @@ def run_credit_market(model: "SMEEconomy") -> None:
     pd_ok = estimated_pd <= bank_limit
     demanded, granted_total = amount.sum(), loan_amount.sum()
     booked_small_micro = small_micro[booked]
+    episodes = close_episodes(model, rows, granted, capital_headroom)
+    ended = granted | episodes["waits"]  # the episode ends with a loan, or refused (the firm waits)
+    refused_ended = ended & ~granted
+    model.step_stats.update(
+        credit_episodes_started=int(np.count_nonzero(~continuing)),
+        credit_episodes_ended=int(np.count_nonzero(ended)),
+        credit_episodes_refused=int(np.count_nonzero(refused_ended)),
+        credit_episodes_withdrawn=withdrawn,
+        credit_refusals=int(rows.size - booked.size),
+        credit_demanded_episodes=float(amount[ended].sum()),
+        creditworthy_episodes=int(np.count_nonzero(creditworthy & ended)),
+        creditworthy_episodes_refused=int(np.count_nonzero(creditworthy & refused_ended)),
+        credit_waiting=episodes["waiting"],
+        bank_switches=episodes["switches"],
+        bank_switches_after_refusal=episodes["searches"],
+        facilities_moved=episodes["moved"],
+    )
     model.step_stats.update(
         credit_applications=int(rows.size),
         credit_approved=int(booked.size),
         credit_demanded=float(demanded),
         credit_granted=float(granted_total),
-        credit_rationed=float(demanded - granted_total),
+        credit_rationed=float(amount[refused_ended].sum()),
         credit_guaranteed=float(amount[with_guarantee].sum()),
         credit_granted_small_micro=float(loan_amount[booked_small_micro].sum()),
         creditworthy_applicants=int(np.count_nonzero(creditworthy)),
@@ -543,6 +674,49 @@ def run_credit_market(model: "SMEEconomy") -> None:
         new_guarantee_fee=float(np.average(fee_rate, weights=amount[with_guarantee])) if with_guarantee.size
         else float("nan"),
     )
+
+
+def close_episodes(model: "SMEEconomy", rows: np.ndarray, granted: np.ndarray, capital_headroom: np.ndarray) -> dict:
+    """After the month's lending: the applicants ``rows`` refused (``~granted``) either look
+    for another lender, with probability ``banks.refused_search_probability`` (they move there
+    and apply the next month, the same rationing episode), or wait
+    ``banks.refused_wait_months`` before they apply again (their episode ends refused);
+    granted applicants' episodes end. Then any firm moves to another lender with
+    probability ``banks.bank_switch_rate`` a month. New lenders are drawn as new firms draw
+    theirs, by the lenders' size classes (:func:`client_shares`), among those with capital
+    headroom (:func:`choose_other_lenders`), so the clients' spread over lenders stays that of
+    entry; the move is booked by :func:`switch_banks`. (Drawn by loan book instead, the
+    lenders' books drifted apart like a Polya urn: one bank held 43% of the loans after 240
+    months.)
+
+    Returns the refused applicants who wait (a mask over ``rows``) and the month's counts:
+    firms waiting, switches, switches after a refusal and the debt moved."""
+    smes, banks, rng, cfg = model.smes, model.banks, model.rng, model.config.banks
+    refused = np.flatnonzero(~granted)
+    searches = rng.random(refused.size) < cfg.refused_search_probability
+    waits = np.zeros(rows.size, dtype=bool)
+    waits[refused[~searches]] = True
+    smes.credit_wait[rows[granted]] = 0
+    smes.credit_wait[rows[waits]] = cfg.refused_wait_months
+    weights = np.where(capital_headroom > 0, client_shares(model), 0.0)
+    searching = rows[refused[searches]]
+    # firms that move for reasons of their own: a binomial count of distinct firms, drawn
+    # without a uniform draw per firm (the same law as one Bernoulli draw each)
+    n = smes.size
+    count = int(rng.binomial(n, min(max(cfg.bank_switch_rate, 0.0), 1.0))) if n else 0
+    movers = np.setdiff1d(rng.choice(n, size=count, replace=False) if count else np.empty(0, dtype=np.int64),
+                          searching)
+    switching = np.concatenate([searching, movers])
+    new_bank = choose_other_lenders(weights, smes.bank[switching], rng.random(switching.size))
+    found = new_bank[: searching.size] != smes.bank[searching]
+    # a searcher with nowhere to go waits instead
+    smes.credit_wait[searching[found]] = -1
+    stuck = searching[~found]
+    smes.credit_wait[stuck] = cfg.refused_wait_months
+    waits[np.isin(rows, stuck)] = True
+    switched, moved = switch_banks(model, switching, new_bank)
+    return {"waits": waits, "waiting": int(np.count_nonzero(smes.credit_wait > 0)), "switches": switched,
+            "searches": int(np.count_nonzero(found)), "moved": moved}
 
 
 def guarantee_fees(model: "SMEEconomy", estimated_pd: np.ndarray, amount: np.ndarray, lgd: float) -> np.ndarray:

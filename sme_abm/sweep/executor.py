@@ -104,6 +104,7 @@ def burn_in(config: dict[str, Any], months: int, out: str) -> str:
     from .studies import state_digest
 
     model = SMEEconomy(load_config(config, {"simulation.burn_in_months": 0}))
+    model.burning_in = True  # as SMEEconomy._burn_in: the reference user cost follows the economy's
     model.run(months)
     model.start_evaluation()
     model.save_state(out)

@@ -231,7 +231,8 @@ def window_metrics(ts: pd.DataFrame, channels: dict[str, str] | None = None) -> 
         return {"months": 0}
     employment, output = _column(ts, "employment"), _column(ts, "output")
     deficit, interest = _column(ts, "primary_deficit"), _column(ts, "bond_interest")
-    rationed, demanded = _column(ts, "credit_rationed"), _column(ts, "credit_demanded")
+    # rationing per applicant episode: requests refused over requests of the episodes that ended
+    rationed, demanded = _column(ts, "credit_rationed"), _column(ts, "credit_demanded_episodes")
     metrics: dict[str, Any] = {
         "months": int(len(ts)),
         "first_month": int(ts["step"].iloc[0]),
