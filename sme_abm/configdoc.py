@@ -140,16 +140,21 @@ def main(folder: str = "configs", docs: str = "docs") -> None:
         path = Path(folder) / name
         path.write_text(text)
         print(f"wrote {path}")
-    study = Path(docs) / "studies" / "knockout" / "report.md"
-    doc = render_levers_doc(_study_effects_table(study) if study.exists() else None)
+    studies = Path(docs) / "studies"
+    doc = render_levers_doc(_study_table(studies / "knockout" / "report.md", "| lever | own channel |"),
+                            _study_table(studies / "knockout" / "report.md", "| lever | net fiscal cost"),
+                            _study_table(studies / "knockin" / "report.md", "| lever | own channel |"))
     (Path(docs) / "levers.md").write_text(doc)
     print(f"wrote {Path(docs) / 'levers.md'}")
 
 
-def _study_effects_table(report: Path) -> str | None:
-    """The effects table of a knockout study's ``report.md`` (``sme-abm study report``)."""
+def _study_table(report: Path, header: str) -> str | None:
+    """The table of a study's ``report.md`` (``sme-abm study report``) whose header starts
+    with ``header``; None if the report or the table is missing."""
+    if not report.exists():
+        return None
     text = report.read_text()
-    start = text.find("| lever | own channel |")
+    start = text.find(header)
     if start < 0:
         return None
     end = text.find("\n\n", start)
@@ -186,7 +191,8 @@ STUDIES_SECTION = [
 ]
 
 
-def render_levers_doc(knockout_table: str | None = None) -> str:
+def render_levers_doc(knockout_table: str | None = None, cost_table: str | None = None,
+                       knockin_table: str | None = None) -> str:
     """docs/levers.md: every lever with its mechanism, parameters, defaults and sources."""
     registry = load_registry()
     out = [
@@ -240,6 +246,34 @@ def render_levers_doc(knockout_table: str | None = None) -> str:
             "none (run the study on configs/shock.toml to see it).",
             "",
             "![knockout: output](studies/knockout/effects_output.png)",
+            "",
+        ]
+    if cost_table:
+        out += [
+            "## Cost-effectiveness (knockout study)",
+            "",
+            "Net fiscal cost is the change in the government's primary deficit plus bond interest over the",
+            "60 evaluated months against the paired run without the lever (dynamic scoring: the taxes the",
+            "economy pays back are netted); job-years are the change in summed monthly employment / 12;",
+            "ratios of means with delta-method 95% CIs, *undefined* where the net cost's CI includes 0. A",
+            "negative net cost is a saving: a negative ratio beside positive job-years (levers 2, 4, 11, 12,",
+            "18, 21) means the lever adds jobs and pays for itself through the taxes they bring.",
+            "",
+            cost_table.rstrip(),
+            "",
+            "![cost-effectiveness](studies/knockout/cost_effectiveness.png)",
+            "",
+        ]
+    if knockin_table:
+        out += [
+            "## Knock-in: what each lever does alone",
+            "",
+            "The knock-in study (`sme-abm sweep configs/experiments/study-knockin.toml`; full report in",
+            "[studies/knockin/report.md](studies/knockin/report.md)): no policy and, per lever, that lever",
+            "alone, 20 replicates of 50,000 SMEs from the same 120-month burn-in state with every lever",
+            "off, 60 evaluated months. Each cell is the lever alone minus no policy.",
+            "",
+            knockin_table.rstrip(),
             "",
         ]
     out += STUDIES_SECTION
