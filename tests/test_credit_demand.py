@@ -364,3 +364,17 @@ def test_rationing_is_reported_per_episode_and_by_value():
     assert 0 <= summary["creditworthy_refused_episode_share"] < 1
     # a refused firm waits, so few firms apply in a month (72% did when refusals reapplied)
     assert (ts["credit_applications"] / ts["firms"]).mean() < 0.5
+
+
+@pytest.mark.parametrize("nondeposit_on", [True, False])
+def test_switchers_choose_lenders_by_the_law_entrants_draw_theirs_by(nondeposit_on):
+    """``credit.client_shares`` (the weights switching firms draw a new lender by) restates the
+    law ``SMEEconomy._draw_banks`` samples entrants' lenders from: the two must agree, lender
+    by lender, with lever 10's non-deposit lenders licensed or not."""
+    overrides = {} if nondeposit_on else {"levers__p10_multilevel_finance__enabled": False}
+    model = SMEEconomy(n_smes=200, rng=3, simulation__burn_in_months=0, simulation__mesa_agents=False, **overrides)
+    n = 400_000
+    drawn = np.bincount(model._draw_banks(n), minlength=model.banks.size) / n
+    shares = credit.client_shares(model)
+    assert shares.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(drawn, shares, atol=0.004)
