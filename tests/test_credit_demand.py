@@ -373,8 +373,9 @@ def test_switchers_choose_lenders_by_the_law_entrants_draw_theirs_by(nondeposit_
     by lender, with lever 10's non-deposit lenders licensed or not."""
     overrides = {} if nondeposit_on else {"levers__p10_multilevel_finance__enabled": False}
     model = SMEEconomy(n_smes=200, rng=3, simulation__burn_in_months=0, simulation__mesa_agents=False, **overrides)
-    n = 400_000
+    n = 2_000_000
     drawn = np.bincount(model._draw_banks(n), minlength=model.banks.size) / n
     shares = credit.client_shares(model)
     assert shares.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(drawn, shares, atol=0.004)
+    # relative: a non-deposit lender's share is about 0.4% (sampling error about 1% of it here)
+    np.testing.assert_allclose(drawn, shares, rtol=0.05, atol=1e-6)
