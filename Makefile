@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: run test test-latest dashboard setup setup-test lint configs clean
+.PHONY: run test test-latest dashboard setup setup-test lint configs clean clean-kernels
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,3 +69,7 @@ configs: $(VENV)/.base
 
 clean:
 	rm -rf $(VENV) .venv-latest-* .stackcheck-* dist build .pytest_cache .mypy_cache .hypothesis
+
+# numba's cache does not see edits to a helper inlined from another module (sme_abm/kernels.py)
+clean-kernels:
+	find sme_abm -name '*.nbi' -delete -o -name '*.nbc' -delete

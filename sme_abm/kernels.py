@@ -29,6 +29,9 @@ fancy indexing) is left to numpy.
 
 ``cache=True`` writes the compiled code next to the module (``__pycache__``),
 so later processes, and the workers of a sweep, load it instead of compiling.
+Numba checks a cached kernel against its own module's file only: after editing an
+:func:`inline` helper, delete the ``__pycache__`` of the modules that call it
+(``make clean-kernels``), or their kernels keep the old helper.
 """
 
 from __future__ import annotations

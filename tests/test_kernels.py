@@ -168,7 +168,8 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
     from sme_abm.markets.credit import MIN_LOAN, default_log_odds, financing_need
 
-    model = SMEEconomy(n_smes=3_000, rng=8)
+    # both investment rules at once: the smooth one below the inaction band, the lumpy one above it
+    model = SMEEconomy(n_smes=3_000, rng=8, economy__investment_inaction_band=0.15, banks__leverage_adjustment=0.1)
     model.run(3)
     smes, econ, banks, banks_cfg = model.smes, model.config.economy, model.banks, model.config.banks
     kappa = np.asarray(model.capital_output_ratio, dtype=float)
@@ -191,8 +192,12 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     desired = desired_investment(model)
     # the factor is single precision (numba's and numpy's float32 power may differ by an ulp,
     # 6e-8 of the target), so the gap target - capital is compared to within 1e-6 of the target
-    np.testing.assert_array_less(np.abs(desired - econ.investment_speed * np.maximum(target - smes.capital, 0.0)),
-                                 1e-6 * econ.investment_speed * target + 1e-12)
+    gap = np.maximum(target - smes.capital, 0.0)
+    lumpy = gap > econ.investment_inaction_band * target
+    assert 0 < np.count_nonzero(lumpy) < np.count_nonzero(gap > 0)  # both rules are exercised
+    ok = ~np.isclose(gap, econ.investment_inaction_band * target, rtol=1e-5)  # no firm on the band's edge
+    expected_desired = np.where(lumpy, gap, econ.investment_speed * gap)
+    np.testing.assert_array_less(np.abs(desired - expected_desired)[ok], 1e-6 * target[ok] + 1e-12)
 
     investment = np.empty(smes.size)
     _investment_kernel(desired, smes.cash, smes.costs, float(econ.cash_buffer_months), investment)

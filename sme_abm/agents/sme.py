@@ -488,35 +488,36 @@ def expected_rate_shift(model: "SMEEconomy") -> float:
 def user_cost_arguments(model: "SMEEconomy") -> tuple:
     """The arrays and scalars :func:`_desired_investment` takes after a firm's own columns:
     the firms' quotes (:func:`expected_loan_quotes`), the expected rate shift (:func:`expected_rate_shift`), depreciation,
-    expected inflation, the floor, the reference user cost, the elasticity and the
-    investment speed."""
+    expected inflation, the floor, the reference user cost, the elasticity, the
+    investment speed and the inaction band."""
     econ = model.config.economy
     return (np.asarray(expected_loan_quotes(model), dtype=float), float(expected_rate_shift(model)),
             float(econ.depreciation_rate),
             float(model.central_bank.inflation), float(econ.user_cost_floor), float(model.user_cost_reference),
-            float(econ.user_cost_elasticity), float(econ.investment_speed))
+            float(econ.user_cost_elasticity), float(econ.investment_speed), float(econ.investment_inaction_band))
 
 
 @inline
 def _desired_investment(ratio, units, capital, quote, rate_shift, depreciation, expected_inflation, floor, reference,
-                        elasticity, speed):  # pragma: no cover - compiled
+                        elasticity, speed, band):  # pragma: no cover - compiled
     """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
     rate = quote + rate_shift
     user_cost = maximum(rate + depreciation - expected_inflation, floor)
     factor = np.float32(reference / user_cost) ** np.float32(elasticity)
     target = 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
-    return speed * maximum(target - capital, 0.0)
+    gap = maximum(target - capital, 0.0)
+    return gap if (band > 0.0) & (gap > band * target) else speed * gap
 
 
 @njit
 def _desired_investment_kernel(sector, capital_output_ratio, units, capital, quotes, rate_shift, depreciation,
-                               expected_inflation, floor, reference, elasticity, speed,
+                               expected_inflation, floor, reference, elasticity, speed, band,
                                out):  # pragma: no cover - compiled
     """:func:`desired_investment` for every firm."""
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
         out[i] = _desired_investment(ratio[i], units[i], capital[i], quotes[i], rate_shift, depreciation,
-                                     expected_inflation, floor, reference, elasticity, speed)
+                                     expected_inflation, floor, reference, elasticity, speed, band)
 
 
 def desired_investment(model: "SMEEconomy") -> np.ndarray:
