@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sme_abm.validation import _mean_ci, validate, zipf_exponent
+from sme_abm.validation import _mean_ci, investment_rates, validate, zipf_exponent
 
 from conftest import CONFIGS, run_cli
 
@@ -25,6 +25,26 @@ def test_confidence_interval_of_known_sample():
     assert half == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
 
 
+def test_investment_rates_of_a_known_panel():
+    """Four firms a year apart (snapshots at steps 11 and 23; firm 1 also at 35). At an annual
+    depreciation rate of 0.12 (0.01 a month) a year keeps 0.99^12 of the capital."""
+    import pandas as pd
+
+    kept = 0.99 ** 12
+    start = [100.0, 100.0, 100.0, 100.0]
+    after_year = [kept * 100 + 30, kept * 100 + 0.5, kept * 100 + 10, kept * 100]  # I/K 0.3, 0.005, 0.1, 0
+    panel = pd.DataFrame({"firm_id": [1, 2, 3, 4] * 2 + [1], "step": [11] * 4 + [23] * 4 + [35],
+                          "capital": start + after_year + [200.0]})
+    spikes, inaction, mean = investment_rates(panel, depreciation_rate=0.12)
+    # firm 1's second year: (200 - kept * 130) / 130 = 0.65, a spike; the others have one year
+    assert spikes == pytest.approx(2 / 5) and inaction == pytest.approx(2 / 5)
+    assert mean == pytest.approx((0.3 + 0.005 + 0.1 + 0.0 + (200 - kept * (kept * 100 + 30)) / (kept * 100 + 30)) / 5)
+    # only years that start after step 11
+    assert investment_rates(panel, 0.12, after_step=11)[0] == 1.0
+    # a firm that exits (no later snapshot) has no firm-year
+    assert np.isnan(investment_rates(panel[panel["step"] == 11], 0.12)[0])
+
+
 def test_validate_small_population_writes_complete_report(tmp_path):
     results = validate(CONFIGS / "baseline.toml", replicates=2, n_smes=800, steps=36, out=tmp_path)
     names = {r.name for r in results}
@@ -32,7 +52,8 @@ def test_validate_small_population_writes_complete_report(tmp_path):
             "procurement_sme_share", "procurement_sme_share_min", "procurement_small_micro_of_reserved_min",
             "average_guarantee_fee", "guarantor_leverage_over_limit", "guarantee_additionality_credit",
             "guarantee_additionality_rate", "npl_ratio_small_micro", "realised_over_priced_loss",
-            "guarantor_loss_rate", "economic_default_share"} == names
+            "guarantor_loss_rate", "economic_default_share", "investment_spike_share",
+            "investment_inaction_share"} == names
     assert {r.role for r in results} == {"fitted", "checked"}
     report = (tmp_path / "report.md").read_text()
     assert "| target | role |" in report and "Axtell" in report
