@@ -53,7 +53,7 @@ def test_validate_small_population_writes_complete_report(tmp_path):
             "average_guarantee_fee", "guarantor_leverage_over_limit", "guarantee_additionality_credit",
             "guarantee_additionality_rate", "npl_ratio_small_micro", "realised_over_priced_loss",
             "guarantor_loss_rate", "economic_default_share", "investment_spike_share",
-            "investment_inaction_share"} == names
+            "investment_inaction_share", "sme_revenue_share"} == names
     assert {r.role for r in results} == {"fitted", "checked"}
     report = (tmp_path / "report.md").read_text()
     assert "| target | role |" in report and "Axtell" in report
