@@ -119,6 +119,7 @@ class SMEEconomy(mesa.Model):
         self.month_invoices: np.ndarray | None = None
         #: This month's desired investment per SME row: scratch from the credit market to invest.
         self.month_desired_investment: np.ndarray | None = None
+        self.month_adjustment_draws: np.ndarray | None = None
         #: Key of lever 25's pilot groups (``government.pilot_control``): from the seed the
         #: economy was built with, and saved with its state, so a warm start keeps its groups.
         self.pilot_key = int(self.config.simulation.seed) & ((1 << 63) - 1)

@@ -165,7 +165,7 @@ def test_uniform_matches_numpy_random_and_end_state():
 
 
 def test_investment_and_credit_need_match_their_numpy_definitions():
-    from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment
+    from sme_abm.agents.sme import _investment_kernel, cash_buffer, desired_investment, investment_thresholds
     from sme_abm.markets.credit import MIN_LOAN, default_log_odds, financing_need
 
     # both investment rules at once: the smooth one below the inaction band, the lumpy one above it
@@ -193,9 +193,13 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     # the factor is single precision (numba's and numpy's float32 power may differ by an ulp,
     # 6e-8 of the target), so the gap target - capital is compared to within 1e-6 of the target
     gap = np.maximum(target - smes.capital, 0.0)
-    lumpy = gap > econ.investment_inaction_band * target
+    threshold = investment_thresholds(model)  # this month's random fixed costs, drawn once
+    assert threshold.max() <= 2 * econ.investment_inaction_band and np.array_equal(threshold, investment_thresholds(model))
+    # random fixed costs: thresholds spread uniformly over [0, 2 band] (sd band / sqrt(3)), not one for all
+    assert abs(threshold.std() / econ.investment_inaction_band - 3 ** -0.5) < 0.05
+    lumpy = gap > threshold * target
     assert 0 < np.count_nonzero(lumpy) < np.count_nonzero(gap > 0)  # both rules are exercised
-    ok = ~np.isclose(gap, econ.investment_inaction_band * target, rtol=1e-5)  # no firm on the band's edge
+    ok = ~np.isclose(gap, threshold * target, rtol=1e-5)  # no firm on its threshold's edge
     expected_desired = np.where(lumpy, gap, econ.investment_speed * gap)
     np.testing.assert_array_less(np.abs(desired - expected_desired)[ok], 1e-6 * target[ok] + 1e-12)
 

@@ -485,39 +485,60 @@ def expected_rate_shift(model: "SMEEconomy") -> float:
     return -(1.0 - remaining) * pass_through * (model.central_bank.loan_prime_rate - cb.loan_prime_rate)
 
 
+def investment_thresholds(model: "SMEEconomy") -> np.ndarray:
+    """Per firm, this month's spike threshold: the share of its desired capital its capital
+    gap must exceed before it closes the whole gap at once (0: the smooth rule). Fixed costs
+    of adjustment are random, drawn afresh each month (Caballero and Engel 1999,
+    *Econometrica* 67; Khan and Thomas 2008, *Econometrica* 76), so the threshold is uniform
+    on ``[0, 2 * economy.investment_inaction_band]``: a common shock then moves a few firms
+    over their thresholds, not all of them at once. With one threshold for every firm the
+    spikes bunched into economy-wide investment waves (investment up 11-fold in a month,
+    output up 10%; 5,000 SMEs, seed 1). The draws are made once a month, when the credit
+    market first asks for them (:attr:`SMEEconomy.month_adjustment_draws`), and reused for
+    the same firms within the month."""
+    band = float(model.config.economy.investment_inaction_band)
+    n = model.smes.size
+    if band <= 0.0:
+        return np.zeros(n)
+    draws = model.month_adjustment_draws
+    if draws is None or draws.size != n:
+        draws = model.month_adjustment_draws = uniform(model.rng, n)
+    return 2.0 * band * draws
+
+
 def user_cost_arguments(model: "SMEEconomy") -> tuple:
     """The arrays and scalars :func:`_desired_investment` takes after a firm's own columns:
     the firms' quotes (:func:`expected_loan_quotes`), the expected rate shift (:func:`expected_rate_shift`), depreciation,
     expected inflation, the floor, the reference user cost, the elasticity, the
-    investment speed and the inaction band."""
+    investment speed and the firms' spike thresholds (:func:`investment_thresholds`)."""
     econ = model.config.economy
     return (np.asarray(expected_loan_quotes(model), dtype=float), float(expected_rate_shift(model)),
             float(econ.depreciation_rate),
             float(model.central_bank.inflation), float(econ.user_cost_floor), float(model.user_cost_reference),
-            float(econ.user_cost_elasticity), float(econ.investment_speed), float(econ.investment_inaction_band))
+            float(econ.user_cost_elasticity), float(econ.investment_speed), investment_thresholds(model))
 
 
 @inline
 def _desired_investment(ratio, units, capital, quote, rate_shift, depreciation, expected_inflation, floor, reference,
-                        elasticity, speed, band):  # pragma: no cover - compiled
+                        elasticity, speed, threshold):  # pragma: no cover - compiled
     """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
     rate = quote + rate_shift
     user_cost = maximum(rate + depreciation - expected_inflation, floor)
     factor = np.float32(reference / user_cost) ** np.float32(elasticity)
     target = 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
     gap = maximum(target - capital, 0.0)
-    return gap if (band > 0.0) & (gap > band * target) else speed * gap
+    return gap if (threshold > 0.0) & (gap > threshold * target) else speed * gap
 
 
 @njit
 def _desired_investment_kernel(sector, capital_output_ratio, units, capital, quotes, rate_shift, depreciation,
-                               expected_inflation, floor, reference, elasticity, speed, band,
+                               expected_inflation, floor, reference, elasticity, speed, thresholds,
                                out):  # pragma: no cover - compiled
     """:func:`desired_investment` for every firm."""
     ratio = take(capital_output_ratio, sector)  # gathered first, so the loop vectorises
     for i in range(sector.size):
         out[i] = _desired_investment(ratio[i], units[i], capital[i], quotes[i], rate_shift, depreciation,
-                                     expected_inflation, floor, reference, elasticity, speed, band)
+                                     expected_inflation, floor, reference, elasticity, speed, thresholds[i])
 
 
 def desired_investment(model: "SMEEconomy") -> np.ndarray:

@@ -139,7 +139,7 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 
 @njit
 def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quotes, rate_shift, depreciation,
-                         expected_inflation, floor, reference, elasticity, investment_speed, band, costs, cash, sales, draws,
+                         expected_inflation, floor, reference, elasticity, investment_speed, thresholds, costs, cash, sales, draws,
                          cash_buffer_months, application_rate, wait_months, debt_to_capital, leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
     """Every SME's desired investment and financing need, whether it applies for credit,
     and the count-down of refused and discouraged firms' waits. In numpy terms::
@@ -169,7 +169,8 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quo
     discouraged = 0
     for i in range(sales.size):
         investment = _desired_investment(ratio[i], units[i], capital[i], quotes[i], rate_shift, depreciation,
-                                         expected_inflation, floor, reference, elasticity, investment_speed, band)
+                                         expected_inflation, floor, reference, elasticity, investment_speed,
+                                         thresholds[i])
         refinance = leverage_adjustment * maximum(debt_to_capital * capital[i] - debt[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
         desired[i] = investment
@@ -534,6 +535,7 @@ def run_credit_market(model: "SMEEconomy") -> None:
     # firms borrow for investment (desired capital falls with the user cost of capital) and
     # for the cash buffer they lack; refused firms still waiting do not apply
     draws = uniform(rng, n)
+    model.month_adjustment_draws = None  # this month's fixed adjustment costs are drawn afresh
     desired, need, applies, withdrawn = financing_need(model, draws)
     model.month_desired_investment = desired
     rows = np.flatnonzero(applies)
