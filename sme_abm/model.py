@@ -119,6 +119,9 @@ class SMEEconomy(mesa.Model):
         self.month_invoices: np.ndarray | None = None
         #: This month's desired investment per SME row: scratch from the credit market to invest.
         self.month_desired_investment: np.ndarray | None = None
+        #: This month's uniform draws of the SMEs' fixed costs of adjusting capital (lumpy
+        #: investment, ``agents.sme.investment_thresholds``): drawn when the credit market first
+        #: asks, reset at its start each month, None while ``investment_inaction_band`` is 0.
         self.month_adjustment_draws: np.ndarray | None = None
         #: Key of lever 25's pilot groups (``government.pilot_control``): from the seed the
         #: economy was built with, and saved with its state, so a warm start keeps its groups.
