@@ -33,7 +33,14 @@ def _primary_deficit(ledger: Any) -> float:
     return -primary_balance
 #: Rows per Parquet row group of a streamed panel: the writer encodes a whole group in memory.
 PANEL_ROW_GROUP = 131_072
-PANEL_COLUMNS = ("firm_id", "sector", "size_class", "employment", "sales", "capital", "debt", "age")
+PANEL_COLUMNS = ("firm_id", "sector", "size_class", "employment", "sales", "capital", "debt", "guaranteed",
+                 "loan_rate", "age")
+
+#: Columns of the credit-application record: the month, the applicant, what the bank estimated
+#: and decided, and what it charged (NaN when refused).
+APPLICATION_COLUMNS = {"step": np.int32, "firm_id": np.int64, "size_class": np.int8, "sector": np.int8,
+                       "estimated_pd": np.float64, "amount": np.float64, "direct": np.bool_,
+                       "eligible": np.bool_, "guaranteed": np.bool_, "granted": np.bool_, "rate": np.float64}
 
 
 class Recorder:
@@ -48,10 +55,27 @@ class Recorder:
         self.lever_keys = model.registry.keys
         self.panel_file: Path | None = None
         self._panel_writer: Any = None
+        self.application_rows: list[dict[str, np.ndarray]] | None = None  # None: not recorded
 
     def restart(self) -> None:
         """Forget what was recorded so far (the burn-in): the record starts at month 0."""
         self.rows, self.panel, self.exit_rows = [], [], []
+        if self.application_rows is not None:
+            self.application_rows = []
+
+    def record_applications(self) -> None:
+        """Keep one row per credit application from now on (:meth:`applications`): the firm-level
+        record the quasi-experiments of :mod:`sme_abm.quasi_experiments` need. Off by default,
+        since at a million firms it would be a few hundred megabytes a decade."""
+        if self.application_rows is None:
+            self.application_rows = []
+
+    def log_applications(self, columns: dict[str, np.ndarray]) -> None:
+        """One month's applications (called by the credit market when recording is on)."""
+        if self.application_rows is None or self.model.month < 0:
+            return
+        size = len(next(iter(columns.values())))
+        self.application_rows.append({"step": np.full(size, self.model.month, dtype=np.int32), **columns})
 
     def stream_panel(self, path: str | Path) -> None:
         """Write firm-panel snapshots to a Parquet file as they are taken instead of
@@ -337,8 +361,17 @@ class Recorder:
 
     def firm_panel(self) -> pd.DataFrame:
         if not self.panel:
-            return pd.DataFrame(columns=["firm_id", "step", "sector", "size_class", "employment", "output", "capital", "debt", "age"])
+            return pd.DataFrame(columns=["firm_id", "step", *("output" if c == "sales" else c for c in PANEL_COLUMNS[1:])])
         return pd.concat(self.panel, ignore_index=True)
+
+    def applications(self) -> pd.DataFrame | None:
+        """The credit applications recorded since month 0 (None unless :meth:`record_applications`)."""
+        if self.application_rows is None:
+            return None
+        if not self.application_rows:
+            return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in APPLICATION_COLUMNS.items()})
+        return pd.DataFrame({name: np.concatenate([part[name] for part in self.application_rows])
+                             for name in self.application_rows[0]})
 
     def exits(self) -> pd.DataFrame:
         if not self.exit_rows:

@@ -36,6 +36,7 @@ class RunResult:
         firm_panel: Firm snapshots every ``simulation.panel_every`` steps (None when
             the run streamed them to ``panel_file``).
         exits: One row per exit.
+        applications: One row per credit application, when the run recorded them.
         manifest: Config hash, seed, versions, git commit, times.
         model: The model object at the end of the run (not written to disk).
     """
@@ -48,6 +49,7 @@ class RunResult:
     manifest: dict[str, Any]
     model: SMEEconomy | None = field(default=None, repr=False)
     panel_file: Path | None = None
+    applications: pd.DataFrame | None = None
 
     def write(self, out: str | Path) -> Path:
         """Write the result files into ``out`` atomically; returns the folder."""
@@ -89,6 +91,7 @@ def run(
     panel_file: str | Path | None = None,
     from_state: str | Path | None = None,
     save_state: str | Path | None = None,
+    record_applications: bool = False,
     **keyword_overrides: Any,
 ) -> RunResult:
     """Build the model from a config and run it to the end.
@@ -104,6 +107,8 @@ def run(
         from_state: A saved state (:mod:`sme_abm.state`) to continue from; the run adds
             ``simulation.steps`` months to it, and its outputs include the state's months.
         save_state: Write the final state to this folder.
+        record_applications: Keep one row per credit application (``RunResult.applications``),
+            the record the quasi-experiments (:mod:`sme_abm.quasi_experiments`) read.
         **keyword_overrides: More overrides as keywords, with ``__`` for dots
             (``levers__p13_financing_guarantee__enabled=False``); ``n_smes``,
             ``steps`` and ``seed`` (or ``rng``) are shortcuts for the
@@ -136,6 +141,8 @@ def run(
     model = SMEEconomy(resolved, state=from_state, progress=progress)
     if panel_file is not None:
         model.recorder.stream_panel(panel_file)
+    if record_applications:
+        model.recorder.record_applications()
     model.run(progress=progress)
     model.recorder.close_panel()
     if save_state is not None:
@@ -159,7 +166,7 @@ def run(
     }
     panel = None if panel_file is not None else model.firm_panel()
     return RunResult(resolved, model.timeseries(), summary, panel, model.exits(), manifest, model,
-                     Path(panel_file) if panel_file is not None else None)
+                     Path(panel_file) if panel_file is not None else None, model.recorder.applications())
 
 
 def write_results(result: RunResult, out: Path) -> Path:
@@ -179,6 +186,8 @@ def write_results(result: RunResult, out: Path) -> Path:
         elif result.panel_file is not None:
             shutil.copyfile(result.panel_file, staging / "firm_panel.parquet")
         result.exits.to_parquet(staging / "exits.parquet", index=False)
+        if result.applications is not None:
+            result.applications.to_parquet(staging / "applications.parquet", index=False)
         (staging / "summary.json").write_text(dumps(result.summary, indent=2) + "\n")
         (staging / "config.toml").write_text(result.config.to_toml())
         (staging / "manifest.json").write_text(dumps(result.manifest, indent=2) + "\n")

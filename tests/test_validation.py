@@ -53,11 +53,14 @@ def test_validate_small_population_writes_complete_report(tmp_path):
             "average_guarantee_fee", "guarantor_leverage_over_limit", "guarantee_additionality_credit",
             "guarantee_additionality_rate", "npl_ratio_small_micro", "realised_over_priced_loss",
             "guarantor_loss_rate", "economic_default_share", "investment_spike_share",
-            "investment_inaction_share", "sme_revenue_share"} == names
+            "investment_inaction_share", "sme_revenue_share", "matched_guarantee_credit_effect",
+            "matched_guarantee_rate_effect", "additional_credit_per_guaranteed_yuan", "eligibility_rdd_credit",
+            "eligibility_rdd_rate", "eligibility_rdd_bad_loans"} == names
     assert {r.role for r in results} == {"fitted", "checked"}
     report = (tmp_path / "report.md").read_text()
     assert "| target | role |" in report and "Axtell" in report
-    for figure in ("size_distribution.png", "exit_rate.png", "loan_rates.png"):
+    assert "Ciani, Gallo and Rotondi" in report and "risk class" in report
+    for figure in ("size_distribution.png", "exit_rate.png", "loan_rates.png", "guarantee_experiments.png"):
         assert (tmp_path / figure).stat().st_size > 5_000
     rules = {r.name: r for r in results}
     assert rules["procurement_sme_share_min"].passed and rules["guarantor_leverage_over_limit"].passed

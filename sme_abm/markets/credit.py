@@ -627,6 +627,9 @@ def run_credit_market(model: "SMEEconomy") -> None:
     smes.has_borrowed[loan_rows] = True
     banks.update_risk_weighted_assets(model)
 
+    if model.recorder.application_rows is not None:
+        log_applications(model, rows, amount, estimated_pd, direct, guaranteed, granted, booked, rate)
+
     creditworthy = sigmoid(true_log_odds) <= cfg.max_default_probability
     pd_ok = estimated_pd <= bank_limit
     demanded, granted_total = amount.sum(), loan_amount.sum()
@@ -676,6 +679,24 @@ def run_credit_market(model: "SMEEconomy") -> None:
         new_guarantee_fee=float(np.average(fee_rate, weights=amount[with_guarantee])) if with_guarantee.size
         else float("nan"),
     )
+
+
+def log_applications(model: "SMEEconomy", rows: np.ndarray, amount: np.ndarray, estimated_pd: np.ndarray,
+                     direct: np.ndarray, guaranteed: np.ndarray, granted: np.ndarray, booked: np.ndarray,
+                     rate: np.ndarray) -> None:
+    """Hand the month's applications to the recorder, one row each: the firm, what the bank
+    estimated, whether the firm was under the guarantors' default-probability ceiling (the
+    eligibility cut-off of the regression-discontinuity design in
+    :mod:`sme_abm.quasi_experiments`), what was decided and the rate charged (NaN if refused)."""
+    smes = model.smes
+    charged = np.full(rows.size, np.nan)
+    charged[booked] = rate
+    model.recorder.log_applications({
+        "firm_id": smes.firm_id[rows], "size_class": smes.size_class[rows], "sector": smes.sector[rows],
+        "estimated_pd": estimated_pd.copy(), "amount": amount.copy(), "direct": direct.copy(),
+        "eligible": estimated_pd <= model.config.guarantors.max_default_probability,
+        "guaranteed": guaranteed & granted, "granted": granted.copy(), "rate": charged,
+    })
 
 
 def close_episodes(model: "SMEEconomy", rows: np.ndarray, granted: np.ndarray, capital_headroom: np.ndarray) -> dict:
