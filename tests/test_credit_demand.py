@@ -224,6 +224,26 @@ def test_no_refinancing_towards_a_target_leverage():
     assert need.max() == 0.0
 
 
+def test_a_firm_its_owner_is_closing_neither_borrows_nor_invests():
+    """Once a firm's losing months reach ``economy.loss_months_to_exit`` (counted in
+    production) its owner closes it in phase 7; in phase 4 she asks for no credit and plans
+    no investment, whatever its cash and capital gaps. One month fewer and it applies."""
+    model = economy(months=3)
+    smes, limit = model.smes, model.config.economy.loss_months_to_exit
+    smes.cash[:] = 0.0  # every firm lacks its whole cash buffer
+    smes.credit_wait[:] = 0
+    smes.loss_months[:] = limit - 1
+    desired, need, applies, _ = financing_need(model, np.zeros(smes.size))
+    selling = smes.sales > 0
+    assert applies[selling].all() and (need[selling] > 0).all()
+    smes.credit_wait[:] = 0
+    closing = np.arange(smes.size) % 2 == 0
+    smes.loss_months[closing] = limit
+    desired, need, applies, _ = financing_need(model, np.zeros(smes.size))
+    assert not applies[closing].any() and need[closing].max() == 0.0 and desired[closing].max() == 0.0
+    assert applies[~closing & selling].all()
+
+
 def refusals_by_month(model: SMEEconomy, months: int, monkeypatch) -> list[tuple[set, set]]:
     """Run ``months`` months; for each, the firm ids that applied and that were refused."""
     seen: list[tuple[set, set]] = []

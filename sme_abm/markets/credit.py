@@ -140,13 +140,16 @@ def collateral_value(model: "SMEEconomy", rows: np.ndarray) -> np.ndarray:
 @njit
 def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quotes, rate_shift, depreciation,
                          expected_inflation, floor, reference, elasticity, investment_speed, thresholds, costs, cash, sales, draws,
-                         cash_buffer_months, application_rate, wait_months, debt_to_capital, leverage_adjustment, credit_wait, desired, need, applies):  # pragma: no cover - compiled
+                         cash_buffer_months, application_rate, wait_months, debt_to_capital, leverage_adjustment,
+                         loss_months, loss_months_to_exit, credit_wait, desired, need,
+                         applies):  # pragma: no cover - compiled
     """Every SME's desired investment and financing need, whether it applies for credit,
     and the count-down of refused and discouraged firms' waits. In numpy terms::
 
-        desired = desired_investment(model)
+        closing = loss_months >= loss_months_to_exit
+        desired = where(closing, 0, desired_investment(model))
         refinance = leverage_adjustment * maximum(debt_to_capital * capital - debt, 0)
-        need = maximum(desired + cash_buffer - cash, 0) + refinance
+        need = where(closing, 0, maximum(desired + cash_buffer - cash, 0) + refinance)
         wants = (need > maximum(MIN_LOAN, 0.02 * sales)) & (sales > 0)
         free = credit_wait == 0
         applies = wants & ((free & (draws < application_rate)) | (credit_wait < 0))
@@ -155,7 +158,11 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quo
         credit_wait[discouraged] = wait_months
 
     with :func:`~sme_abm.agents.sme.desired_investment` and
-    :func:`~sme_abm.agents.sme.cash_buffer` written out. ``refinance`` is a stand-in
+    :func:`~sme_abm.agents.sme.cash_buffer` written out. A firm whose owner closes it this
+    month (``loss_months`` has reached ``loss_months_to_exit`` in production; it leaves in
+    phase 7) neither invests nor borrows: she does not put new money, or a lender's, into a
+    firm she is giving up (before this rule a third of first guarantees went to such firms).
+    ``refinance`` is a stand-in
     (``banks.leverage_adjustment``, see :func:`financing_need`). ``credit_wait`` > 0 is a refused
     firm's months still to wait, -1 a firm that moved to another lender after a refusal
     and applies there (its rationing episode goes on; if it no longer wants credit the
@@ -173,6 +180,9 @@ def _applications_kernel(sector, capital_output_ratio, units, capital, debt, quo
                                          thresholds[i])
         refinance = leverage_adjustment * maximum(debt_to_capital * capital[i] - debt[i], 0.0)
         amount = maximum(investment + cash_buffer_months * costs[i] - cash[i], 0.0) + refinance
+        if loss_months[i] >= loss_months_to_exit:
+            investment = 0.0
+            amount = 0.0
         desired[i] = investment
         need[i] = amount
         wait = credit_wait[i]
@@ -209,7 +219,7 @@ def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, 
         smes.debt, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
         float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
         int(cfg.refused_wait_months), float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
-        smes.credit_wait, desired, need, applies)
+        smes.loss_months, int(econ.loss_months_to_exit), smes.credit_wait, desired, need, applies)
     model.step_stats["credit_discouraged"] = int(discouraged)
     return desired, need, applies, int(withdrawn)
 
