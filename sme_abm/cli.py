@@ -353,6 +353,44 @@ def validate_command(
     console.print(f"report written to {target}/report.md")
 
 
+@app.command("estimate")
+@handle_errors
+def estimate_command(
+    spec: Path = typer.Argument(..., help="An estimation file, e.g. experiments/estimation/estimation.toml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder (default results/estimation/<name>/); an "
+                                       "unfinished estimation there is resumed."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: cores, at most 4)."),
+    recover_truth: bool = typer.Option(False, "--recover", help="Instead of the real figures, estimate from moments "
+                                       "simulated at the file's [recovery] values (the parameter-recovery check)."),
+) -> None:
+    """Estimate free parameters by the simulated method of moments on a surrogate."""
+    from .estimation import load_spec, recover, recovered, estimate, write_report
+    from .validation import default_workers
+
+    loaded = load_spec(spec)
+    if recover_truth and not loaded.recovery:
+        raise ConfigError(str(spec), "recovery", "--recover needs a [recovery] table of known parameter values")
+    target = out or Path("results/estimation") / (spec.stem + ("-recovery" if recover_truth else ""))
+    n = workers or default_workers()
+    if recover_truth:
+        _, found = recover(loaded, loaded.recovery, target, workers=n, progress=True)
+        report = write_report(target / "estimate", loaded, found, truth=loaded.recovery)
+        ok = recovered(loaded.recovery, found, loaded.parameters)
+    else:
+        found = estimate(loaded, target, workers=n, progress=True)
+        report = write_report(target, loaded, found)
+        ok = {}
+    table = Table(title=f"estimate ({spec.name})", header_style="bold")
+    for column in ("parameter", "estimate", "s.e.", *(["truth", "recovered"] if ok else [])):
+        table.add_column(column)
+    for name, value in found.parameters.items():
+        extra = [f"{loaded.recovery[name]:.4g}", "[green]yes[/]" if ok[name] else "[red]no[/]"] if ok else []
+        table.add_row(name, f"{value:.4g}", f"{found.standard_errors[name]:.3g}", *extra)
+    console.print(table)
+    console.print(f"loss {found.loss:.3g}; Jacobian rank {found.rank} of {len(found.parameters)}, condition number "
+                  f"{found.condition_number:.3g}; report written to {report}")
+
+
 @app.command("bench")
 def bench_command(quick: bool = typer.Option(False, "--quick", help="Only 10^4 and 10^5 SMEs."),
                   as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
