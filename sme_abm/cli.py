@@ -362,12 +362,13 @@ def estimate_command(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: cores, at most 4)."),
     recover_truth: bool = typer.Option(False, "--recover", help="Instead of the real figures, estimate from moments "
                                        "simulated at the file's [recovery] values (the parameter-recovery check)."),
+    smes: Optional[int] = typer.Option(None, "--smes", min=10, help="SMEs per run (default: the file's n_smes)."),
 ) -> None:
     """Estimate free parameters by the simulated method of moments on a surrogate."""
     from .estimation import load_spec, recover, recovered, estimate, write_report
     from .validation import default_workers
 
-    loaded = load_spec(spec)
+    loaded = load_spec(spec, {"n_smes": smes} if smes is not None else None)
     if recover_truth and not loaded.recovery:
         raise ConfigError(str(spec), "recovery", "--recover needs a [recovery] table of known parameter values")
     target = out or Path("results/estimation") / (spec.stem + ("-recovery" if recover_truth else ""))
