@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from sme_abm.validation import _mean_ci, investment_rates, validate, zipf_exponent
+from sme_abm.validation import _mean_ci, guarantee_targeting, investment_rates, validate, zipf_exponent
 
 from conftest import CONFIGS, run_cli
 
@@ -45,6 +46,15 @@ def test_investment_rates_of_a_known_panel():
     assert np.isnan(investment_rates(panel[panel["step"] == 11], 0.12)[0])
 
 
+def test_guarantee_targeting_of_a_known_record():
+    applications = pd.DataFrame({"size_class": [0, 1, 2, 0, 3], "amount": [1.0, 2.0, 3.0, 6.0, 9.0],
+                                 "guaranteed": [True, True, True, True, False]})
+    shares = guarantee_targeting(applications)
+    assert shares["guarantee_small_micro_share"] == pytest.approx(9.0 / 12.0)
+    assert shares["guarantee_small_amount_share"] == pytest.approx(6.0 / 12.0)  # 1 + 2 + 3 are at most 5
+    assert np.isnan(guarantee_targeting(applications.assign(guaranteed=False))["guarantee_small_micro_share"])
+
+
 def test_validate_small_population_writes_complete_report(tmp_path):
     results = validate(CONFIGS / "baseline.toml", replicates=2, n_smes=800, steps=36, out=tmp_path)
     names = {r.name for r in results}
@@ -55,7 +65,8 @@ def test_validate_small_population_writes_complete_report(tmp_path):
             "guarantor_loss_rate", "economic_default_share", "investment_spike_share",
             "investment_inaction_share", "sme_revenue_share", "matched_guarantee_credit_effect",
             "matched_guarantee_rate_effect", "additional_credit_per_guaranteed_yuan", "eligibility_rdd_credit",
-            "eligibility_rdd_rate", "eligibility_rdd_bad_loans"} == names
+            "eligibility_rdd_rate", "eligibility_rdd_bad_loans", "bank_capital_ratio", "new_guarantees_per_loan",
+            "guarantees_to_small_micro", "guarantees_of_small_amounts"} == names
     assert {r.role for r in results} == {"fitted", "checked"}
     report = (tmp_path / "report.md").read_text()
     assert "| target | role |" in report and "Axtell" in report
