@@ -115,6 +115,8 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or table."),
     from_state: Optional[Path] = typer.Option(None, "--from-state", help="Continue from a saved state (sme-abm burn-in, --save-state): --steps more months."),
     save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the final state to this folder."),
+    applications: bool = typer.Option(False, "--applications", help="Also write applications.parquet, one row per "
+                                      "credit application (what sme_abm.quasi_experiments reads)."),
 ) -> None:
     """Run one config and write its results."""
     from .runner import default_out_dir, run, write_results
@@ -150,8 +152,8 @@ def run_command(
                 else:
                     bar.update(task, completed=month + 1 - start)
 
-            result = run(resolved, progress=advance,
-                         panel_file=scratch / "firm_panel.parquet", from_state=from_state, save_state=save_state)
+            result = run(resolved, progress=advance, panel_file=scratch / "firm_panel.parquet",
+                         from_state=from_state, save_state=save_state, record_applications=applications)
         try:
             path = write_results(result, target)
         except OSError as exc:  # not writable, disk full: write_results left nothing behind

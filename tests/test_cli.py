@@ -30,6 +30,14 @@ def test_run_writes_all_files_and_config_reproduces(tmp_path):
     done = run_cli("run", str(out / "config.toml"), "--out", str(again), "--quiet")
     assert done.returncode == 0, done.stderr
     pd.testing.assert_frame_equal(ts, pd.read_parquet(again / "timeseries.parquet"), check_exact=True)
+    # --applications adds the credit-application record, and the run itself is unchanged
+    third = tmp_path / "third"
+    done = run_cli("run", str(out / "config.toml"), "--out", str(third), "--quiet", "--applications")
+    assert done.returncode == 0, done.stderr
+    applications = pd.read_parquet(third / "applications.parquet")
+    assert len(applications) > 100 and applications["step"].between(0, 12).all()
+    assert applications.loc[applications["granted"], "amount"].sum() == pytest.approx(ts["credit_granted"].sum())
+    pd.testing.assert_frame_equal(ts, pd.read_parquet(third / "timeseries.parquet"), check_exact=True)
 
 
 BAD_CONFIGS = {
