@@ -39,7 +39,7 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,9 @@ def _late(series: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Moment name -> (time-series columns it needs, how it is computed from a run's summary row
-#: and its time series after the first third).
-MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, pd.DataFrame], float]]] = {
+#: and its time series after the first third). ``sme-abm validate`` reads its runs with the
+#: same functions.
+MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], pd.DataFrame], float]]] = {
     "annual_exit_rate": ((), lambda run, late: float(run["annual_exit_rate"])),
     "small_micro_new_loan_rate": (("new_loan_rate_small_micro",),
                                   lambda run, late: float(late["new_loan_rate_small_micro"].mean())),
@@ -125,8 +126,8 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Esti
                 and bounds[0] < bounds[1]):
             raise ConfigError(source, f"parameters.{name}", "must be [low, high] with low < high")
         try:
-            load_config(str(base), {name: float(bounds[0]), **data.get("overrides", {})})
-            load_config(str(base), {name: float(bounds[1])})
+            for bound in bounds:
+                load_config(str(base), {**data.get("overrides", {}), name: float(bound)})
         except ConfigError as error:
             raise ConfigError(source, f"parameters.{name}", error.reason) from None
         parameters[name] = (float(bounds[0]), float(bounds[1]))

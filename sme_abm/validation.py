@@ -24,6 +24,7 @@ from scipy import stats
 
 from .config import Config, load_config
 from .errors import ConfigError
+from .estimation import MOMENTS
 from .jsonio import dumps
 from .runner import run
 
@@ -112,6 +113,10 @@ def run_statistics(task: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
     spikes, inaction, mean_rate = (investment_rates(yearly, result.config.economy.depreciation_rate,
                                                     after_step=len(ts) // 3 - 1)
                                    if yearly is not None else (math.nan,) * 3)
+
+    def moment(name: str) -> float:  # the estimation's definition, so both read a run alike
+        return MOMENTS[name][1](result.summary, late)
+
     experiments = (guarantee_experiments(result.applications, panel, result.exits,
                                          result.config.guarantors.max_default_probability)
                    if guarantees and result.applications is not None and panel is not None else {})
@@ -119,15 +124,15 @@ def run_statistics(task: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
         "seed": seed,
         "guarantees": guarantees,
         "zipf_alpha": zipf_exponent(employment),
-        "exit_rate": result.summary["annual_exit_rate"],
-        "small_micro_loan_rate": float(late["new_loan_rate_small_micro"].mean()),
-        "spread_vs_large_firms_bp": float(late["spread_vs_large_firms"].mean() * 1e4),
+        "exit_rate": moment("annual_exit_rate"),
+        "small_micro_loan_rate": moment("small_micro_new_loan_rate"),
+        "spread_vs_large_firms_bp": moment("sme_spread_bp"),
         "procurement_sme_share": float(late["procurement_sme"].sum() / budget.sum()),
         "procurement_sme_share_min": float((late["procurement_sme"] / budget).min()),
         "procurement_small_micro_of_reserved_min": float((late["procurement_small_micro"] / (0.30 * budget)).min()),
         "guarantee_fee": float(np.average(late["guarantee_fee"].fillna(0.0), weights=late["guarantees_outstanding"] + 1e-12)),
         "guarantor_over_limit": float(ts["guarantor_issuance_over_limit"].max()),
-        "npl_ratio": float(late["npl_ratio"].mean()),
+        "npl_ratio": moment("npl_ratio"),
         # annual losses banks bear per yuan of loans, against the expected loss their pricing
         # assigns to new loans (issue 14: within a factor of 1.5)
         "bank_loss_rate": float(late["bank_loss_rate"].mean()),
@@ -145,14 +150,12 @@ def run_statistics(task: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
         "exit_rate_series": (12.0 * (ts["exits_default"] + ts["exits_voluntary"]) / ts["firms"]).tolist(),
         "employment": employment.tolist(),
         "loan_rates": model.smes.loan_rate[debt].tolist(),
-        "sme_revenue_share": float(late["sme_output_share"].mean()),
+        "sme_revenue_share": moment("sme_revenue_share"),
         "investment_spike_share": spikes,
         "investment_inaction_share": inaction,
         "investment_rate_mean": mean_rate,
-        "bank_capital_ratio": float(late["bank_capital_ratio"].mean()),
-        # new guarantees a year per yuan of SME loans outstanding
-        "guarantees_per_loan": float(12.0 * late["credit_guaranteed"].mean()
-                                     / max(float(late["loans_outstanding"].mean()), 1e-12)),
+        "bank_capital_ratio": moment("bank_capital_ratio"),
+        "guarantees_per_loan": moment("guarantees_per_loan"),
         **(guarantee_targeting(result.applications) if result.applications is not None else {}),
         **experiments,
     }
