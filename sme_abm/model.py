@@ -207,13 +207,13 @@ class SMEEconomy(mesa.Model):
         self.smes.age += 1
         # 8. month-end settlement and accounting
         self.banks.work_out_defaults(self)
+        pay_bond_interest(self)  # before the banks settle: they pay dividends on the month's whole income
         sectors.settle_banks(self)
         sectors.settle_guarantors(self)
         self.central_bank.settle_relending()
         process_support_cases(self)
         sectors.settle_large_firms(self)
         self.government.close_month()
-        pay_bond_interest(self)
         sectors.settle_households(self)
         self.banks.resolve_insolvent(self)
         finance_government(self)

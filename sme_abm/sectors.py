@@ -53,6 +53,7 @@ def settle_banks(model: "SMEEconomy") -> None:
     # Non-deposit lenders lend their equity (China's microcredit companies: loans of 910.8 bn
     # yuan against paid-in capital of 862.9 bn at end 2019, PBoC), so they keep it and pay
     # out only the month's profit
+    banks.update_risk_weighted_assets(model)  # the month-end book, after amortisation and defaults
     surplus = banks.equity - cfg.banks.initial_capital_ratio * banks.risk_weighted_assets
     dividends = np.clip(np.maximum(profit, 0.0) + cfg.banks.excess_capital_payout * surplus, 0.0,
                         np.maximum(surplus, 0.0))

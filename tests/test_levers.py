@@ -299,11 +299,13 @@ def test_p24_organisation_sets_when_and_how_much_support_reaches_firms():
     and how fast the other levers' rules are issued: on, cases are served within about a month
     of being opened (here, from the set-up, the case load is near the capacity); off, a queue
     builds and support arrives months late (measured at seed 3: 46 against 214 cases waiting
-    at month 24, mean waits over the last six months 1.3 and 5.8 months)."""
+    at month 24, mean waits over the last six months 1.3 and 5.8 months). The wait on moves
+    with the seed: 1.54, 0.97, 0.94 and 1.49 months at seeds 3-6 (after banks settled on
+    the month's whole income, 2026-12-05), so "about a month" is held at under 2."""
     on = SMEEconomy(n_smes=N, rng=SEED).run(24)
     off = SMEEconomy(n_smes=N, rng=SEED, levers__p24_organisation__enabled=False).run(24)
     ts_on, ts_off = on.timeseries(), off.timeseries()
-    assert ts_on["case_wait_months"].iloc[-6:].mean() < 1.5 < 3.0 < ts_off["case_wait_months"].iloc[-6:].mean()
+    assert ts_on["case_wait_months"].iloc[-6:].mean() < 2.0 < 3.0 < ts_off["case_wait_months"].iloc[-6:].mean()
     # off, the queue keeps growing (cases opened exceed the capacity): by more than 30 cases in
     # each half of the second year; on, it grows less than a third as fast over that year
     # (seed 3: off 62 -> 130 -> 214, on 19 -> 47 -> 46; seeds 4 and 5 alike)
