@@ -71,7 +71,27 @@ MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], pd.DataFr
                             lambda run, late: float(12.0 * late["credit_guaranteed"].mean()
                                                     / max(float(late["loans_outstanding"].mean()), 1e-12))),
     "sme_count_ratio": ((), lambda run, late: float(run["sme_count_ratio"])),
+    # entrants' employment in their first month of production, and the survivors' a year on
+    "entrant_employment": (("first_month_employment", "first_month_firms"),
+                           lambda run, late: _cohort_mean(late, "first_month")),
+    "entrant_first_year_growth": (("first_month_employment", "first_month_firms", "first_year_employment",
+                                   "first_year_firms"),
+                                  lambda run, late: _cohort_mean(late, "first_year") / _cohort_mean(late, "first_month")
+                                  - 1.0),
+    # the share of a cohort that exits between its first month of production and a year on
+    "entrant_first_year_exit": (("first_month_firms", "first_year_firms"),
+                                lambda run, late: 1.0 - float(late["first_year_firms"].sum())
+                                / max(float(late["first_month_firms"].sum()), 1.0)),
 }
+
+
+def _cohort_mean(late: pd.DataFrame, cohort: str) -> float:
+    """Mean employment of the firms in ``cohort`` (``first_month`` or ``first_year``) over the
+    months of ``late``, each month weighted by how many firms the cohort had."""
+    firms = late[f"{cohort}_firms"].to_numpy(dtype=float)
+    if firms.sum() <= 0:
+        return math.nan
+    return float(np.average(late[f"{cohort}_employment"].fillna(0.0).to_numpy(dtype=float), weights=firms))
 
 
 @dataclass

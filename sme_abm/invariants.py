@@ -31,7 +31,8 @@ NON_NEGATIVE_SME_STOCKS = ("capital", "debt", "guaranteed", "receivables", "empl
 UNDEFINED_WHEN_EMPTY = ("new_loan_rate", "new_loan_rate_small_micro", "spread_vs_large_firms", "payment_days",
                         "grant_targeting_accuracy", "avg_loan_rate", "loan_rate_spread", "bank_capital_ratio_min",
                         "priced_loss_rate", "guarantee_fee", "new_guarantee_fee", "realised_default_rate",
-                        "predicted_default_rate", "case_wait_months")
+                        "predicted_default_rate", "case_wait_months", "first_month_employment",
+                        "first_year_employment")
 
 
 def check_invariants(model: "SMEEconomy") -> list[str]:

@@ -346,12 +346,16 @@ class SMEEconomy(mesa.Model):
             revenue = np.minimum(revenue_scale * u ** (-1.0 / econ.size_tail_exponent), econ.max_initial_revenue)
             age = rng.integers(0, 240, size=count).astype(np.int32)
         productivity = np.exp(econ.productivity_sd * rng.standard_normal(count))
+        # customers still to be won: an entrant's whole gap, what is left of it after ``age``
+        # months of accumulation for the month-0 population (drawn without new random numbers)
+        customer_gap = (econ.customer_gap_at_entry * (1.0 - econ.customer_accumulation) ** age).astype(np.float32)
         capital = self.capital_output_ratio[sector] * 12.0 * revenue / 1.2 * 1.05
         innovative = rng.random(count) < econ.innovative_share
         exporter = CAN_EXPORT[sector] & (rng.random(count) < p.p20_international.exporter_share)
         small_lender = self._draw_banks(count)
         return {
             "sector": sector, "age": age, "productivity": productivity, "demand_weight": revenue,
+            "customer_gap": customer_gap,
             "capital": capital, "innovative": innovative, "exporter": exporter, "bank": small_lender,
             "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),
             "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,

@@ -135,6 +135,9 @@ class Recorder:
         npl = float(banks.npl.sum())
         nondeposit = banks.kind == NONDEPOSIT_LENDER
         guaranteed_total = float(smes.guaranteed.sum())
+        # entrants in their first month of production (they enter in phase 7, age 1 at the month's
+        # end, and produce the next month) and the survivors of a cohort twelve months later
+        first_month, first_year = smes.age == 2, smes.age == 14
         row = {
             "step": m.month,
             "firms": smes.size,
@@ -150,6 +153,10 @@ class Recorder:
             "exits_listing": int(s.get("exits_listing", 0)),
             "defaults": int(s.get("exits_default", 0)),
             "employment": float(smes.employment.sum()),
+            "first_month_firms": int(np.count_nonzero(first_month)),
+            "first_month_employment": float(smes.employment[first_month].mean()) if first_month.any() else np.nan,
+            "first_year_firms": int(np.count_nonzero(first_year)),
+            "first_year_employment": float(smes.employment[first_year].mean()) if first_year.any() else np.nan,
             "output": float(output),
             "sme_output": float(sme_output),
             "real_output": real_output,

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from sme_abm import SMEEconomy
 from sme_abm.cli import app
+from sme_abm.runner import run
 from sme_abm.firm_dynamics import firm_dynamics
 
 
@@ -67,3 +69,92 @@ def test_dynamics_command_reports_a_run(tmp_path):
     result = runner.invoke(app, ["dynamics", str(empty)])
     assert result.exit_code == 2 and "firm_panel.parquet" in result.output
     assert list(empty.iterdir()) == []
+
+
+def test_customer_accumulation_grows_young_firms_and_closes_their_gap():
+    """Demand accumulation (Foster, Haltiwanger and Syverson 2016): a firm with a customer gap
+    g wins a share ``customer_accumulation`` of it a month on top of the common dynamics, and
+    the gap shrinks by that much; a firm with no gap grows only with the common dynamics.
+    Without shocks or productivity differences, and with every firm served, the weights move
+    by exactly these shares before the sector total is put back."""
+    from sme_abm.agents.sme import evolve_demand
+
+    model = SMEEconomy(n_smes=1_000, rng=4, economy__demand_volatility=0.0)
+    smes = model.smes
+    smes.productivity[:] = 1.0  # no firm more productive than its sector: no drift of its own
+    smes.sales[:] = smes.demand  # everyone served: no customers lost
+    smes.shut_down[:] = False
+    smes.customer_gap[:] = 0.0
+    young = np.arange(0, 1_000, 10)
+    smes.customer_gap[young] = 0.5
+    before = smes.demand_weight.copy()
+    evolve_demand(model)
+    ratio = smes.demand_weight / before
+    old = np.setdiff1d(np.arange(1_000), young)
+    # every old firm is scaled alike (the sector totals), the young by exp(0.02 * 0.5) more
+    for sector in range(4):
+        in_sector = smes.sector == sector
+        base = ratio[old[in_sector[old]]]
+        assert np.allclose(base, base[0], rtol=1e-12)
+        assert np.allclose(ratio[young[in_sector[young]]], base[0] * np.exp(0.02 * 0.5), rtol=1e-6)
+    assert np.allclose(smes.customer_gap[young], 0.5 * 0.98, rtol=1e-6)
+    assert (smes.customer_gap[old] == 0).all()
+
+
+def test_entrants_start_with_the_whole_gap_and_the_month0_population_with_what_age_left():
+    model = SMEEconomy(n_smes=2_000, rng=6, economy__customer_gap_at_entry=0.693)
+    smes, econ = model.smes, model.config.economy
+    expected = econ.customer_gap_at_entry * (1 - econ.customer_accumulation) ** smes.age
+    # the month-0 firms, aged 0-239 months (after the burn-in months of accumulation, none here)
+    assert np.allclose(smes.customer_gap, expected, rtol=1e-6)
+    model.step()
+    entrants = smes.firm_id >= 2_000  # the month's entrants (ids continue from the month-0 population)
+    assert entrants.any() and np.allclose(smes.customer_gap[entrants], econ.customer_gap_at_entry, rtol=1e-6)
+
+
+def test_with_customers_to_win_entrants_grow_and_survive_their_first_year():
+    """SAIC's surveys of new small and micro firms: survivors grew 13-18% in employment in
+    their first year, and few new firms close in it. Entrants of SAIC's size (sales 0.15 CNY m
+    a month, about 7 workers) with a customer gap of log 2 won at 5% a month grow in their
+    first year and close less (their owners count the customers still to come); without the
+    gap they barely grow and close more. Measured (3,000 SMEs, 120 months): growth +8.8% and
+    +8.4% against +0.7% and +4.1%, first-year exits 7.2% and 6.7% against 18.1% and 22.2%
+    (seeds 8 and 9)."""
+    from sme_abm.estimation import MOMENTS
+
+    def cohort(gap: float) -> tuple[float, float]:
+        result = run(n_smes=3_000, steps=120, seed=8, economy__entrant_revenue=0.15,
+                     economy__customer_accumulation=0.05, economy__customer_gap_at_entry=gap)
+        late = result.timeseries.iloc[40:]
+        return (MOMENTS["entrant_first_year_growth"][1](result.summary, late),
+                MOMENTS["entrant_first_year_exit"][1](result.summary, late))
+
+    (growth_with, exit_with), (growth_without, exit_without) = cohort(0.693), cohort(0.0)
+    assert growth_with > growth_without + 0.04
+    assert exit_with < 0.6 * exit_without
+
+
+def test_owners_judge_a_young_firm_by_the_customers_it_is_still_winning():
+    """A month counts towards closure when the profit with the customers still to be won
+    (the gap's sales at the current gross margin) falls short of the owner's outside option:
+    the same accounts count as a losing month without a gap and not with a wide one. SAIC's
+    survival report: new firms rarely close in their first year (1.6% in the year of founding,
+    6.3% in the next), the hazard peaks in the third year."""
+    from sme_abm.agents.sme import produce
+
+    model = SMEEconomy(n_smes=500, rng=9, economy__owner_outside_wages=3.0)  # most months count
+    smes = model.smes
+    state = {name: smes.column(name).copy() for name in ("capital", "loss_months", "customer_gap")}
+
+    def losing(gap: float) -> np.ndarray:
+        for name, values in state.items():
+            smes.column(name)[:] = values
+        smes.loss_months[:] = 0
+        smes.customer_gap[:] = gap
+        produce(model)
+        return smes.loss_months > 0
+
+    without, with_gap = losing(0.0), losing(1.5)
+    assert without.mean() > 0.3  # an outside option of three wages: many firms fall short of it
+    assert with_gap.sum() < 0.5 * without.sum()  # the customers still to be won carry them
+    assert not (with_gap & ~without).any()  # a gap never makes a month count

@@ -66,7 +66,8 @@ def test_validate_small_population_writes_complete_report(tmp_path):
             "investment_inaction_share", "sme_revenue_share", "matched_guarantee_credit_effect",
             "matched_guarantee_rate_effect", "additional_credit_per_guaranteed_yuan", "eligibility_rdd_credit",
             "eligibility_rdd_rate", "eligibility_rdd_bad_loans", "bank_capital_ratio", "new_guarantees_per_loan",
-            "guarantees_to_small_micro", "guarantees_of_small_amounts"} == names
+            "guarantees_to_small_micro", "guarantees_of_small_amounts", "entrant_employment",
+            "entrant_first_year_growth", "entrant_first_year_exit"} == names
     assert {r.role for r in results} == {"fitted", "checked"}
     report = (tmp_path / "report.md").read_text()
     assert "| target | role |" in report and "Axtell" in report

@@ -35,6 +35,7 @@ SME_SCHEMA: dict[str, object] = {
     "price": np.float64,
     "risk_type": np.float32,
     "demand_weight": np.float64,
+    "customer_gap": np.float32,  # log points between the mature customer base and the current one
     "capital": np.float64,
     "cash": np.float64,
     "debt": np.float64,
@@ -270,8 +271,8 @@ _PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "gua
 
 @njit
 def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, materials_share, loan_rate, debt, guaranteed,
-                    guarantee_fee_rate, innovative, receivable_writeoff, capital, loss_months, employment, size_class,
-                    wage, compliance_share, admin_fee_share, exemption, rd_intensity,
+                    guarantee_fee_rate, innovative, receivable_writeoff, capital, loss_months, customer_gap, employment,
+                    size_class, wage, compliance_share, admin_fee_share, exemption, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
                     overhead, outside_option, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
                     taxable, cit, profit, costs):  # pragma: no cover - compiled
@@ -282,6 +283,14 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
 
     Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
     profit, costs, depreciated capital and months of losses; fills the flow arrays.
+
+    A month counts towards closure when the firm's profit *with the customers it is still
+    winning* falls short of the owner's outside option: the owner expects the customers of
+    its remaining gap (``exp(customer_gap) - 1`` times its sales) to bring the gross margin
+    (sales less wages and materials) its customers bring now. An owner values the firm going
+    forward (Hopenhayn 1992), and a young firm's value lies in the demand it is still
+    building (Foster, Haltiwanger and Syverson 2016), so new firms are not closed for being
+    young; with no gap this is the month's profit.
     """
     for i in range(sales.size):
         s = sales[i]
@@ -331,7 +340,8 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         profit[i] = pr
         costs[i] = cc
         capital[i] -= dep
-        loss_months[i] = loss_months[i] + 1 if pr < outside_option else 0  # wraps like numpy's int16
+        prospective = pr + (np.exp(np.float64(customer_gap[i])) - 1.0) * (s - w - m)
+        loss_months[i] = loss_months[i] + 1 if prospective < outside_option else 0  # wraps like numpy's int16
 
 
 def produce(model: "SMEEconomy") -> None:
@@ -357,7 +367,7 @@ def produce(model: "SMEEconomy") -> None:
         sales, smes.price, smes.sector, smes.productivity, np.asarray(model.revenue_per_worker, dtype=float),
         np.asarray(model.materials_share, dtype=float), smes.loan_rate, smes.debt, smes.guaranteed,
         smes.guarantee_fee_rate, smes.innovative,
-        smes.receivable_writeoff, smes.capital, smes.loss_months, smes.employment, smes.size_class,
+        smes.receivable_writeoff, smes.capital, smes.loss_months, smes.customer_gap, smes.employment, smes.size_class,
         float(model.wage), float(p.p05_fair_supervision.compliance_time_share), float(admin_fee_share),
         float(exemption), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
@@ -733,9 +743,10 @@ def evolve_demand(model: "SMEEconomy") -> None:
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
     shock = standard_normal(rng, smes.size)
     growth, root_served = np.empty(smes.size), np.empty(smes.size)
+    econ = model.config.economy
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
-                          float(model.config.economy.growth_drift), float(elasticity),
-                          float(model.config.economy.demand_volatility), growth, root_served)
+                          smes.customer_gap, float(econ.growth_drift), float(elasticity),
+                          float(econ.demand_volatility), float(econ.customer_accumulation), growth, root_served)
     before = bincount_sums(smes.sector, smes.demand_weight, n_sectors)
     after = np.zeros(n_sectors)
     _grow_demand_weights_kernel(smes.demand_weight, np.exp(growth), root_served, smes.sector, after)
@@ -744,19 +755,22 @@ def evolve_demand(model: "SMEEconomy") -> None:
 
 
 @njit
-def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_down, growth_drift, elasticity,
-                          volatility, growth, root_served):  # pragma: no cover - compiled
-    """The numpy it replaced (``sqrt`` is correctly rounded in both)::
+def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_down, customer_gap, growth_drift,
+                          elasticity, volatility, accumulation, growth, root_served):  # pragma: no cover - compiled
+    """In numpy terms (``sqrt`` is correctly rounded in both)::
 
         drift = growth_drift + elasticity * (log_a - mean_log_a[sector])
-        growth = drift + volatility * shock
+        gained = accumulation * customer_gap;  customer_gap -= gained
+        growth = drift + gained + volatility * shock
         served = where(demand > 0, minimum(sales / maximum(demand, 1e-12), 1.0), 1.0)
         root_served = sqrt(where(shut_down, 1.0, served))
     """
     sector_mean = take(mean_log_a, sector)  # gathered first, so the loop vectorises
     for i in range(log_a.size):
         drift = growth_drift + elasticity * (log_a[i] - sector_mean[i])
-        growth[i] = drift + volatility * shock[i]
+        gained = accumulation * np.float64(customer_gap[i])
+        customer_gap[i] = customer_gap[i] - gained
+        growth[i] = drift + gained + volatility * shock[i]
         served = minimum(sales[i] / maximum(demand[i], 1e-12), 1.0)
         served = served if demand[i] > 0 else 1.0
         served = 1.0 if shut_down[i] else served
