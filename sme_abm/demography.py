@@ -331,16 +331,38 @@ def _book_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray)
     smes.has_borrowed[rows] = True
 
 
+def expected_entrant_profit(model: "SMEEconomy", values: dict[str, np.ndarray]) -> np.ndarray:
+    """The monthly profit would-be entrants ``values`` (drawn by ``draw_firms``) expect once
+    their customers are won: their sales times ``exp(customer_gap_at_entry)``, at the gross
+    margin (price less unit variable cost, compliance time included) their productivity gives
+    at their sector's price, less the overhead and their capital's depreciation."""
+    econ = model.config.economy
+    sector, productivity = values["sector"], values["productivity"]
+    compliance = model.policy.p05_fair_supervision.compliance_time_share
+    labour = 12.0 * model.wage / (model.revenue_per_worker[sector] * productivity) / (1.0 - compliance)
+    unit_cost = model.materials_share[sector] + labour
+    sales = values["demand_weight"] * np.exp(econ.customer_gap_at_entry)
+    margin = sales * (1.0 - unit_cost / values["price"])
+    return margin - econ.overhead_cost - econ.depreciation_rate / 12.0 * values["capital"]
+
+
 def enter_firms(model: "SMEEconomy") -> None:
     """New firms: would-be entrants (lever 14) not deterred by barriers (lever 2)."""
     p, rng, econ = model.policy, model.rng, model.config.economy
     expected = econ.entry_rate * model.initial_smes * (1.0 + p.p14_entrepreneurship.entry_rate_boost)
     would_be = rng.poisson(expected)
     count = int(rng.binomial(would_be, 1.0 - p.p02_fair_competition.entry_barrier))
+    if count and econ.entry_decision:
+        values = model.draw_firms(count, revenue_scale=econ.entrant_revenue, entrant=True)
+        enters = expected_entrant_profit(model, values) >= econ.owner_outside_wages * model.wage
+        values = {name: column[enters] for name, column in values.items()}
+        model.step_stats["entries_declined"] = count - int(enters.sum())
+        count = int(enters.sum())
     model.step_stats["entries"] = count
     if count == 0:
         return
-    values = model.draw_firms(count, revenue_scale=econ.entrant_revenue, entrant=True)
+    if not econ.entry_decision:
+        values = model.draw_firms(count, revenue_scale=econ.entrant_revenue, entrant=True)
     rows = model.add_smes(values, count)
     smes = model.smes
     startup = smes.capital[rows] + 2.0 * model.initial_monthly_costs(rows)

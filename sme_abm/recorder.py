@@ -147,6 +147,7 @@ class Recorder:
             "smes_medium": int(sizes[MEDIUM]),
             "graduated_large": int(sizes[LARGE]),
             "entries": int(s.get("entries", 0)),
+            "entries_declined": int(s.get("entries_declined", 0)),
             "exits": exits,
             "exits_default": int(s.get("exits_default", 0)),
             "exits_voluntary": int(s.get("exits_voluntary", 0)),

@@ -158,3 +158,47 @@ def test_owners_judge_a_young_firm_by_the_customers_it_is_still_winning():
     assert without.mean() > 0.3  # an outside option of three wages: many firms fall short of it
     assert with_gap.sum() < 0.5 * without.sum()  # the customers still to be won carry them
     assert not (with_gap & ~without).any()  # a gap never makes a month count
+
+
+def test_would_be_entrants_enter_only_if_the_firm_would_pay_its_owner():
+    """The entry decision (Lucas 1978; Hopenhayn 1992): a would-be entrant enters only if the
+    profit it expects once its customers are won covers the owner's outside option. With an
+    outside option few firms can pay, hardly anyone enters; without the decision the same draws
+    enter anyway and close later; with an outside option of zero almost everyone enters."""
+    from sme_abm.demography import expected_entrant_profit
+
+    def entries(decision: bool, outside: float) -> tuple[int, int]:
+        model = SMEEconomy(n_smes=2_000, rng=12, economy__customer_gap_at_entry=0.693,
+                           economy__entry_decision=decision, economy__owner_outside_wages=outside)
+        ts = model.run(12).timeseries()
+        return int(ts["entries"].sum()), int(ts["entries_declined"].sum())
+
+    # an outside option of 20 wages: (almost) all would-be entrants decline; without the
+    # decision as many enter
+    on, off = entries(True, 20.0), entries(False, 20.0)
+    assert on[0] <= 0.02 * sum(on) and off[0] > 0.9 * sum(on) and off[1] == 0
+    entered, declined = entries(True, 0.0)
+    assert entered > 100 and declined < 0.05 * entered
+    # the expected profit: a more productive entrant expects more
+    model = SMEEconomy(n_smes=200, rng=1)
+    values = model.draw_firms(50, revenue_scale=0.15, entrant=True)
+    better = dict(values, productivity=values["productivity"] * 1.5)
+    assert (expected_entrant_profit(model, better) > expected_entrant_profit(model, values)).all()
+
+
+def test_young_firms_plan_capacity_for_the_customers_they_are_winning():
+    """Capital is planned for this month's demand grown by the customers a firm expects to win
+    within a year; a firm with no gap plans for this month's demand (the baseline, exactly)."""
+    from sme_abm.agents.sme import planned_units
+
+    model = SMEEconomy(n_smes=500, rng=3, economy__customer_gap_at_entry=0.693, economy__customer_accumulation=0.05)
+    smes = model.smes
+    smes.customer_gap[:100] = 0.693
+    smes.customer_gap[100:] = 0.0
+    units = smes.demand / smes.price
+    planned = planned_units(model)
+    won = 1 - 0.95 ** 12
+    assert np.allclose(planned[:100], units[:100] * np.exp(won * 0.693), rtol=1e-6)
+    assert np.array_equal(planned[100:], units[100:])
+    baseline = SMEEconomy(n_smes=500, rng=3)  # no gap: this month's demand, the same array values
+    assert np.array_equal(planned_units(baseline), baseline.smes.demand / baseline.smes.price)

@@ -551,6 +551,19 @@ def _desired_investment_kernel(sector, capital_output_ratio, units, capital, quo
                                      expected_inflation, floor, reference, elasticity, speed, thresholds[i])
 
 
+def planned_units(model: "SMEEconomy") -> np.ndarray:
+    """Demand, in units, a firm plans its capital for: this month's, grown by the customers it
+    expects to win over the next year, ``exp(customer_gap * (1 - (1 - customer_accumulation)**12))``
+    (7.6). A young firm builds capacity ahead of the demand it is winning, as its owner counts
+    those customers in judging it (:func:`_produce_kernel`); without a gap, this month's demand."""
+    smes, econ = model.smes, model.config.economy
+    units = smes.demand / smes.price
+    if econ.customer_gap_at_entry <= 0:
+        return units  # no firm has a gap (the month-0 population's follows the entrants')
+    won = 1.0 - (1.0 - econ.customer_accumulation) ** 12
+    return units * np.exp(won * smes.customer_gap.astype(np.float64))
+
+
 def desired_investment(model: "SMEEconomy") -> np.ndarray:
     """Capital a firm wants to add this month: ``investment_speed`` of the gap between its
     desired capital and its capital.
@@ -578,7 +591,7 @@ def desired_investment(model: "SMEEconomy") -> np.ndarray:
     smes = model.smes
     out = np.empty(smes.size)
     _desired_investment_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float),
-                               smes.demand / smes.price, smes.capital, *user_cost_arguments(model), out)
+                               planned_units(model), smes.capital, *user_cost_arguments(model), out)
     return out
 
 

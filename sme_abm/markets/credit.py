@@ -31,7 +31,7 @@ import numpy as np
 
 from ..agents.bank import LARGE_BANK, NONDEPOSIT_LENDER, risk_weights
 from ..agents.guarantor import guarantee_split
-from ..agents.sme import _desired_investment, user_cost_arguments
+from ..agents.sme import _desired_investment, planned_units, user_cost_arguments
 from ..kernels import bincount_sums, clip, maximum, minimum, njit, standard_normal, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -215,7 +215,7 @@ def financing_need(model: "SMEEconomy", draws: np.ndarray) -> tuple[np.ndarray, 
     n = smes.size
     desired, need, applies = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
     withdrawn, discouraged = _applications_kernel(
-        smes.sector, np.asarray(model.capital_output_ratio, dtype=float), smes.demand / smes.price, smes.capital,
+        smes.sector, np.asarray(model.capital_output_ratio, dtype=float), planned_units(model), smes.capital,
         smes.debt, *user_cost_arguments(model), smes.costs, smes.cash, smes.sales, draws,
         float(econ.cash_buffer_months), float(model.policy.p18_service_platforms.credit_application_rate),
         int(cfg.refused_wait_months), float(cfg.initial_debt_to_capital), float(cfg.leverage_adjustment),
