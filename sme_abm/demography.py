@@ -20,6 +20,7 @@ from .markets.credit import default_log_odds, loan_rate, pledgeable_value, sigmo
 from .agents.administration import open_cases
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
+from .agents.sme import unit_variable_cost
 from .markets.goods import settle_receivables
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -337,10 +338,7 @@ def expected_entrant_profit(model: "SMEEconomy", values: dict[str, np.ndarray]) 
     margin (price less unit variable cost, compliance time included) their productivity gives
     at their sector's price, less the overhead and their capital's depreciation."""
     econ = model.config.economy
-    sector, productivity = values["sector"], values["productivity"]
-    compliance = model.policy.p05_fair_supervision.compliance_time_share
-    labour = 12.0 * model.wage / (model.revenue_per_worker[sector] * productivity) / (1.0 - compliance)
-    unit_cost = model.materials_share[sector] + labour
+    unit_cost = unit_variable_cost(model, values["sector"], values["productivity"])
     sales = values["demand_weight"] * np.exp(econ.customer_gap_at_entry)
     margin = sales * (1.0 - unit_cost / values["price"])
     return margin - econ.overhead_cost - econ.depreciation_rate / 12.0 * values["capital"]
@@ -352,8 +350,8 @@ def enter_firms(model: "SMEEconomy") -> None:
     expected = econ.entry_rate * model.initial_smes * (1.0 + p.p14_entrepreneurship.entry_rate_boost)
     would_be = rng.poisson(expected)
     count = int(rng.binomial(would_be, 1.0 - p.p02_fair_competition.entry_barrier))
+    values = model.draw_firms(count, revenue_scale=econ.entrant_revenue, entrant=True) if count else {}
     if count and econ.entry_decision:
-        values = model.draw_firms(count, revenue_scale=econ.entrant_revenue, entrant=True)
         enters = expected_entrant_profit(model, values) >= econ.owner_outside_wages * model.wage
         values = {name: column[enters] for name, column in values.items()}
         model.step_stats["entries_declined"] = count - int(enters.sum())
@@ -361,8 +359,6 @@ def enter_firms(model: "SMEEconomy") -> None:
     model.step_stats["entries"] = count
     if count == 0:
         return
-    if not econ.entry_decision:
-        values = model.draw_firms(count, revenue_scale=econ.entrant_revenue, entrant=True)
     rows = model.add_smes(values, count)
     smes = model.smes
     startup = smes.capital[rows] + 2.0 * model.initial_monthly_costs(rows)

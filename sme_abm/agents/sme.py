@@ -184,12 +184,17 @@ add_row_properties(SME, [c for c in SME_SCHEMA if c != "firm_id"])
 
 
 def unit_cost(model: "SMEEconomy") -> np.ndarray:
-    """Variable cost of one unit of output (at prices of 1 at month 0): bought-in
-    inputs plus the wages of the workers it takes, compliance time included (lever 5)."""
-    smes, econ = model.smes, model.config.economy
+    """Variable cost of one unit of output of every SME (:func:`unit_variable_cost`)."""
+    return unit_variable_cost(model, model.smes.sector, model.smes.productivity)
+
+
+def unit_variable_cost(model: "SMEEconomy", sector: np.ndarray, productivity: np.ndarray) -> np.ndarray:
+    """Variable cost of one unit of output (at prices of 1 at month 0) for firms of ``sector``
+    and ``productivity``: bought-in inputs plus the wages of the workers it takes, compliance
+    time included (lever 5)."""
     compliance = model.policy.p05_fair_supervision.compliance_time_share
-    labour = 12.0 * model.wage / (model.revenue_per_worker[smes.sector] * smes.productivity)
-    return model.materials_share[smes.sector] + labour / (1.0 - compliance)  # as _price_kernel's floor
+    labour = 12.0 * model.wage / (model.revenue_per_worker[sector] * productivity)
+    return model.materials_share[sector] + labour / (1.0 - compliance)  # as _price_kernel's floor
 
 
 def set_prices(model: "SMEEconomy") -> None:
