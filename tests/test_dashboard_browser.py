@@ -361,6 +361,7 @@ def test_1_untouched_settings_export_the_preset_and_compare_to_zero(page, tmp_pa
 #: (Progress reports can be coalesced, and at the end the buttons are enabled a moment before
 #: the bar goes, so an enabled button next to the last report is not a fault.)
 READINESS_WATCH_JS = """
+const BUSY = '.sme-busy, .sme-busy-page';
 window.__sme = {preparingSeen: false, controlsWhilePreparing: 0, busyPeriods: 0, busyNow: false,
                 disabledWhileBusy: false, enabledAtMonth: null, enabledThenProgress: []};
 new MutationObserver((records) => {
@@ -371,15 +372,18 @@ new MutationObserver((records) => {
   }
   // a slow browser may apply a whole busy period in one batch of changes: read the records too,
   // not only the document as it is when the batch ends
+  // (the busy bar is a new widget the browser builds asynchronously, while the page's busy class
+  // is a plain attribute change: a busy period is seen if either shows, even if only in a record)
   let appeared = false, disabledInBatch = false;
+  const isBusy = (n) => n.nodeType === 1 && (n.matches(BUSY) || !!n.querySelector(BUSY));
   for (const r of records) {
-    for (const n of r.addedNodes) {
-      if (n.nodeType === 1 && (n.matches('.sme-busy') || n.querySelector('.sme-busy'))) appeared = true;
-    }
+    for (const n of [...r.addedNodes, ...r.removedNodes]) if (isBusy(n)) appeared = true;
+    if (r.type === 'attributes' && r.attributeName === 'class'
+        && (/\bsme-busy/.test(r.oldValue || '') || isBusy(r.target))) appeared = true;
     if (r.type === 'attributes' && r.attributeName === 'disabled' && r.target.nodeType === 1
         && r.target.matches('.sme-run-n, .sme-step') && r.target.hasAttribute('disabled')) disabledInBatch = true;
   }
-  const busy = document.querySelector('.sme-busy');
+  const busy = document.querySelector(BUSY), bar = document.querySelector('.sme-busy');
   if ((busy || appeared) && !w.busyNow) { w.busyPeriods++; w.enabledAtMonth = null; }
   if (appeared && !busy && disabledInBatch) w.disabledWhileBusy = true;
   w.busyNow = !!busy;
@@ -387,12 +391,16 @@ new MutationObserver((records) => {
   const run = document.querySelector('.sme-run-n'), step = document.querySelector('.sme-step');
   const enabled = (run && !run.disabled) || (step && !step.disabled);
   if (!enabled) w.disabledWhileBusy = true;
+  // the page's class and the buttons are separate widgets and may change in separate batches:
+  // "enabled while months were still to come" is judged only once the bar with its month shows
+  if (!bar) return;
   const label = document.querySelector('.sme-busy-label');
   const found = label && /month ([0-9]+) of/.exec(label.innerText);
   const month = found ? parseInt(found[1]) : 0;
   if (w.enabledAtMonth !== null && month > w.enabledAtMonth) w.enabledThenProgress.push([w.enabledAtMonth, month]);
   if (enabled && w.enabledAtMonth === null) w.enabledAtMonth = month;
-}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeOldValue: true,
+                      characterData: true});
 """
 
 

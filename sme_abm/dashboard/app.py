@@ -32,6 +32,7 @@ INTRO = ("An agent-based model of China's small and medium enterprises under the
 CSS = """
 .sme-layout { display: grid; grid-template-columns: minmax(300px, 400px) minmax(0, 1fr); gap: 16px;
               align-items: start; }
+.sme-busy-page { cursor: progress; }
 .sme-left { position: sticky; top: 0; max-height: 100vh; overflow-y: auto; padding-right: 4px; }
 .sme-run-controls { position: sticky; top: 0; z-index: 5; background: white; padding: 4px 0 6px 0;
                     border-bottom: 1px solid #ddd; }
