@@ -339,7 +339,7 @@ def expected_entrant_profit(model: "SMEEconomy", values: dict[str, np.ndarray]) 
     at their sector's price, less the overhead and their capital's depreciation."""
     econ = model.config.economy
     unit_cost = unit_variable_cost(model, values["sector"], values["productivity"])
-    sales = values["demand_weight"] * np.exp(econ.customer_gap_at_entry)
+    sales = values["sales"] * np.exp(econ.customer_gap_at_entry)
     margin = sales * (1.0 - unit_cost / values["price"])
     return margin - econ.overhead_cost - econ.depreciation_rate / 12.0 * values["capital"]
 

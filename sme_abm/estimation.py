@@ -70,7 +70,11 @@ MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], pd.DataFr
     "guarantees_per_loan": (("credit_guaranteed", "loans_outstanding"),
                             lambda run, late: float(12.0 * late["credit_guaranteed"].mean()
                                                     / max(float(late["loans_outstanding"].mean()), 1e-12))),
+    # the count at the end over the count at set-up: a burn-in that ends below the set-up and a
+    # run that climbs back reads as 1, so it says nothing of stationarity after the burn-in
     "sme_count_ratio": ((), lambda run, late: float(run["sme_count_ratio"])),
+    # the SME count's drift over the late window: its last 12 months' mean over its first 12's
+    "sme_count_drift": (("smes_active",), lambda run, late: _drift(late["smes_active"])),
     # entrants' employment in their first month of production, and the survivors' a year on
     "entrant_employment": (("first_month_employment", "first_month_firms"),
                            lambda run, late: _cohort_mean(late, "first_month")),
@@ -83,6 +87,11 @@ MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], pd.DataFr
                                 lambda run, late: 1.0 - float(late["first_year_firms"].sum())
                                 / max(float(late["first_month_firms"].sum()), 1.0)),
 }
+
+
+def _drift(series: pd.Series, months: int = 12) -> float:
+    """Mean of the last ``months`` of ``series`` over the mean of its first ``months``."""
+    return float(series.iloc[-months:].mean() / series.iloc[:months].mean())
 
 
 def _cohort_mean(late: pd.DataFrame, cohort: str) -> float:

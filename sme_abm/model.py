@@ -24,12 +24,12 @@ from .agents.central_bank import CentralBank
 from .agents.government import Government, evaluate_policies, pay_support, set_policy
 from .agents.guarantor import Guarantor, GuarantorBook
 from .agents.sme import (
-    SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, invest, pay_dividends, produce,
-    normal_user_cost, reference_user_cost, set_prices,
+    SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, invest, normal_user_cost, pay_dividends,
+    produce, reference_user_cost, sector_mean_log_productivity, set_prices,
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
-from .kernels import njit, uniform
+from .kernels import bincount_sums, njit, uniform
 from .levers import load_registry
 from .markets.bonds import finance_government, pay_bond_interest
 from .markets.capital import provide_direct_finance
@@ -329,10 +329,18 @@ class SMEEconomy(mesa.Model):
 
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
         smes, econ = self.smes, self.config.economy
-        sales = smes.demand_weight[rows]
+        sales = smes.sales[rows]
         sector = smes.sector[rows]
         workers = 12.0 * sales / (self.revenue_per_worker[sector] * smes.productivity[rows])
         return self.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost
+
+    def demand_per_customer(self) -> np.ndarray:
+        """Each sector's demand (CNY m a month) per unit of customer base (``demand_weight``):
+        1 at set-up, where a firm's base is its sales, then what the base buys as demand grows."""
+        smes, n_sectors = self.smes, len(self.sector_names)
+        weights = bincount_sums(smes.sector, smes.demand_weight, n_sectors)
+        demand = bincount_sums(smes.sector, smes.demand, n_sectors)
+        return np.divide(demand, weights, out=np.ones(n_sectors), where=(weights > 0) & (demand > 0))
 
     def draw_firms(self, count: int, revenue_scale: float, entrant: bool) -> dict[str, np.ndarray]:
         """Random characteristics of ``count`` new firms."""
@@ -346,15 +354,27 @@ class SMEEconomy(mesa.Model):
             revenue = np.minimum(revenue_scale * u ** (-1.0 / econ.size_tail_exponent), econ.max_initial_revenue)
             age = rng.integers(0, 240, size=count).astype(np.int32)
         productivity = np.exp(econ.productivity_sd * rng.standard_normal(count))
+        current = entrant and econ.entrants_track_incumbents and self.smes.size > 0
+        if current:
+            # around the incumbents' productivity in its sector as it is now, not at month 0
+            # (entrants are not less productive than incumbents: Foster, Haltiwanger and
+            # Syverson 2008, AER 98; their demand lags, 7.6)
+            productivity *= np.exp(sector_mean_log_productivity(self)[sector])
         # customers still to be won: an entrant's whole gap, what is left of it after ``age``
         # months of accumulation for the month-0 population (drawn without new random numbers)
         customer_gap = (econ.customer_gap_at_entry * (1.0 - econ.customer_accumulation) ** age).astype(np.float32)
+        weight = revenue
+        if current:
+            # the customer base is drawn on the month-0 scale of yuan; what it buys now (its
+            # sector's demand per unit of customer base) sizes the entrant's sales, capital and
+            # costs, so entrants grow with the economy rather than shrink relative to it
+            revenue = revenue * self.demand_per_customer()[sector]
         capital = self.capital_output_ratio[sector] * 12.0 * revenue / 1.2 * 1.05
         innovative = rng.random(count) < econ.innovative_share
         exporter = CAN_EXPORT[sector] & (rng.random(count) < p.p20_international.exporter_share)
         small_lender = self._draw_banks(count)
         return {
-            "sector": sector, "age": age, "productivity": productivity, "demand_weight": revenue,
+            "sector": sector, "age": age, "productivity": productivity, "demand_weight": weight,
             "customer_gap": customer_gap,
             "capital": capital, "innovative": innovative, "exporter": exporter, "bank": small_lender,
             "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),

@@ -116,3 +116,20 @@ def test_the_estimator_recovers_known_parameters(tmp_path):
     assert "Parameter recovery" in report.read_text() and (tmp_path / "out" / "estimate" / "identification.png").exists()
     saved = json.loads((tmp_path / "out" / "estimate" / "estimate.json").read_text())
     assert saved["parameters"] == pytest.approx(found.parameters)
+
+
+def test_count_drift_reads_the_window_not_the_set_up():
+    """``sme_count_drift`` is the count's last 12 months over its first 12 in the window the
+    moments are read on; ``sme_count_ratio`` (end over set-up) reads a dip and a climb back as 1."""
+    import pandas as pd
+
+    from sme_abm.estimation import MOMENTS
+
+    # a burn-in that ended 15% below the set-up's 1,000 firms, and a run that climbs back
+    late = pd.DataFrame({"smes_active": np.linspace(850.0, 1_000.0, 80)})
+    summary = {"sme_count_ratio": 1_000.0 / 1_000.0}
+    drift = MOMENTS["sme_count_drift"][1](summary, late)
+    assert MOMENTS["sme_count_ratio"][1](summary, late) == 1.0
+    assert drift == pytest.approx(late["smes_active"].iloc[-12:].mean() / late["smes_active"].iloc[:12].mean())
+    assert drift > 1.15
+    assert MOMENTS["sme_count_drift"][1](summary, pd.DataFrame({"smes_active": np.full(80, 900.0)})) == 1.0

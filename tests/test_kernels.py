@@ -188,7 +188,10 @@ def test_investment_and_credit_need_match_their_numpy_definitions():
     rate = quote + shift
     user_cost = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
     factor = (model.user_cost_reference / user_cost).astype(np.float32) ** np.float32(econ.user_cost_elasticity)
-    target = 12.0 * kappa[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1 * factor.astype(float)
+    # capacity is planned for this month's demand grown by the customers to be won within a year
+    won = 1.0 - (1.0 - econ.customer_accumulation) ** 12 if econ.customer_gap_at_entry > 0 else 0.0
+    planned = (smes.demand / smes.price) * np.exp(won * smes.customer_gap.astype(float))
+    target = 12.0 * kappa[smes.sector] * planned / 1.2 * 1.1 * factor.astype(float)
     desired = desired_investment(model)
     # the factor is single precision (numba's and numpy's float32 power may differ by an ulp,
     # 6e-8 of the target), so the gap target - capital is compared to within 1e-6 of the target

@@ -741,6 +741,16 @@ def _productivity_kernel(log_a, sector, success, adopt, trained, per_firm, noise
         log_a[i] = x + 0.01 * noise[i]
 
 
+def sector_mean_log_productivity(model: "SMEEconomy", log_a: np.ndarray | None = None) -> np.ndarray:
+    """Mean log productivity of the SMEs in each sector (0 for a sector with none);
+    ``log_a``, if given, is ``log(smes.productivity)`` already computed."""
+    smes = model.smes
+    n_sectors = len(model.sector_names)
+    sums, counts = np.zeros(n_sectors), np.zeros(n_sectors, dtype=np.int64)
+    group_sums(smes.sector, np.log(smes.productivity) if log_a is None else log_a, sums, counts)
+    return sums / np.maximum(counts, 1)
+
+
 def evolve_demand(model: "SMEEconomy") -> None:
     """Gibrat-like growth of each firm's customer base.
 
@@ -755,9 +765,7 @@ def evolve_demand(model: "SMEEconomy") -> None:
     smes, rng = model.smes, model.rng
     log_a = np.log(smes.productivity)
     n_sectors = len(model.sector_names)
-    sums, counts = np.zeros(n_sectors), np.zeros(n_sectors, dtype=np.int64)
-    group_sums(smes.sector, log_a, sums, counts)
-    mean_log_a = sums / np.maximum(counts, 1)
+    mean_log_a = sector_mean_log_productivity(model, log_a)
     elasticity = model.policy.p18_service_platforms.demand_productivity_elasticity
     shock = standard_normal(rng, smes.size)
     growth, root_served = np.empty(smes.size), np.empty(smes.size)
