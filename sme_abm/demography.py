@@ -336,12 +336,13 @@ def expected_entrant_profit(model: "SMEEconomy", values: dict[str, np.ndarray]) 
     """The monthly profit would-be entrants ``values`` (drawn by ``draw_firms``) expect once
     their customers are won: their sales times ``exp(customer_gap_at_entry)``, at the gross
     margin (price less unit variable cost, compliance time included) their productivity gives
-    at their sector's price, less the overhead and their capital's depreciation."""
+    at their sector's price, less the overhead, the SG&A those sales carry (``sga_share``, 7.4a)
+    and their capital's depreciation."""
     econ = model.config.economy
     unit_cost = unit_variable_cost(model, values["sector"], values["productivity"])
     sales = values["sales"] * np.exp(econ.customer_gap_at_entry)
     margin = sales * (1.0 - unit_cost / values["price"])
-    return margin - econ.overhead_cost - econ.depreciation_rate / 12.0 * values["capital"]
+    return margin - econ.overhead_cost - econ.sga_share * sales - econ.depreciation_rate / 12.0 * values["capital"]
 
 
 def enter_firms(model: "SMEEconomy") -> None:

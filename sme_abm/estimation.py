@@ -66,6 +66,9 @@ MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], pd.DataFr
     "npl_ratio": (("npl_ratio",), lambda run, late: float(late["npl_ratio"].mean())),
     "bank_capital_ratio": (("bank_capital_ratio",), lambda run, late: float(late["bank_capital_ratio"].mean())),
     "sme_revenue_share": (("sme_output_share",), lambda run, late: float(late["sme_output_share"].mean())),
+    # SMEs' profit before income tax and period expenses per yuan of revenue net of VAT (NBS)
+    "sme_profit_margin": (("sme_profit_margin",), lambda run, late: float(late["sme_profit_margin"].mean())),
+    "sme_expense_ratio": (("sme_expense_ratio",), lambda run, late: float(late["sme_expense_ratio"].mean())),
     # new guarantees a year per yuan of SME loans outstanding
     "guarantees_per_loan": (("credit_guaranteed", "loans_outstanding"),
                             lambda run, late: float(12.0 * late["credit_guaranteed"].mean()

@@ -332,7 +332,7 @@ class SMEEconomy(mesa.Model):
         sales = smes.sales[rows]
         sector = smes.sector[rows]
         workers = 12.0 * sales / (self.revenue_per_worker[sector] * smes.productivity[rows])
-        return self.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost
+        return self.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost + smes.sga[rows]
 
     def demand_per_customer(self) -> np.ndarray:
         """Each sector's demand (CNY m a month) per unit of customer base (``demand_weight``):
@@ -379,6 +379,7 @@ class SMEEconomy(mesa.Model):
             "capital": capital, "innovative": innovative, "exporter": exporter, "bank": small_lender,
             "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),
             "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,
+            "sga": econ.sga_share * revenue,  # SG&A at their long-run level for the firm's sales
             "ip_stock": np.where(innovative, econ.rd_intensity * revenue * 24.0, 0.0),
             "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + TYPICAL_RISK_PREMIUM),
             # the month-0 population prices at 1; an entrant comes in at its sector's price
@@ -465,7 +466,8 @@ class SMEEconomy(mesa.Model):
         procurement_to_smes = 0.75 * self.procurement_budget
         bias = self.policy.p02_fair_competition.large_firm_demand_bias
         lf_revenue = initial_sales
-        materials = float((self.materials_share[smes.sector] * sales).sum()) + n * cfg.economy.overhead_cost
+        materials = (float((self.materials_share[smes.sector] * sales).sum()) + n * cfg.economy.overhead_cost
+                     + float(smes.sga.sum()))
         for _ in range(50):
             household_part = max(initial_sales - procurement_to_smes - self.export_demand - lf.sme_order_share * lf_revenue, 0.1 * initial_sales)
             consumption = household_part / (hh.sme_consumption_share * (1 - bias))

@@ -305,6 +305,10 @@ class Recorder:
             "fund_equity_value": m.government.fund_equity_value(),
             "venture_dividends": s.get("venture_dividends", 0.0),
             "venture_exit_value": s.get("venture_exit_value", 0.0),
+            # SMEs' profit before income tax and period expenses (the fixed overhead, SG&A, fees,
+            # R&D, interest and guarantee fees) per yuan of revenue net of VAT, as NBS reports them
+            "sme_profit_margin": s.get("sme_profit_margin", 0.0),
+            "sme_expense_ratio": s.get("sme_expense_ratio", 0.0),
             "household_consumption": s.get("household_consumption", 0.0),
             "investment": float(getattr(m, "step_investment", 0.0)),
             "accounting_residual": residual,

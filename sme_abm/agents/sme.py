@@ -48,6 +48,7 @@ SME_SCHEMA: dict[str, object] = {
     "demand": np.float64,
     "sales": np.float64,
     "costs": np.float64,
+    "sga": np.float64,  # selling, general and administrative expenses a month (sticky, 7.4a)
     "profit": np.float64,
     "sales_at_evaluation": np.float64,
     "equity_raised": np.float64,
@@ -271,7 +272,7 @@ def monthly_capacity(model: "SMEEconomy") -> np.ndarray:
 
 
 _PRODUCE_OUTPUTS = ("wages", "materials", "compliance", "fees", "interest", "guarantee_fees", "rd", "rd_subsidy",
-                    "vat", "taxable", "cit")
+                    "vat", "taxable", "cit", "overhead")
 
 
 @njit
@@ -279,11 +280,13 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
                     guarantee_fee_rate, innovative, receivable_writeoff, capital, loss_months, customer_gap, employment,
                     size_class, wage, compliance_share, admin_fee_share, exemption, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
-                    overhead, outside_option, wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat,
-                    taxable, cit, profit, costs):  # pragma: no cover - compiled
+                    overhead, sga, sga_share, sga_up, sga_down, outside_option, wages, materials, compliance, fees, interest,
+                    guarantee_fees, rd, rd_subsidy, vat, taxable, cit, overheads, profit, costs):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
-    ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overhead``,
+    ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overheads``,
+    with ``overheads = overhead + sga`` (the fixed cost and the month's sticky SG&A, which then
+    move towards ``sga_share * sales`` at ``sga_up`` or ``sga_down``, docs/model.md 7.4a),
     ``pretax = sales - cash_costs - depreciation - vat + rd_subsidy - receivable_writeoff``.
 
     Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
@@ -326,7 +329,8 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         v_small = vat_small_micro * s
         v_other = vat_rate * maximum(s - m, 0.0)
         v = v_small if small_micro else v_other
-        cc = w + m + f + r + g + d + overhead
+        oh = overhead + sga[i]
+        cc = w + m + f + r + g + d + oh
         pt = s - cc - dep - v + sub - receivable_writeoff[i]
         tx = maximum(pt, 0.0)
         ct = (cit_small_micro if small_micro else cit_standard) * tx
@@ -341,6 +345,9 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         vat[i] = v
         taxable[i] = tx
         cit[i] = ct
+        overheads[i] = oh
+        gap = sga_share * s - sga[i]
+        sga[i] += (sga_up if gap > 0 else sga_down) * gap
         pr = pt - ct
         profit[i] = pr
         costs[i] = cc
@@ -377,14 +384,16 @@ def produce(model: "SMEEconomy") -> None:
         float(exemption), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
+        smes.sga, float(econ.sga_share), float(econ.sga_adjustment_up), float(econ.sga_adjustment_down),
         float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
-        smes.profit, smes.costs,
+        out["overhead"], smes.profit, smes.costs,
     )
     small_micro = smes.small_or_micro()
 
     ledger.pay("wages", "smes", "households", wages)
     ledger.pay("materials", "smes", "large_firms", materials)
-    ledger.pay("overhead", "smes", "large_firms", econ.overhead_cost)
+    # rent, administration and selling services are bought from the large-firm sector
+    ledger.pay("overhead", "smes", "large_firms", out["overhead"] if econ.sga_share > 0 else econ.overhead_cost)
     model.step_stats["compliance_wages"] = float(compliance.sum())
     ledger.pay("admin_fees", "smes", "government", fees)
     ledger.pay("rd_spending", "smes", "households", rd)
@@ -404,6 +413,11 @@ def produce(model: "SMEEconomy") -> None:
     ledger.pay("corporate_income_tax", "smes", "government", cit)
     model.government.record_tax_expenditure("p07_tax_relief", fees_forgone + vat_forgone + cit_forgone)
     model.government.tax_paid_small_micro = float(np.sum(vat, where=small_micro) + np.sum(cit, where=small_micro))
+    # NBS's profit-and-loss ratios for enterprises (revenue net of VAT; profit before income tax)
+    net_revenue = float(sales.sum() - vat.sum())
+    expenses = float(out["overhead"].sum() + fees.sum() + rd.sum() + interest.sum() + guarantee_fees.sum())
+    model.step_stats["sme_profit_margin"] = float(smes.profit.sum() + cit.sum()) / net_revenue if net_revenue > 0 else 0.0
+    model.step_stats["sme_expense_ratio"] = expenses / net_revenue if net_revenue > 0 else 0.0
 
     model.banks.collect_principal(model)
     model.banks.grant_overdrafts(model)
