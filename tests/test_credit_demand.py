@@ -10,7 +10,7 @@ import pytest
 from sme_abm import SMEEconomy
 from sme_abm.accounting import check_identities
 from sme_abm.agents.sme import (TYPICAL_RISK_PREMIUM, desired_investment, expected_loan_quotes, expected_rate_shift,
-                                investment_thresholds, normal_user_cost, reference_user_cost)
+                                investment_thresholds, normal_user_cost, planned_units, reference_user_cost)
 from sme_abm.markets import credit
 from sme_abm.markets.credit import choose_other_lenders, financing_need, switch_banks
 from sme_abm.matrices import matrix_residuals
@@ -72,7 +72,7 @@ def test_raising_the_loan_rate_lowers_the_amount_demanded():
     u = np.maximum(rate + econ.depreciation_rate - model.central_bank.inflation, econ.user_cost_floor)
 
     def investment(user_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        wanted = (12.0 * model.capital_output_ratio[smes.sector] * (smes.demand / smes.price) / 1.2 * 1.1
+        wanted = (12.0 * model.capital_output_ratio[smes.sector] * planned_units(model) / 1.2 * 1.1
                   * (model.user_cost_reference / user_cost) ** econ.user_cost_elasticity)
         gap = np.maximum(wanted - smes.capital, 0.0)
         threshold = investment_thresholds(model)  # this month's draws, the ones financing_need uses
@@ -146,7 +146,7 @@ def test_desired_capital_answers_the_marginal_rate_against_the_reference_user_co
         model.sme_base_rate + model.config.banks.markup + TYPICAL_RISK_PREMIUM + econ.depreciation_rate
         - cb.inflation_target)
     kappa = model.capital_output_ratio[smes.sector]
-    target = 12.0 * kappa * (smes.demand / smes.price) / 1.2 * 1.1
+    target = 12.0 * kappa * planned_units(model) / 1.2 * 1.1
     smes.capital[:] = 0.0
     quotes = expected_loan_quotes(model)
     premium = quotes - model.sme_base_rate - model.banks.markup_of(smes.bank)

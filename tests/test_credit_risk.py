@@ -306,13 +306,14 @@ def _loss_months_over_a_month(model: SMEEconomy) -> tuple[np.ndarray, np.ndarray
 def test_a_month_counts_towards_closure_when_profit_falls_short_of_the_owners_wage():
     """The owner's outside option (Lucas 1978): a month with profit below
     ``owner_outside_wages`` wages counts towards closure even if the firm made a profit;
-    with the outside option at 0 only accounting losses count."""
-    model = _model(months=3)
+    with the outside option at 0 only accounting losses count. Without a customer gap, so the
+    month judged is the month's profit (the gap's term is tested in test_firm_dynamics)."""
+    model = _model(months=3, economy__customer_gap_at_entry=0.0)
     prior, after, profit = _loss_months_over_a_month(model)
     short = profit < model.config.economy.owner_outside_wages * model.wage
     assert np.array_equal(after[short], prior[short] + 1) and np.all(after[~short] == 0)
     assert (short & (profit > 0)).sum() > 10  # firms an accounting test would not count
-    accounting = _model(months=3, economy__owner_outside_wages=0.0)
+    accounting = _model(months=3, economy__owner_outside_wages=0.0, economy__customer_gap_at_entry=0.0)
     prior, after, profit = _loss_months_over_a_month(accounting)
     assert np.array_equal(after[profit < 0], prior[profit < 0] + 1) and np.all(after[profit >= 0] == 0)
 
