@@ -405,10 +405,12 @@ class SMEEconomy(mesa.Model):
         hand-made balance sheets (whose first months show consumption jumping 60% and an
         exit wave). Burn-in months are numbered -months..-1, so no scheduled shock or
         lever phase-in (lever 24) falls in them; every lever setting and shock applies from
-        month 0, and every variant of a study starts from the same state."""
+        month 0, and every variant of a study starts from the same state. What phases in from
+        month 0 is the config's change from the baseline policy (``PolicyState.prior``)."""
         self.month_offset = months
         self.burning_in = True
-        policy, self.policy = self.policy, PolicyState.baseline(self.registry)
+        burn_in_policy = PolicyState.baseline(self.registry)
+        policy, self.policy = self.policy, burn_in_policy
         try:
             for _ in range(months):
                 self.step()
@@ -416,13 +418,18 @@ class SMEEconomy(mesa.Model):
                     progress(self.month)
         finally:
             self.policy = policy
-        self.start_evaluation()
+        self.start_evaluation(prior=burn_in_policy.in_force())
 
-    def start_evaluation(self) -> None:
+    def start_evaluation(self, prior: dict[str, dict[str, float]] | None = None) -> None:
         """Make the months run so far a burn-in: the next month is month 0, the record starts
         afresh, lever 24's phase-in and lever 25's evaluation start from here, the labour force
         puts employment at its natural rate, and the debt-stabilising rule steers towards the
-        debt ratio reached. (A sweep's burn-in stage calls it before saving its state.)"""
+        debt ratio reached. (A sweep's burn-in stage calls it before saving its state.)
+
+        The rules in force in the burn-in stay in force: from month 0 only a policy's change
+        from them phases in (``prior``, by default the policy that ran the burn-in fully in
+        force; saved with the state, so a study's variants phase in from it)."""
+        self.policy.prior = prior if prior is not None else self.policy.in_force()
         self.month_offset = self.steps
         self.burning_in = False  # the reference user cost stays where the burn-in left it
         self.recorder.restart()

@@ -4,7 +4,10 @@ For a parameter with configured value ``v`` and counterfactual value ``off``,
 the effective value is ``off + intensity * (v - off)``. A lever that is off
 has intensity 0. A lever that is on has intensity ``1 - exp(-(t + 1) / lag)``:
 its rules phase in with the lag set by lever 24 (organisation and leadership),
-which itself takes full effect when on. How much of each programme reaches
+which itself takes full effect when on. After a burn-in the rules in force before
+month 0 are the burn-in's (``PolicyState.prior``), and what phases in is the change
+from them, ``prior + intensity * (v - prior)``: rules already in force do not start
+again from nothing (without a prior, ``prior`` is ``off``). How much of each programme reaches
 firms, and when, is lever 24's other channel, the administration's capacity to
 process support cases (:func:`sme_abm.agents.government.process_support_cases`).
 The money parameters of budget levers (``money = true`` in the registry: grant
@@ -45,6 +48,9 @@ class PolicyState(SimpleNamespace):
         self._config = config
         self._registry = registry or load_registry()
         self.intensity: dict[str, float] = {}
+        #: Each lever's parameter values in force before month 0 (a burn-in's policy), from
+        #: which this policy's changes phase in; None: the policy starts from nothing (``off``).
+        self.prior: dict[str, dict[str, float]] | None = None
         self.update(0, {})
 
     @classmethod
@@ -61,11 +67,26 @@ class PolicyState(SimpleNamespace):
         state._config = None
         state._registry = registry or load_registry()
         state.intensity = {}
+        state.prior = None
         for lever in state._registry.levers:
             state.intensity[lever.key] = 1.0
             setattr(state, lever.key, cls.values_type(**{name: param.default
                                                          for name, param in lever.parameters.items()}))
         return state
+
+    def in_force(self) -> dict[str, dict[str, float]]:
+        """Every lever's parameter values when this policy is fully in force: the configured
+        values of the levers that are on, the ``off`` values of those that are off (the
+        baseline policy: every registry default)."""
+        if self._config is None:
+            return {lever.key: dict(vars(getattr(self, lever.key))) for lever in self._registry.levers}
+        out = {}
+        for lever in self._registry.levers:
+            settings = self._config.lever(lever.key)
+            out[lever.key] = {name: (min(max(getattr(settings, name), param.range[0]), param.range[1])
+                                     if settings.enabled else param.off)
+                              for name, param in lever.parameters.items()}
+        return out
 
     def update(self, step: int, budget_weights: Mapping[str, float]) -> None:
         """Recompute every lever's effective parameters for ``step``."""
@@ -92,7 +113,11 @@ class PolicyState(SimpleNamespace):
                 low, high = param.range
                 # lever 25 moves money between programmes, not their other settings
                 scale = weight if param.money else 1.0
-                value = _blend(param.off, getattr(settings, name), intensity * scale)
+                if self.prior is None or not settings.enabled or lever.key == ORGANISATION:
+                    value = _blend(param.off, getattr(settings, name), intensity * scale)
+                else:  # the change from the rules in force before month 0 phases in
+                    value = _blend(param.off, _blend(self.prior[lever.key][name], getattr(settings, name), intensity),
+                                   scale)
                 values[name] = min(max(value, low), high)
             setattr(self, lever.key, self.values_type(**values))
 

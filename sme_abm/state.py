@@ -154,6 +154,8 @@ def save_state(model: "SMEEconomy", path: str | Path) -> Path:
         "central_bank": _attributes(model.central_bank, AGENT_NOT_STATE, "central_bank"),
         "ledger_balances": _encode(dict(model.ledger.balances), "ledger.balances"),
         "sme_next_id": int(model.smes.next_id),
+        # the rules in force before month 0, from which the policy's changes phase in
+        "policy_prior": model.policy.prior,
     }
     with staged_folder(target) as staging:
         _book_table(model.smes).to_parquet(staging / "smes.parquet", index=False)
@@ -239,6 +241,7 @@ def restore_state(model: "SMEEconomy", path: str | Path, header: dict[str, Any])
     model.ledger.balances.update(_decode(header["ledger_balances"]))
     model.month = int(header["month"])
     model.steps = int(header["steps"])
+    model.policy.prior = header.get("policy_prior")
     model.rng.bit_generator.state = header["rng"]
     random_state = _decode(header["random"])
     model.random.setstate((random_state[0], tuple(random_state[1]), random_state[2]))

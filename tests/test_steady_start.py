@@ -49,6 +49,35 @@ def test_burn_in_runs_under_the_baseline_policy_and_the_record_starts_at_month_0
     assert ts["sme_output"].iloc[0] < 0.8 * plain["sme_output"].iloc[0]
 
 
+def test_after_a_burn_in_only_the_change_of_policy_phases_in(tmp_path):
+    """The baseline's rules, in force through the burn-in, stay in force at month 0 (before,
+    every lever dropped to 1 - exp(-1/3) = 28% of its strength and phased in again: banks'
+    capital ratio fell from 15.1% to 13.3% in month 0 when lever 11's risk weights went back
+    up). A changed setting phases in from the burn-in's value; a lever switched off is off at
+    once; without a burn-in the rules phase in from off as before. A saved state keeps the
+    prior, so a study's variants phase in from it."""
+    settings = {"simulation__burn_in_months": 12, "simulation__mesa_agents": False}
+    key, name = "p13_financing_guarantee", "fee_cap"
+    baseline = SMEEconomy(BASELINE, n_smes=500, rng=2, **settings).run(1)
+    default = baseline.registry.by_key(key).parameters[name].default
+    assert getattr(baseline.policy, key).fee_cap == default
+    assert baseline.policy.p11_differentiated_supervision == SMEEconomy(
+        BASELINE, n_smes=500, rng=2, **settings, levers__p24_organisation__implementation_lag_months=0.0
+    ).run(1).policy.p11_differentiated_supervision
+    changed = SMEEconomy(BASELINE, n_smes=500, rng=2, **settings,
+                         **{f"levers__{key}__{name}": 2.0 * default}).run(1)
+    ramp = 1.0 - np.exp(-1.0 / 3.0)
+    assert getattr(changed.policy, key).fee_cap == pytest.approx(default + ramp * default, rel=1e-12)
+    off = SMEEconomy(BASELINE, n_smes=500, rng=2, **settings, **{f"levers__{key}__enabled": False}).run(1)
+    assert getattr(off.policy, key).fee_cap == off.registry.by_key(key).parameters[name].off
+    fresh = SMEEconomy(BASELINE, n_smes=500, rng=2, simulation__burn_in_months=0,
+                       simulation__mesa_agents=False).run(1)
+    low = fresh.registry.by_key(key).parameters[name].off
+    assert getattr(fresh.policy, key).fee_cap == pytest.approx(low + ramp * (default - low), rel=1e-12)
+    changed.save_state(tmp_path / "state")
+    assert SMEEconomy(state=tmp_path / "state").policy.prior == changed.policy.prior
+
+
 def test_a_burned_in_state_continues_bit_for_bit(tmp_path):
     settings = {"simulation__burn_in_months": 12, "simulation__mesa_agents": False}
     straight = SMEEconomy(BASELINE, n_smes=600, rng=4, **settings).run(20).timeseries()
