@@ -178,8 +178,10 @@ def test_guarantee_fees_are_risk_based_and_their_average_within_the_cap():
 
 def test_banks_learn_the_default_rate_and_loss_given_default_they_realise():
     # the scoring model's set-up level over-predicts the defaults the economy produces: banks
-    # shift its level down until the two agree
-    model = SMEEconomy(n_smes=3_000, rng=6, simulation__mesa_agents=False).run(120)
+    # shift its level down until the two agree. The shipped baseline, after its burn-in (from the
+    # hand-drawn set-up the default rate falls for years as the population settles, and a
+    # learnt average lags it)
+    model = SMEEconomy("configs/baseline.toml", n_smes=3_000, rng=6, simulation__mesa_agents=False).run(120)
     assert model.pd_shift < -0.3
     risk = model.credit_risk
     borrowers = model.smes.debt > 0

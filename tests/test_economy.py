@@ -41,12 +41,14 @@ def test_same_seed_is_bit_identical_and_other_seed_differs():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_baseline_neither_explodes_nor_collapses(seed):
-    result = run(n_smes=10_000, steps=120, seed=seed)
+    """The shipped baseline, after its burn-in: the count stays within a factor of two of the
+    size asked for and exits in SAIC's range. (From the hand-drawn set-up the population sheds
+    firms for about five years and climbs back for about 25: at 10,000 SMEs the count falls to
+    6,800-7,000 by month 36 and exits are 10-11% a year in months 36-119, docs/calibration.md.)"""
+    result = run("configs/baseline.toml", n_smes=10_000, steps=120, seed=seed, simulation__mesa_agents=False)
     ts, summary = result.timeseries, result.summary
     ratio = ts["smes_active"] / 10_000
     assert ratio.min() >= 0.5 and ratio.max() <= 2.0
-    # the exit rate once the set-up's closures are over (from the hand-drawn set-up, firms that
-    # cannot pay their owner a wage close in the first year: the count falls about 11%)
     settled = ts.iloc[36:]
     exits = settled["exits_default"].sum() + settled["exits_voluntary"].sum()
     assert 0.05 <= exits / settled["firms"].mean() / (len(settled) / 12) <= 0.10

@@ -88,7 +88,10 @@ def test_debt_ratio_settles_and_the_stabilising_rule_answers_debt():
     drifting = _run(240, n_smes=3_000).timeseries()
     above = stabilised["debt_to_annual_output"] > stabilised["debt_to_annual_output"].iloc[0] + 0.05
     assert above.iloc[120:].all()
-    assert (stabilised["other_spending"].iloc[120:] < stabilised["other_spending"].iloc[0]).all()
+    # the rule cuts other spending below the plan, which follows the wage (a nominal level above
+    # month 0's can still be a cut: wages grow with productivity)
+    plan = stabilised["other_spending"].iloc[0] * stabilised["wage"] / stabilised["wage"].iloc[0]
+    assert (stabilised["other_spending"].iloc[120:] < plan.iloc[120:]).all()
     # deficit-financed, other spending is the plan, which follows the wage
     planned = drifting["other_spending"] / drifting["wage"]
     assert np.allclose(planned, planned.iloc[0], rtol=1e-12)
