@@ -93,9 +93,15 @@ def test_discontinuity_recovers_a_known_jump_and_later_defaults():
 
 @pytest.fixture(scope="module")
 def recorded():
-    """The baseline with the guarantors' default-probability ceiling at 0.12, and lowered to 0.09."""
+    """The baseline with the guarantors' default-probability ceiling at 0.12, and lowered to 0.09,
+    and guarantors with five times the net assets, so that the ceiling, not their capacity,
+    decides who gets a guarantee: guarantors at their leverage limit ration candidates by default
+    probability (``credit.ration``), the effective cutoff falls below the ceiling and the
+    discontinuity at it fades (in the SG&A candidate, docs/calibration.md, 16% of the applicants
+    just below 0.12 were guaranteed after a 360-month burn-in; in this fixture 88%)."""
     return {ceiling: run("configs/baseline.toml", {"simulation.panel_every": 1, "simulation.burn_in_months": 24,
-                                                   "guarantors.max_default_probability": ceiling},
+                                                   "guarantors.max_default_probability": ceiling,
+                                                   "guarantors.net_assets_ratio": 0.04},
                          n_smes=3000, steps=48, seed=11, record_applications=True)
             for ceiling in (0.12, 0.09)}
 
