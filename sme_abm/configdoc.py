@@ -227,6 +227,11 @@ def render_levers_doc(knockout_table: str | None = None, cost_table: str | None 
         out += [
             "## Knockout: what each lever adds",
             "",
+            "**The study sections below (knockout, cost-effectiveness, knock-in, interactions, Shapley) were",
+            "run on the baseline before 2026-12-06 and not yet rerun on the current one** (SG&A, the new-firm",
+            "rules and a 360-month burn-in; CHANGELOG, docs/calibration.md): their figures describe the",
+            "earlier economy, whose loans carried almost no risk.",
+            "",
             "The knockout study on the rebuilt economy (`sme-abm sweep configs/experiments/study-knockout.toml`,",
             "run 2026-12-05 at commit 4e2cf30; full report, power and cost-effectiveness in",
             "[studies/knockout/report.md](studies/knockout/report.md)): the full package and, per lever, the",
