@@ -310,6 +310,8 @@ def dynamics_command(
     table.add_column("figure")
     table.add_column("value")
     table.add_row("upper-tail exponent of employment (MLE)", f"{head['tail_exponent']:.3f}")
+    table.add_row("tail exponent implied by the tail's growth and exits", f"{head['implied_tail_exponent']:.3f}")
+    table.add_row("annual exit rate of firms in the upper tail", f"{head['tail_exit_rate']:.1%}")
     table.add_row("employment in firms younger than 5 years", f"{head['young_employment_share']:.1%}")
     table.add_row("annual growth rate sd", f"{head['growth_sd']:.3f}")
     table.add_row("mean size, 10+ years over under 2", f"{head['size_ratio_10y_to_young']:.2f}")

@@ -58,7 +58,7 @@ def test_dynamics_command_reports_a_run(tmp_path):
     result = runner.invoke(app, ["dynamics", str(run_dir)])
     assert result.exit_code == 0, result.output
     report = (run_dir / "firm_dynamics" / "report.md").read_text()
-    assert "upper-tail exponent" in report and "Size-class transitions" in report
+    assert "upper-tail exponent" in report and "Size-class transitions" in report and "What sets the tail" in report
     assert (run_dir / "firm_dynamics" / "firm_dynamics.png").stat().st_size > 5_000
     transitions = pd.read_csv(run_dir / "firm_dynamics" / "size_class_transitions.csv", index_col=0)
     shares = transitions.drop(columns="firms").loc["micro"]
@@ -258,3 +258,39 @@ def test_entrants_tracking_incumbents_keep_up_with_productivity_growth():
 
     assert young_minus_old(False) < -0.07
     assert young_minus_old(True) > 0.0
+
+
+def _gibrat_panel(drift: float, sd: float, death: float, firms: int = 20_000, years: int = 200, seed: int = 5):
+    """The last three yearly snapshots of a stationary Gibrat population: log size grows by
+    N(drift, sd) a year, a share ``death`` dies each year and is replaced by a firm of size 1."""
+    rng = np.random.default_rng(seed)
+    log_size, ids, next_id, frames, exits = np.zeros(firms), np.arange(firms), firms, [], []
+    for year in range(years):
+        dead = rng.random(firms) < death
+        if year >= years - 3:
+            frames.append(pd.DataFrame({"firm_id": ids.copy(), "step": 12 * year + 11, "sector": 0, "size_class": 0,
+                                        "employment": np.exp(log_size), "output": 1.0, "capital": 1.0, "debt": 0.0,
+                                        "age": 12}))
+            exits.append(pd.DataFrame({"step": 12 * year + 15, "firm_id": ids[dead], "age": 12, "size": 1.0,
+                                       "size_class": 0, "output": 0.1, "reason": 0}))
+        log_size = log_size + drift + sd * rng.standard_normal(firms)
+        log_size[dead] = 0.0
+        ids[dead] = np.arange(next_id, next_id + dead.sum())
+        next_id += int(dead.sum())
+    return pd.concat(frames), pd.concat(exits)
+
+
+def test_tail_accounting_recovers_a_gibrat_tail_and_the_exponent_it_implies():
+    """Drift -0.02, sd 0.3 and 5% deaths a year imply a tail exponent of 1.30 (Reed 2001);
+    the accounting reads the three back from the snapshots, and the exponent measured on the
+    population agrees with the one they imply."""
+    d = firm_dynamics(*_gibrat_panel(-0.02, 0.3, 0.05))
+    assert d.tail.drift == pytest.approx(-0.02, abs=0.012)
+    assert d.tail.volatility == pytest.approx(0.3, abs=0.01)
+    assert d.tail.exit_rate == pytest.approx(0.05, abs=0.008)
+    assert (0.09 / 2) * 1.3 ** 2 - 0.02 * 1.3 - 0.05 == pytest.approx(0.0, abs=0.002)  # the theory's root
+    assert d.tail.implied_exponent == pytest.approx(1.30, abs=0.06)
+    assert d.tail_exponent == pytest.approx(d.tail.implied_exponent, abs=0.1)
+    # a tail that dies half as often is fatter, as the formula says
+    thinner_death = firm_dynamics(*_gibrat_panel(-0.02, 0.3, 0.025))
+    assert thinner_death.tail_exponent < d.tail_exponent - 0.15
