@@ -24,8 +24,9 @@ from .agents.central_bank import CentralBank
 from .agents.government import Government, evaluate_policies, pay_support, set_policy
 from .agents.guarantor import Guarantor, GuarantorBook
 from .agents.sme import (
-    SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, invest, normal_user_cost, pay_dividends,
-    produce, reference_user_cost, sector_mean_log_productivity, set_prices,
+    SME, TYPICAL_RISK_PREMIUM, SMEPopulation, evolve_demand, innovate, inputs_per_unit, invest, normal_markups,
+    normal_user_cost, pay_dividends, produce, reference_user_cost, sector_mean_log_productivity, set_prices,
+    unit_variable_cost,
 )
 from .config import SECTORS, Config, load_config
 from .demography import enter_firms, exit_firms
@@ -311,6 +312,7 @@ class SMEEconomy(mesa.Model):
         self.materials_share = np.asarray(econ.materials_share)
         self.revenue_per_worker = np.asarray(econ.revenue_per_worker)
         self.capital_output_ratio = np.asarray(econ.capital_output_ratio)
+        self.normal_markup = normal_markups(self.config)  # markets.pricing = "markup"
         self.can_be_shut_down = CAN_BE_SHUT_DOWN
         self.vat_levy_standard = self.registry.by_key("p07_tax_relief").parameters["small_micro_vat_rate"].off
         self.rd_intensity = econ.rd_intensity
@@ -332,7 +334,8 @@ class SMEEconomy(mesa.Model):
         sales = smes.sales[rows]
         sector = smes.sector[rows]
         workers = 12.0 * sales / (self.revenue_per_worker[sector] * smes.productivity[rows])
-        return self.wage * workers + self.materials_share[sector] * sales + econ.overhead_cost + smes.sga[rows]
+        inputs = inputs_per_unit(self, sector, smes.productivity[rows]) * sales
+        return self.wage * workers + inputs + econ.overhead_cost + smes.sga[rows]
 
     def demand_per_customer(self) -> np.ndarray:
         """Each sector's demand (CNY m a month) per unit of customer base (``demand_weight``):
@@ -382,9 +385,15 @@ class SMEEconomy(mesa.Model):
             "sga": econ.sga_share * revenue,  # SG&A at their long-run level for the firm's sales
             "ip_stock": np.where(innovative, econ.rd_intensity * revenue * 24.0, 0.0),
             "loan_rate": np.full(count, self.sme_base_rate + self.config.banks.markup + TYPICAL_RISK_PREMIUM),
-            # the month-0 population prices at 1; an entrant comes in at its sector's price
-            "price": self.sector_price[sector] if entrant else np.ones(count),
+            # the month-0 population prices at 1; an entrant comes in at its sector's price, or
+            # with markup pricing at its own normal price
+            "price": self._entry_price(sector, productivity) if entrant else np.ones(count),
         }
+
+    def _entry_price(self, sector: np.ndarray, productivity: np.ndarray) -> np.ndarray:
+        if self.config.markets.pricing == "markup":
+            return (1.0 + self.normal_markup[sector]) * unit_variable_cost(self, sector, productivity)
+        return self.sector_price[sector]
 
     def _draw_banks(self, count: int) -> np.ndarray:
         rng, b = self.rng, self.config.banks
@@ -473,7 +482,7 @@ class SMEEconomy(mesa.Model):
         procurement_to_smes = 0.75 * self.procurement_budget
         bias = self.policy.p02_fair_competition.large_firm_demand_bias
         lf_revenue = initial_sales
-        materials = (float((self.materials_share[smes.sector] * sales).sum()) + n * cfg.economy.overhead_cost
+        materials = (float((inputs_per_unit(self, smes.sector, smes.productivity) * sales).sum()) + n * cfg.economy.overhead_cost
                      + float(smes.sga.sum()))
         for _ in range(50):
             household_part = max(initial_sales - procurement_to_smes - self.export_demand - lf.sme_order_share * lf_revenue, 0.1 * initial_sales)

@@ -52,7 +52,7 @@ RUN_KEYS = ("steps", "seed", "panel_every", "mesa_agents", "check_accounting", "
 NOT_STATE = {
     "config", "rng", "random", "registry", "ledger", "policy", "recorder", "smes", "banks", "guarantors",
     "central_bank", "government", "datacollector", "sme_registry", "step", "running", "steps",
-    "step_stats", "materials_share", "revenue_per_worker", "capital_output_ratio", "can_be_shut_down",
+    "step_stats", "materials_share", "normal_markup", "revenue_per_worker", "capital_output_ratio", "can_be_shut_down",
     "use_mesa_agents", "sector_names", "vat_levy_standard", "month_invoices", "month_desired_investment",
 }
 AGENT_NOT_STATE = {"model", "unique_id", "pos", "fiscal_cost"}

@@ -150,3 +150,68 @@ def test_price_kernel_floor_and_index_match_their_numpy_definitions():
     weights = np.bincount(smes.sector, weights=smes.demand_weight, minlength=4)
     valued = np.bincount(smes.sector, weights=smes.demand_weight * smes.price, minlength=4)
     assert np.allclose(model.sector_price, valued / weights, rtol=1e-12)
+
+
+def test_markup_pricing_sets_each_price_at_its_sectors_markup_over_its_own_cost():
+    """With ``markets.pricing = "markup"`` a firm that resets its price sets its sector's
+    markup over its own unit variable cost; the markup is the one at which a firm of
+    productivity 1 prices at 1 at the month-0 wage. A firm that does not reset keeps its
+    price; under the CATS rule prices follow the market, not each firm's cost."""
+    from sme_abm.agents.sme import normal_markups
+
+    model = _economy(n=1_000, markets__pricing="markup", markets__price_reset_probability=1.0,
+                     simulation__burn_in_months=0)
+    econ = model.config.economy
+    markup = normal_markups(model.config)
+    unit_at_1 = np.asarray(econ.materials_share) + 12.0 * econ.wage / np.asarray(econ.revenue_per_worker)
+    assert (1.0 + markup) * unit_at_1 == pytest.approx(np.ones(4), abs=1e-12)
+    assert markup[0] == pytest.approx(0.218, abs=0.001) and markup[3] == pytest.approx(0.429, abs=0.001)
+    smes = model.smes
+    set_prices(model)
+    assert smes.price == pytest.approx((1.0 + markup[smes.sector]) * unit_cost(model), rel=1e-12)
+    # within a sector the more productive firm is the cheaper one, without exception
+    for sector in range(4):
+        rows = np.flatnonzero(smes.sector == sector)
+        by_productivity = rows[np.argsort(smes.productivity[rows])]
+        assert (np.diff(smes.price[by_productivity]) <= 0).all()
+
+    sticky = _economy(n=1_000, markets__pricing="markup", markets__price_reset_probability=0.111,
+                      simulation__burn_in_months=0)
+    before = sticky.smes.price.copy()
+    set_prices(sticky)
+    reset = sticky.smes.price != before
+    assert 0.07 < reset.mean() < 0.16  # Calvo: about one firm in nine a month
+
+    cats = _economy(n=1_000, simulation__burn_in_months=0)
+    set_prices(cats)
+    assert abs(np.corrcoef(np.log(cats.smes.price), np.log(cats.smes.productivity))[0, 1]) < 0.5
+
+
+def test_productivity_that_saves_inputs_lowers_the_whole_unit_cost():
+    """With ``economy.productivity_saves_inputs`` productivity is total factor productivity:
+    doubling it halves a unit's inputs as well as its workers, so the unit variable cost
+    halves, and production pays materials of materials_share * units / productivity."""
+    from sme_abm.agents.sme import produce, unit_variable_cost
+
+    for saves in (False, True):
+        model = _economy(n=500, economy__productivity_saves_inputs=saves, simulation__burn_in_months=0)
+        sector, a = np.zeros(1, dtype=np.int8), np.ones(1)
+        ratio = float(unit_variable_cost(model, sector, 2.0 * a)[0] / unit_variable_cost(model, sector, a)[0])
+        if saves:
+            assert ratio == pytest.approx(0.5, rel=1e-12)
+        else:
+            assert 0.5 < ratio < 0.95  # only the wages halve
+        apply_shocks(model)
+        allocate_demand(model)
+        paid, pay = {}, model.ledger.pay
+
+        def recording_pay(flow, payer, payee, amount, *args, **kwargs):
+            paid[flow] = np.array(amount, dtype=float, copy=True)
+            return pay(flow, payer, payee, amount, *args, **kwargs)
+
+        model.ledger.pay = recording_pay
+        smes = model.smes
+        units = smes.sales / smes.price
+        expected = model.materials_share[smes.sector] * units / (smes.productivity if saves else 1.0)
+        produce(model)
+        assert paid["materials"] == pytest.approx(expected, rel=1e-9)

@@ -195,7 +195,25 @@ def unit_variable_cost(model: "SMEEconomy", sector: np.ndarray, productivity: np
     time included (lever 5)."""
     compliance = model.policy.p05_fair_supervision.compliance_time_share
     labour = 12.0 * model.wage / (model.revenue_per_worker[sector] * productivity)
-    return model.materials_share[sector] + labour / (1.0 - compliance)  # as _price_kernel's floor
+    return inputs_per_unit(model, sector, productivity) + labour / (1.0 - compliance)  # as _price_kernel's floor
+
+
+def inputs_per_unit(model: "SMEEconomy", sector: np.ndarray, productivity: np.ndarray) -> np.ndarray:
+    """Bought-in inputs one unit of output takes (at month-0 prices): the sector's materials
+    share, divided by the firm's productivity when productivity is total factor productivity
+    (``economy.productivity_saves_inputs``)."""
+    if model.config.economy.productivity_saves_inputs:
+        return model.materials_share[sector] / productivity
+    return model.materials_share[sector]
+
+
+def normal_markups(config) -> np.ndarray:
+    """Per sector, the markup over unit variable cost that the cost calibration implies
+    (``markets.pricing = "markup"``): a firm of productivity 1 at the month-0 wage, which
+    prices at 1 at month 0, marks up its inputs and wages by this."""
+    econ = config.economy
+    unit = np.asarray(econ.materials_share) + 12.0 * econ.wage / np.asarray(econ.revenue_per_worker)
+    return 1.0 / unit - 1.0
 
 
 def set_prices(model: "SMEEconomy") -> None:
@@ -219,7 +237,9 @@ def set_prices(model: "SMEEconomy") -> None:
                   np.asarray(model.capital_output_ratio, dtype=float), market_price(model),
                   np.asarray(model.materials_share, dtype=float), np.asarray(model.revenue_per_worker, dtype=float),
                   float(12.0 * model.wage), 1.0 - compliance, draws, float(markets.price_adjustment),
-                  float(markets.normal_utilisation), weights, valued)
+                  float(markets.normal_utilisation), markets.pricing == "markup", model.normal_markup,
+                  float(markets.price_reset_probability), bool(model.config.economy.productivity_saves_inputs),
+                  weights, valued)
     # the sector price indices (customer-base weighted means), summed in the kernel in row order
     model.sector_price = np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
 
@@ -234,18 +254,28 @@ def market_price(model: "SMEEconomy") -> np.ndarray:
 @njit
 def _price_kernel(price, demand, capital, sector, productivity, demand_weight, capital_output_ratio, reference,
                   materials_share, revenue_per_worker, annual_wage, productive_time, draws, adjustment,
-                  normal_utilisation, weights, valued):  # pragma: no cover - compiled
-    """The CATS price rule of :func:`set_prices`, one firm at a time (no firm's price
-    depends on another's this month), with the floor :func:`unit_cost` written out::
+                  normal_utilisation, markup_pricing, markup, reset_probability, saves_inputs, weights,
+                  valued):  # pragma: no cover - compiled
+    """The price rule of :func:`set_prices`, one firm at a time (no firm's price depends on
+    another's this month), with the unit variable cost :func:`unit_cost` written out::
 
-        floor = materials_share[sector] + annual_wage / (revenue_per_worker[sector] * productivity) / productive_time
+        floor = inputs + annual_wage / (revenue_per_worker[sector] * productivity) / productive_time
 
-    and the sector sums of the price index, ``bincount(sector, demand_weight)`` and
+    (``inputs`` the materials share, over productivity if ``saves_inputs``). The CATS rule
+    keeps ``max(price, floor)``; with ``markup_pricing`` a firm whose draw is below
+    ``reset_probability`` sets ``(1 + markup[sector]) * floor`` and the others keep their
+    price. Then the sector sums of the price index, ``bincount(sector, demand_weight)`` and
     ``bincount(sector, demand_weight * price)``, in row order as bincount adds them."""
     ratio, average = take(capital_output_ratio, sector), take(reference, sector)
     inputs, per_worker = take(materials_share, sector), take(revenue_per_worker, sector)
     for i in range(price.size):
         p = price[i]
+        material = inputs[i] / productivity[i] if saves_inputs else inputs[i]
+        floor = material + annual_wage / (per_worker[i] * productivity[i]) / productive_time
+        if markup_pricing:
+            # Calvo: a firm resets to its normal price with the month's probability
+            price[i] = (1.0 + markup[sector[i]]) * floor if draws[i] < reset_probability else p
+            continue
         capacity = 1.2 * capital[i] / (12.0 * ratio[i])
         wanted = demand[i] / p
         step = adjustment * draws[i]
@@ -253,7 +283,6 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
         cut = p * (1.0 - step)
         p = raised if (wanted > capacity) & (p < average[i]) else p
         p = cut if (wanted < normal_utilisation * capacity) & (p > average[i]) else p
-        floor = inputs[i] + annual_wage / (per_worker[i] * productivity[i]) / productive_time
         price[i] = maximum(p, floor)
     for i in range(price.size):
         weights[sector[i]] += demand_weight[i]
@@ -281,7 +310,8 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
                     size_class, wage, compliance_share, admin_fee_share, exemption, rd_intensity,
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
                     overhead, sga, sga_share, sga_up, sga_down, outside_option, wages, materials, compliance, fees, interest,
-                    guarantee_fees, rd, rd_subsidy, vat, taxable, cit, overheads, profit, costs):  # pragma: no cover - compiled
+                    guarantee_fees, rd, rd_subsidy, vat, taxable, cit, overheads, profit, costs,
+                    saves_inputs):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
     ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overheads``,
@@ -317,7 +347,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
-        m = materials_share[k] * q
+        m = materials_share[k] * q / productivity[i] if saves_inputs else materials_share[k] * q
         c = w * compliance_share  # the wages of compliance time (inside w; reported, not paid twice)
         f = admin_fee_share * s
         f = f * (1.0 - exemption * (1.0 if small_micro else 0.0)) if exemption else f
@@ -386,7 +416,7 @@ def produce(model: "SMEEconomy") -> None:
         float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
         smes.sga, float(econ.sga_share), float(econ.sga_adjustment_up), float(econ.sga_adjustment_down),
         float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
-        out["overhead"], smes.profit, smes.costs,
+        out["overhead"], smes.profit, smes.costs, bool(econ.productivity_saves_inputs),
     )
     small_micro = smes.small_or_micro()
 
