@@ -76,7 +76,7 @@ def from_state(n_smes: int = 1_000_000, steps: int = 120, arrays_only: bool = Fa
     return {"n_smes": n_smes, "steps": steps, "mesa_agents": not arrays_only,
             "no_burn_in_wall_s": round(plain_s, 1), "make_state_wall_s": round(burn_in_s, 1),
             "from_state_wall_s": round(warm_s, 1), "from_state_over_no_burn_in": round(warm_s / plain_s, 2),
-            "bytes_per_sme": round((peak_bytes - base_bytes) / n_smes)}
+            "from_state_bytes_per_sme": round((peak_bytes - base_bytes) / n_smes)}
 
 
 if __name__ == "__main__":

@@ -205,10 +205,10 @@ def check_compatible(header: dict[str, Any], config: Any, path: str | Path) -> N
 
 def restore_state(model: "SMEEconomy", path: str | Path, header: dict[str, Any]) -> None:
     """Fill a freshly built, empty ``model`` (made with ``state=``) from a state folder."""
+    import pyarrow.parquet as pq
+
     from .agents.bank import Bank
     from .agents.guarantor import Guarantor
-
-    import pyarrow.parquet as pq
 
     folder = Path(path)
     try:

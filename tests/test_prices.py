@@ -155,7 +155,7 @@ def test_price_kernel_floor_and_index_match_their_numpy_definitions():
 def test_markup_pricing_sets_each_price_at_its_sectors_markup_over_its_own_cost():
     """With ``markets.pricing = "markup"`` a firm that resets its price sets its sector's
     markup over its own unit variable cost; the markup is the one at which a firm of
-    productivity 1 prices at 1 at the month-0 wage. A firm that does not reset keeps its
+    productivity 1 prices at 1 at the month-0 wage, compliance time aside. A firm that does not reset keeps its
     price; under the CATS rule prices follow the market, not each firm's cost."""
     from sme_abm.agents.sme import normal_markups
 
