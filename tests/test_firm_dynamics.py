@@ -314,3 +314,30 @@ def test_with_prices_that_follow_costs_large_firms_rarely_exit_and_the_tail_fatt
     assert markup.tail_exponent < cats.tail_exponent - 0.4
     size = markup.exit_rates[markup.exit_rates["by"] == "size"].set_index("class")["annual_exit_rate"]
     assert size["small"] < 0.4 * size["micro"]  # 0.65 of it under the CATS rule
+
+
+def test_owners_who_see_costs_adjust_do_not_count_sticky_costs_against_the_firm():
+    """A firm whose sales have just fallen carries SG&A and capital sized for its old sales.
+    An owner who judges the month at the costs the firm is adjusting to (SG&A at sga_share of
+    the month's sales, depreciation on the capital those sales need) does not count those
+    sunk and transitional costs against it; an owner who reads the month's accounting profit
+    does, whatever the firm's size (docs/model.md 7.10)."""
+    from sme_abm.agents.sme import produce
+
+    def losing(sees_costs_adjust: bool, inflate: float) -> np.ndarray:
+        model = SMEEconomy(n_smes=500, rng=9, simulation__mesa_agents=False, simulation__burn_in_months=0,
+                           economy__owner_sees_costs_adjust=sees_costs_adjust)
+        smes = model.smes
+        smes.sga[:] = 0.076 * smes.sales * inflate  # SG&A sized for sales `inflate` times today's
+        smes.capital[:] *= inflate
+        smes.loss_months[:] = 0
+        produce(model)
+        return smes.loss_months > 0
+
+    normal = losing(True, 1.0)  # the set-up's own month (many firms short of the option: no burn-in)
+    assert (normal == losing(False, 1.0)).all()  # with costs at their normal level the two owners agree
+    assert losing(False, 1.6).mean() > normal.mean() + 0.15  # the sticky costs sink many more months
+    seeing = losing(True, 1.6)
+    # at adjusted costs the month is the same as without the sticky costs (up to the income tax
+    # the extra costs save, which is second order)
+    assert abs(seeing.mean() - normal.mean()) < 0.03, (seeing.mean(), normal.mean())

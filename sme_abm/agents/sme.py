@@ -313,7 +313,7 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
                     overhead, sga, sga_share, sga_up, sga_down, outside_option, wages, materials, compliance, fees, interest,
                     guarantee_fees, rd, rd_subsidy, vat, taxable, cit, overheads, profit, costs,
-                    saves_inputs):  # pragma: no cover - compiled
+                    saves_inputs, sees_costs_adjust, capital_output_ratio):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
     ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overheads``,
@@ -330,7 +330,11 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
     (sales less wages and materials) its customers bring now. An owner values the firm going
     forward (Hopenhayn 1992), and a young firm's value lies in the demand it is still
     building (Foster, Haltiwanger and Syverson 2016), so new firms are not closed for being
-    young; with no gap this is the month's profit.
+    young; with no gap this is the month's profit. With ``sees_costs_adjust`` the owner judges
+    the month at the costs the firm is adjusting to: SG&A at the level the month's sales will
+    bring them to (``sga_share * sales``), not at the sticky level it still carries, and
+    depreciation only on the capital those sales need (at the accelerator's 1/1.1
+    utilisation), since capital beyond it is sunk and is shed by not replacing it.
     """
     for i in range(sales.size):
         s = sales[i]
@@ -357,6 +361,8 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         g = np.float64(guarantee_fee_rate[i]) / 12.0 * guaranteed[i]
         d = (rd_intensity * s) * (1.0 if innovative[i] else 0.0)
         dep = depreciation_rate * capital[i]
+        needed = 12.0 * capital_output_ratio[k] * q / 1.2 * 1.1
+        excess_dep = depreciation_rate * maximum(capital[i] - needed, 0.0) if sees_costs_adjust else 0.0
         sub = rd_subsidy_rate * d
         v_small = vat_small_micro * s
         v_other = vat_rate * maximum(s - m, 0.0)
@@ -379,12 +385,13 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         cit[i] = ct
         overheads[i] = oh
         gap = sga_share * s - sga[i]
+        excess_sga = -gap if sees_costs_adjust else 0.0
         sga[i] += (sga_up if gap > 0 else sga_down) * gap
         pr = pt - ct
         profit[i] = pr
         costs[i] = cc
         capital[i] -= dep
-        prospective = pr + (np.exp(np.float64(customer_gap[i])) - 1.0) * (s - w - m)
+        prospective = pr + (np.exp(np.float64(customer_gap[i])) - 1.0) * (s - w - m) + excess_sga + excess_dep
         loss_months[i] = loss_months[i] + 1 if prospective < outside_option else 0  # wraps like numpy's int16
 
 
@@ -419,6 +426,7 @@ def produce(model: "SMEEconomy") -> None:
         smes.sga, float(econ.sga_share), float(econ.sga_adjustment_up), float(econ.sga_adjustment_down),
         float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
         out["overhead"], smes.profit, smes.costs, bool(econ.productivity_saves_inputs),
+        bool(econ.owner_sees_costs_adjust), model.capital_output_ratio,
     )
     small_micro = smes.small_or_micro()
 
