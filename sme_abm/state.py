@@ -54,7 +54,12 @@ NOT_STATE = {
     "central_bank", "government", "datacollector", "sme_registry", "step", "running", "steps",
     "step_stats", "materials_share", "normal_markup", "revenue_per_worker", "capital_output_ratio", "can_be_shut_down",
     "use_mesa_agents", "sector_names", "vat_levy_standard", "month_invoices", "month_desired_investment",
+    # set afresh at the start of every step (shocks.apply_shocks) before anything reads it; saved,
+    # it was a per-SME list in state.json whose parsing took 250 B per SME at the load's peak
+    "shock_factor",
 }
+#: Mesa agents made at once when a state is loaded.
+AGENT_BATCH = 1 << 16
 AGENT_NOT_STATE = {"model", "unique_id", "pos", "fiscal_cost"}
 
 
@@ -203,6 +208,18 @@ def check_compatible(header: dict[str, Any], config: Any, path: str | Path) -> N
                           "(only levers, shocks, name, description and simulation run settings may differ)")
 
 
+def _release_read_buffers() -> None:
+    """Give the memory the Parquet reads used back before the Mesa agents are made: Arrow's
+    allocator keeps freed pages for reuse (66 B per SME of a 200,000-SME state), and so does
+    the C heap (:func:`sme_abm.heap.release_free_heap`)."""
+    import pyarrow as pa
+
+    from .heap import release_free_heap
+
+    pa.default_memory_pool().release_unused()
+    release_free_heap()
+
+
 def restore_state(model: "SMEEconomy", path: str | Path, header: dict[str, Any]) -> None:
     """Fill a freshly built, empty ``model`` (made with ``state=``) from a state folder."""
     import pyarrow.parquet as pq
@@ -232,11 +249,17 @@ def restore_state(model: "SMEEconomy", path: str | Path, header: dict[str, Any])
             setattr(population, name, smes.read(columns=[name]).column(0).to_numpy())
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(str(folder), "--from-state", f"a state table cannot be read ({type(error).__name__})") from None
+    del smes
+    _release_read_buffers()
     population.next_id = int(header["sme_next_id"])
     population.row_of_id = np.full(max(population.next_id, 1), -1, dtype=np.int32)
     population.row_of_id[: index.size] = index
     if model.use_mesa_agents and count:
-        population.agent[:] = model.sme_registry.create(population.firm_id.tolist())
+        # in slices, so that the lists and tables a batch of agents needs on its way into Mesa's
+        # registry stay small next to the registry itself
+        for start in range(0, count, AGENT_BATCH):
+            stop = min(start + AGENT_BATCH, count)
+            population.agent[start:stop] = model.sme_registry.create(population.firm_id[start:stop].tolist())
     for book, table, agent_class in ((model.banks, banks, Bank), (model.guarantors, guarantors, Guarantor)):
         book.append({name: table[name].to_numpy() for name in book.schema}, len(table))
         for row in range(book.size):

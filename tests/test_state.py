@@ -92,3 +92,24 @@ def test_cli_burn_in_then_run_from_state_equals_one_straight_run(tmp_path):
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert str(state) in done.stderr
         assert not (tmp_path / "no").exists()
+
+
+def test_per_firm_values_live_in_the_parquet_table_not_in_the_json_header(tmp_path, monkeypatch):
+    """state.json holds only what does not grow with the population (a per-firm list there
+    cost 250 B per SME of memory when loaded), and a state's Mesa agents, made in slices on
+    loading, are the firms of the table, row for row, and the same agents a straight run has."""
+    from sme_abm import state
+
+    sizes = {}
+    for n in (300, 3_000):
+        model = SMEEconomy(n_smes=n, rng=2, simulation__burn_in_months=0).run(2)
+        sizes[n] = (model.save_state(tmp_path / f"s{n}") / "state.json").stat().st_size
+    assert sizes[3_000] < 1.1 * sizes[300], sizes
+
+    monkeypatch.setattr(state, "AGENT_BATCH", 7)
+    loaded = SMEEconomy(n_smes=300, rng=2, simulation__burn_in_months=0, state=tmp_path / "s300")
+    assert [agent.firm_id for agent in loaded.smes.agent] == loaded.smes.firm_id.tolist()
+    straight = SMEEconomy(n_smes=300, rng=2, simulation__burn_in_months=0).run(3)
+    loaded.run(1)
+    assert loaded.timeseries().equals(straight.timeseries())
+    assert len(loaded.agents) == len(straight.agents)
