@@ -705,6 +705,11 @@ def innovate(model: "SMEEconomy") -> None:
     # Digital adoption: a subsidy lowers its cost and so raises the adoption rate.
     # Management training is paid by government.
     success_p = econ.rd_success_probability * (1.0 + p.p15_innovation.rd_success_boost)
+    if econ.rd_success_elasticity > 0:
+        # successes arrive at a rate that rises with R&D effort per unit of size (Klette and
+        # Kortum 2004): the rate at the no-lever intensity, scaled by the effort's ratio to it
+        effort = (model.rd_intensity / econ.rd_intensity) ** econ.rd_success_elasticity if econ.rd_intensity > 0 else 0.0
+        success_p = 1.0 - (1.0 - min(success_p, 1.0)) ** effort
     subsidy = p.p17_digital_adoption.adoption_subsidy_share
     adopt_p = econ.digital_adoption_probability * (1.0 + 3.0 * subsidy)
     cost = econ.digital_adoption_cost
