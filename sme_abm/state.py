@@ -203,9 +203,30 @@ def check_compatible(header: dict[str, Any], config: Any, path: str | Path) -> N
     if header.get("package_version") != __version__:
         raise ConfigError(str(path), "package_version",
                           f"state saved by sme-abm {header.get('package_version')}, this is {__version__}")
-    if header.get("structural_hash") != structural_hash(config):
+    if saved_structural_hash(header) != structural_hash(config):
         raise ConfigError(str(path), "config", "the state was saved under another economy "
                           "(only levers, shocks, name, description and simulation run settings may differ)")
+
+
+def saved_structural_hash(header: dict[str, Any]) -> str | None:
+    """The structural hash of the economy a state was saved under, as this version reads it.
+
+    The state carries its whole config, every key with the value it had. Read by this version,
+    a key added since takes its default, and a new option is off by default with outputs bit for
+    bit unchanged (the CHANGELOG's rule), so the state describes the same economy it did; its
+    hash as saved would refuse it only because the config has one more key. A key whose default
+    changed is still caught: the saved config states the old value. A saved config this version
+    cannot read (a key since removed, a value now out of range) falls back to the saved hash,
+    which then refuses the state."""
+    from .config import validate_config
+
+    saved = header.get("config")
+    if isinstance(saved, dict):
+        try:
+            return structural_hash(validate_config(saved, "state.json"))
+        except ConfigError:
+            pass
+    return header.get("structural_hash")
 
 
 def _release_read_buffers() -> None:

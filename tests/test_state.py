@@ -113,3 +113,40 @@ def test_per_firm_values_live_in_the_parquet_table_not_in_the_json_header(tmp_pa
     loaded.run(1)
     assert loaded.timeseries().equals(straight.timeseries())
     assert len(loaded.agents) == len(straight.agents)
+
+
+def test_a_state_saved_before_a_new_option_existed_still_loads_and_a_changed_value_does_not(tmp_path):
+    """A state carries its whole config. A key added since (a new option, off by default with
+    outputs unchanged) takes its default when this version reads that config, so the state
+    still describes the same economy; a key the state states with another value does not."""
+    SMEEconomy(n_smes=300, rng=1).run(2).save_state(tmp_path / "s")
+    path = tmp_path / "s" / "state.json"
+    header = json.loads(path.read_text())
+    # as a version without economy.rd_success_elasticity saved it: not in its config or its hash
+    del header["config"]["economy"]["rd_success_elasticity"]
+    header["structural_hash"] = "of-a-config-without-the-key"
+    path.write_text(json.dumps(header))
+    SMEEconomy(state=tmp_path / "s", levers__p07_tax_relief__enabled=False).run(1)  # a warm start: it loads
+    header["config"]["economy"]["wage"] = 0.02  # a value the run's config (the default, 0.005) does not have
+    path.write_text(json.dumps(header))
+    with pytest.raises(ConfigError, match="another economy"):
+        SMEEconomy(state=tmp_path / "s", economy__wage=0.005)
+
+
+def test_reproduce_reads_a_sweep_config_as_it_was_recorded():
+    """`sme-abm reproduce` compares a run's config digest with the one its sweep recorded; keys
+    added since are left out of it (they are at their defaults), every other key and value is in."""
+    import hashlib
+
+    from sme_abm.config import load_config
+    from sme_abm.sweep.core import _digest_as_recorded
+
+    recorded = load_config(CONFIGS / "baseline.toml").to_dict()
+    del recorded["economy"]["rd_success_elasticity"]  # the sweep ran before the key existed
+    planned = {"values": {"levers.p07_tax_relief.enabled": False}, "seed": 5}
+    then = load_config(CONFIGS / "baseline.toml", {"levers.p07_tax_relief.enabled": False, "simulation.seed": 5}).to_dict()
+    del then["economy"]["rd_success_elasticity"]
+    assert _digest_as_recorded(recorded, planned) == hashlib.sha256(json.dumps(then, sort_keys=True).encode()).hexdigest()
+    before = _digest_as_recorded(recorded, planned)
+    recorded["economy"]["wage"] = 0.02  # every recorded value counts
+    assert _digest_as_recorded(recorded, planned) != before

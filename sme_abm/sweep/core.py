@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -563,6 +564,24 @@ def frames_identical(first: pd.DataFrame, second: pd.DataFrame) -> tuple[bool, s
     return True, "identical"
 
 
+def _digest_as_recorded(base_config: dict[str, Any], planned: dict[str, Any]) -> str:
+    """The digest of a run's config with only the keys the sweep's recorded config has.
+
+    A version that added config keys resolves the recorded config with those keys at their
+    defaults, which leave outputs bit for bit unchanged (a new option is off by default, the
+    CHANGELOG's rule); the digest the sweep recorded was taken without them. A key the recorded
+    config has keeps the value this version resolves, so any other difference still shows."""
+    from .experiment import config_for
+
+    def recorded_keys(data: Any, shape: Any) -> Any:
+        if not (isinstance(data, dict) and isinstance(shape, dict)):
+            return data
+        return {key: recorded_keys(value, shape[key]) for key, value in data.items() if key in shape}
+
+    resolved = config_for(base_config, planned["values"], planned["seed"]).to_dict()
+    return hashlib.sha256(json.dumps(recorded_keys(resolved, base_config), sort_keys=True).encode()).hexdigest()
+
+
 def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict[str, Any],
                    context: dict[str, Any] | None = None) -> tuple[bool, str]:
     """Check one run's files against their checksums, rerun it and compare everything it published."""
@@ -587,6 +606,8 @@ def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict
                       else f"recorded as failed ({stored.get('error')}) but now {fresh['error'] or 'succeeds'}")
     if fresh["status"] != "ok":
         return False, f"now fails: {fresh['error']}"
+    if fresh.get("config_sha256") != stored.get("config_sha256"):
+        fresh["config_sha256"] = _digest_as_recorded(base_config, planned)
     differs = [key for key in ("config_sha256", "state_sha256") if fresh.get(key) != stored.get(key)]
     summary, recorded = fresh["summary"], stored.get("summary") or {}
     differs += [f"summary.{key}" for key in sorted(set(summary) | set(recorded)) if summary.get(key) != recorded.get(key)]
