@@ -316,7 +316,12 @@ class Config(_Section):
 
     def digest(self) -> str:
         """SHA-256 of the resolved config (canonical JSON)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        return config_digest(self.to_dict())
+
+
+def config_digest(data: dict[str, Any]) -> str:
+    """SHA-256 of a config's plain data as :meth:`Config.digest` takes it (its JSON, keys sorted)."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _strip_empty(data: dict[str, Any]) -> dict[str, Any]:

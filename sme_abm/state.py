@@ -25,7 +25,6 @@ loading raises :class:`~sme_abm.errors.ConfigError` (one line; exit 2 on the CLI
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import staged_folder
+from .config import config_digest, validate_config
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +80,7 @@ def structural_hash(config: Any) -> str:
         data.pop(key, None)
     for key in RUN_KEYS:
         data.get("simulation", {}).pop(key, None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return config_digest(data)
 
 
 # -- values to JSON and back -------------------------------------------------------
@@ -218,8 +218,6 @@ def saved_structural_hash(header: dict[str, Any]) -> str | None:
     changed is still caught: the saved config states the old value. A saved config this version
     cannot read (a key since removed, a value now out of range) falls back to the saved hash,
     which then refuses the state."""
-    from .config import validate_config
-
     saved = header.get("config")
     if isinstance(saved, dict):
         try:

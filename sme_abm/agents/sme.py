@@ -361,8 +361,9 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         g = np.float64(guarantee_fee_rate[i]) / 12.0 * guaranteed[i]
         d = (rd_intensity * s) * (1.0 if innovative[i] else 0.0)
         dep = depreciation_rate * capital[i]
-        needed = 12.0 * capital_output_ratio[k] * q / 1.2 * 1.1
-        excess_dep = depreciation_rate * maximum(capital[i] - needed, 0.0) if sees_costs_adjust else 0.0
+        # depreciation on capital beyond what the month's sales need (the accelerator's target)
+        excess_dep = (depreciation_rate * maximum(capital[i] - 12.0 * capital_output_ratio[k] * q / 1.2 * 1.1, 0.0)
+                      if sees_costs_adjust else 0.0)
         sub = rd_subsidy_rate * d
         v_small = vat_small_micro * s
         v_other = vat_rate * maximum(s - m, 0.0)

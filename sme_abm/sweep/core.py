@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import json
 import os
 import shutil
 import socket
@@ -571,6 +570,7 @@ def _digest_as_recorded(base_config: dict[str, Any], planned: dict[str, Any]) ->
     defaults, which leave outputs bit for bit unchanged (a new option is off by default, the
     CHANGELOG's rule); the digest the sweep recorded was taken without them. A key the recorded
     config has keeps the value this version resolves, so any other difference still shows."""
+    from ..config import config_digest
     from .experiment import config_for
 
     def recorded_keys(data: Any, shape: Any) -> Any:
@@ -579,7 +579,7 @@ def _digest_as_recorded(base_config: dict[str, Any], planned: dict[str, Any]) ->
         return {key: recorded_keys(value, shape[key]) for key, value in data.items() if key in shape}
 
     resolved = config_for(base_config, planned["values"], planned["seed"]).to_dict()
-    return hashlib.sha256(json.dumps(recorded_keys(resolved, base_config), sort_keys=True).encode()).hexdigest()
+    return config_digest(recorded_keys(resolved, base_config))
 
 
 def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict[str, Any],
