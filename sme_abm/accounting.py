@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .agents.bank import NONDEPOSIT_LENDER
 from .errors import AccountingError
 from .kernels import bincount_sums, njit
 
@@ -235,6 +236,11 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     residuals["receivables"] = abs(receivables - math.fsum(model.payables.values()))
     residuals["central_bank_lending"] = abs(banks.cb_borrowing.sum() + banks.standing_facility.sum()
                                             - model.central_bank.claims_on_banks)
+    if model.config.banks.nondeposit_funding == "borrowing":
+        # a non-deposit lender has no central-bank account: it ends the month with its bank
+        # borrowing covering what it lent, never with negative cash
+        nondeposit_cash = banks.cash[banks.kind == NONDEPOSIT_LENDER]
+        residuals["nondeposit_cash"] = float(-nondeposit_cash.min()) if nondeposit_cash.size and nondeposit_cash.min() < 0 else 0.0
     government = model.government
     residuals["bonds"] = abs(government.debt - government.household_bonds - banks.bonds.sum())
     worst_key = max(residuals, key=residuals.__getitem__)

@@ -235,6 +235,7 @@ class Recorder:
             "bank_capital_ratio_min": float(banks.capital_ratio[banks.risk_weighted_assets > 0].min())
             if (banks.risk_weighted_assets > 0).any() else float("nan"),
             "relending_outstanding": float(banks.cb_borrowing.sum()),
+            "nondeposit_bank_borrowing": float(banks.bank_borrowing.sum()),
             "standing_facility": float(banks.standing_facility.sum()),
             "bank_deposits": float(deposits.sum()),
             "bank_reserves": float((banks.cash + deposits).sum()),

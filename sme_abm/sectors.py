@@ -28,6 +28,7 @@ def settle_banks(model: "SMEEconomy") -> None:
     banks, ledger, cfg, smes = model.banks, model.ledger, model.config, model.smes
     rows = np.arange(banks.size)
     balances = ledger.balances
+    banks.pay_borrowing_interest(model)
     time_rate = cfg.central_bank.deposit_rate / 12.0
     demand_rate = cfg.central_bank.demand_deposit_rate / 12.0
     aggregate = time_rate * banks.deposit_share

@@ -280,7 +280,9 @@ def restore_state(model: "SMEEconomy", path: str | Path, header: dict[str, Any])
             stop = min(start + AGENT_BATCH, count)
             population.agent[start:stop] = model.sme_registry.create(population.firm_id[start:stop].tolist())
     for book, table, agent_class in ((model.banks, banks, Bank), (model.guarantors, guarantors, Guarantor)):
-        book.append({name: table[name].to_numpy() for name in book.schema}, len(table))
+        # a column added since the state was saved starts at zero, its value in every
+        # economy that could have saved it (the state's config is checked above)
+        book.append({name: table[name].to_numpy() for name in book.schema if name in table}, len(table))
         for row in range(book.size):
             agent_class(model, row)
 

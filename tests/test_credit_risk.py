@@ -233,6 +233,65 @@ def test_nondeposit_lenders_keep_their_equity_and_lend_it():
     assert ts["nondeposit_loan_share"].iloc[-1] > 0.01
 
 
+def test_nondeposit_lenders_that_can_borrow_keep_lending_and_those_that_cannot_stop():
+    """With a funding instrument, non-deposit lenders fund their clients' loans beyond their
+    equity by borrowing from a bank; without one (netted) they stop once their set-up book
+    has run off, and with a borrowing limit of zero they lend only their own cash."""
+    runs = {name: SMEEconomy(n_smes=3_000, rng=7, simulation__mesa_agents=False, **QUIET, **settings).run(72)
+            for name, settings in {
+                "netted": {},
+                "borrowing": {"banks__nondeposit_funding": "borrowing"},
+                "no limit left": {"banks__nondeposit_funding": "borrowing", "banks__nondeposit_borrowing_limit": 0.0},
+            }.items()}
+    granted = {name: model.timeseries()["credit_granted_nondeposit"].iloc[24:].sum() for name, model in runs.items()}
+    assert granted["borrowing"] > 3.0 * granted["netted"] > 0
+    assert granted["borrowing"] > 1.5 * granted["no limit left"]
+    borrowing = runs["borrowing"]
+    banks = borrowing.banks
+    nondeposit = banks.kind == NONDEPOSIT_LENDER
+    assert borrowing.timeseries()["nondeposit_bank_borrowing"].max() > 0
+    assert (banks.cash[nondeposit] >= 0).all()
+    # the limit holds what they owe near their net assets (month-end draws can pass it a little)
+    assert (banks.bank_borrowing[nondeposit] <= 1.05 * banks.equity[nondeposit]).all()
+
+
+def test_a_nondeposit_lenders_borrowing_costs_interest_and_its_limit_caps_new_lending():
+    model = SMEEconomy(n_smes=1_000, rng=3, simulation__mesa_agents=False, banks__nondeposit_funding="borrowing",
+                       **QUIET).run(2)
+    banks = model.banks
+    row = int(np.flatnonzero(banks.kind == NONDEPOSIT_LENDER)[0])
+    home = int(banks.deposit_home[row])
+    limit = model.config.banks.nondeposit_borrowing_limit
+    model.ledger.open_step()
+    model.step_stats = {}
+    client = np.flatnonzero(model.smes.bank == row)[:1]
+    rate = np.array([0.05])
+    # a lender that lent more than its cash draws the gap from its home bank at the month's end
+    banks.bank_borrowing[row] = 0.0
+    gap = 0.5 * limit * banks.equity[row]
+    banks.lend(model, client, np.array([banks.cash[row] + gap]), rate)
+    equity_before = banks.equity.copy()
+    banks.fund_nondeposit_lenders(model)
+    assert banks.bank_borrowing[row] == pytest.approx(gap)
+    assert banks.cash[row] == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(banks.equity, equity_before, rtol=0, atol=1e-9)  # a loan between banks
+    # its funding headroom is what the limit leaves; lending all of it leaves none
+    headroom = banks.funding_headroom()[row]
+    assert headroom == pytest.approx(limit * banks.equity[row] - banks.bank_borrowing[row])
+    assert headroom > 0
+    banks.lend(model, client, np.array([headroom]), rate)
+    banks.fund_nondeposit_lenders(model)
+    assert banks.bank_borrowing[row] == pytest.approx(limit * banks.equity[row])
+    assert banks.funding_headroom()[row] == pytest.approx(0.0, abs=1e-9)
+    # a month's interest at the base rate plus the markup moves from the lender to its bank
+    owed = banks.bank_borrowing[row]
+    rate = (model.sme_base_rate + model.config.banks.markup) / 12.0
+    cash, home_cash = banks.cash[row], banks.cash[home]
+    banks.pay_borrowing_interest(model)
+    assert cash - banks.cash[row] == pytest.approx(rate * owed)
+    assert banks.cash[home] - home_cash == pytest.approx(rate * owed)
+
+
 def _only_closer(model: SMEEconomy, row: int) -> None:
     """Make firm ``row`` the only one to close this month (nine loss months), none default."""
     smes = model.smes

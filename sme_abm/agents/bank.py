@@ -48,6 +48,8 @@ BANK_SCHEMA: dict[str, object] = {
     "deposit_home": np.int16,  # the bank where this lender's clients keep their deposits
     "cb_borrowing": np.float64,  # re-lending (lever 9)
     "standing_facility": np.float64,  # overnight borrowing from the central bank (lender of last resort)
+    # a non-deposit lender's borrowing from its deposit_home bank (banks.nondeposit_funding)
+    "bank_borrowing": np.float64,
     "bonds": np.float64,
     "risk_weighted_assets": np.float64,
     "income": np.float64,
@@ -77,10 +79,16 @@ class BankBook(ColumnStore):
         return self.cash + self.deposits
 
     @property
+    def interbank_claims(self) -> np.ndarray:
+        """What non-deposit lenders owe each bank: each borrows from its ``deposit_home``."""
+        return np.bincount(self.deposit_home, weights=self.bank_borrowing, minlength=self.size)
+
+    @property
     def equity(self) -> np.ndarray:
-        # reserves + loans + seized collateral + bonds - deposits - central-bank borrowing,
-        # with reserves - deposits = cash
-        return self.cash + self.loans + self.foreclosed + self.bonds - self.cb_borrowing - self.standing_facility
+        # reserves + loans + seized collateral + bonds + claims on other lenders - deposits
+        # - central-bank borrowing - borrowing from other banks, with reserves - deposits = cash
+        return (self.cash + self.loans + self.foreclosed + self.bonds + self.interbank_claims
+                - self.cb_borrowing - self.standing_facility - self.bank_borrowing)
 
     @property
     def capital_ratio(self) -> np.ndarray:
@@ -185,6 +193,35 @@ class BankBook(ColumnStore):
         model.step_stats["bank_recapitalisation"] = float(paid)
         model.step_stats["banks_resolved"] = int(np.count_nonzero(injection > 0))
 
+    def pay_borrowing_interest(self, model: "SMEEconomy") -> None:
+        """Non-deposit lenders pay a month's interest on their bank borrowing to the banks
+        that lent it, at the SME base rate plus ``banks.markup``: a bank loan to a firm."""
+        if model.config.banks.nondeposit_funding != "borrowing":
+            return
+        rows = np.flatnonzero(self.bank_borrowing > 0.0)
+        interest = (model.sme_base_rate + model.config.banks.markup) / 12.0 * self.bank_borrowing[rows]
+        model.ledger.pay("nondeposit_lender_interest", "banks", "banks", interest,
+                         payer_rows=rows, payee_rows=self.deposit_home[rows])
+        self.income -= np.bincount(rows, weights=interest, minlength=self.size)
+        self.income += np.bincount(self.deposit_home[rows], weights=interest, minlength=self.size)
+
+    def fund_nondeposit_lenders(self, model: "SMEEconomy") -> None:
+        """Month-end funding of non-deposit lenders: one whose cash is negative (it lent more
+        than it held) draws the gap from its bank; one with cash repays what it owes first.
+        New lending is held to the borrowing limit by :meth:`funding_headroom`; the draw here
+        settles what was lent, so no lender ends a month with negative cash."""
+        if model.config.banks.nondeposit_funding != "borrowing":
+            return
+        rows = np.flatnonzero(self.kind == NONDEPOSIT_LENDER)
+        cash = self.cash[rows]
+        draw = np.maximum(-cash, 0.0)
+        repay = np.minimum(self.bank_borrowing[rows], np.maximum(cash, 0.0))
+        home = self.deposit_home[rows]
+        drawn = model.ledger.pay("nondeposit_lender_borrowing", "banks", "banks", draw, payer_rows=home, payee_rows=rows)
+        model.ledger.pay("nondeposit_lender_repayment", "banks", "banks", repay, payer_rows=rows, payee_rows=home)
+        self.bank_borrowing[rows] += draw - repay
+        model.step_stats["nondeposit_lender_borrowing"] = drawn
+
     def markup_of(self, bank_rows: np.ndarray) -> np.ndarray:
         return self.model.config.banks.markup + 0.004 * (self.kind[bank_rows] == NONDEPOSIT_LENDER)
 
@@ -215,9 +252,15 @@ class BankBook(ColumnStore):
         so lending is funded by reserves; since the standing facility lends against bonds,
         liquidity is a cost (the facility rate) before it is a limit, and a bank's capital is
         what binds first (:meth:`capital_headroom`)."""
-        cb = self.model.config.central_bank
-        pledgeable = np.where(self.kind != NONDEPOSIT_LENDER, (1.0 - cb.collateral_haircut) * self.bonds, 0.0)
-        return self.free_reserves() + np.maximum(pledgeable - self.standing_facility, 0.0)
+        config = self.model.config
+        nondeposit = self.kind == NONDEPOSIT_LENDER
+        pledgeable = np.where(nondeposit, 0.0, (1.0 - config.central_bank.collateral_haircut) * self.bonds)
+        headroom = self.free_reserves() + np.maximum(pledgeable - self.standing_facility, 0.0)
+        if config.banks.nondeposit_funding == "borrowing":
+            # what a non-deposit lender may still borrow within its limit on net assets
+            limit = config.banks.nondeposit_borrowing_limit * np.maximum(self.equity, 0.0)
+            headroom += np.where(nondeposit, np.maximum(limit - self.bank_borrowing, 0.0), 0.0)
+        return headroom
 
     def capital_headroom(self) -> np.ndarray:
         """Risk-weighted assets a bank can still add at its minimum capital ratio."""
