@@ -166,6 +166,26 @@ class Ledger:
         self.gross_in[payee] += total
         return total
 
+    def transfer_within(self, flow: str, sector: str, paid: np.ndarray, received: np.ndarray) -> float:
+        """Move money between the rows of one array sector, each row paying ``paid`` and
+        receiving ``received`` (arrays over all rows, with equal sums): trade among SMEs,
+        which a single :meth:`pay` cannot record because a buyer pays many sellers.
+
+        Returns:
+            The total moved.
+        """
+        total = float(np.add.reduce(paid))
+        received_total = float(np.add.reduce(received))
+        if abs(total - received_total) > 1e-9 * max(abs(total), 1.0):
+            raise ValueError(f"{flow}: {total} paid but {received_total} received")
+        cash = self._cash_array(sector)
+        cash -= paid
+        cash += received
+        self.flows[flow] += total
+        self.flow_table[(flow, sector, sector)] += total
+        self.gross_in[sector] += total
+        return total
+
     # -- per-step bookkeeping ----------------------------------------------
     def cash_by_sector(self) -> dict[str, float]:
         stocks = {name: float(self._cash_array(name).sum()) for name in ARRAY_SECTORS}

@@ -118,6 +118,10 @@ class SMEEconomy(mesa.Model):
         self.payables: dict[str, float] = {"large_firms": 0.0, "government": 0.0}
         #: This month's new invoices per SME row: scratch from allocate_demand to collect_receivables.
         self.month_invoices: np.ndarray | None = None
+        # SMEs' share of enterprise revenue last month: the share of their materials SMEs buy
+        # from SMEs under markets.sme_input_sourcing = "proportional" (set at month 0)
+        self.sme_revenue_share = 0.0
+        self.month_inter_sme_sales: np.ndarray | None = None
         #: This month's desired investment per SME row: scratch from the credit market to invest.
         self.month_desired_investment: np.ndarray | None = None
         #: This month's uniform draws of the SMEs' fixed costs of adjusting capital (lumpy
@@ -483,13 +487,20 @@ class SMEEconomy(mesa.Model):
         procurement_to_smes = 0.75 * self.procurement_budget
         bias = self.policy.p02_fair_competition.large_firm_demand_bias
         lf_revenue = initial_sales
-        materials = (float((inputs_per_unit(self, smes.sector, smes.productivity) * sales).sum()) + n * cfg.economy.overhead_cost
-                     + float(smes.sga.sum()))
+        inputs = float((inputs_per_unit(self, smes.sector, smes.productivity) * sales).sum())
+        materials = inputs + n * cfg.economy.overhead_cost + float(smes.sga.sum())
+        proportional = cfg.markets.sme_input_sourcing == "proportional"
+        from_smes = 0.0  # materials SMEs buy from SMEs
         for _ in range(50):
-            household_part = max(initial_sales - procurement_to_smes - self.export_demand - lf.sme_order_share * lf_revenue, 0.1 * initial_sales)
+            household_part = max(initial_sales - procurement_to_smes - self.export_demand - lf.sme_order_share * lf_revenue
+                                 - from_smes, 0.1 * initial_sales)
             consumption = household_part / (hh.sme_consumption_share * (1 - bias))
-            lf_revenue = consumption * (1 - hh.import_share) - household_part + materials + 0.25 * self.procurement_budget
+            lf_revenue = (consumption * (1 - hh.import_share) - household_part + materials - from_smes
+                          + 0.25 * self.procurement_budget)
+            if proportional:
+                from_smes = initial_sales / (initial_sales + lf_revenue) * inputs
         self.large_firm_revenue = lf_revenue
+        self.sme_revenue_share = initial_sales / (initial_sales + lf_revenue)
         # the rest of the world spends the yuan it earns (households' imports) on exports the
         # month after; SMEs' share of that spending is what makes month 0's SME exports
         imports = hh.import_share * consumption

@@ -92,6 +92,9 @@ def settle_large_firms(model: "SMEEconomy") -> None:
     ledger, lf = model.ledger, model.config.large_firms
     income = max(ledger.balances["large_firms"] - model.payables["large_firms"], 0.0)
     model.large_firm_revenue = income
+    if model.config.markets.sme_input_sourcing == "proportional":
+        sme_revenue = float(model.smes.sales.sum())
+        model.sme_revenue_share = sme_revenue / max(sme_revenue + income, 1e-12)
     wages = lf.wage_share * income
     taxes = lf.tax_rate * income
     ledger.pay("large_firm_wages", "large_firms", "households", wages)

@@ -56,7 +56,7 @@ NOT_STATE = {
     "use_mesa_agents", "sector_names", "vat_levy_standard", "month_invoices", "month_desired_investment",
     # set afresh at the start of every step (shocks.apply_shocks) before anything reads it; saved,
     # it was a per-SME list in state.json whose parsing took 250 B per SME at the load's peak
-    "shock_factor",
+    "shock_factor", "month_inter_sme_sales",
 }
 #: Mesa agents made at once when a state is loaded.
 AGENT_BATCH = 1 << 16

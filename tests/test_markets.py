@@ -115,3 +115,30 @@ def test_guarantor_capacity_is_leverage_limit_times_net_assets():
     expected = np.maximum(limits * 10.0 - 20.0, 0.0)
     expected[-1] = 0.0  # the re-guarantee fund writes no direct guarantees
     assert np.allclose(g.capacity(), expected)
+
+
+def test_smes_that_source_inputs_in_proportion_to_supply_buy_from_smes_and_pay_them():
+    """Proportional sourcing: SMEs order SMEs' revenue share of their materials from SMEs,
+    the sellers are paid in full within the month, and the buyers' bills are split alike."""
+    model = SMEEconomy(n_smes=2_000, rng=5, simulation__mesa_agents=False, simulation__burn_in_months=120,
+                       markets__sme_input_sourcing="proportional").run(6)
+    share = model.sme_revenue_share
+    model.step()
+    flows, stats = model.ledger.flows, model.step_stats
+    sold = stats["inter_sme_sales"]
+    assert flows["materials_from_smes"] == pytest.approx(sold)  # sellers paid in full
+    bought_share = flows["materials_from_smes"] / (flows["materials_from_smes"] + flows["materials"])
+    # orders are placed on the first round of sales and served from capacity left after the
+    # other channels, so they are a part of last month's revenue share of the whole bill
+    assert 0.4 * share < bought_share <= share
+    assert 0.4 < share < 0.8
+
+
+def test_sourcing_inputs_from_smes_raises_their_share_of_enterprise_revenue():
+    runs = {mode: SMEEconomy(n_smes=2_000, rng=5, simulation__mesa_agents=False, simulation__burn_in_months=120,
+                             markets__sme_input_sourcing=mode).run(36).timeseries()
+            for mode in ("large_firms", "proportional")}
+    assert runs["large_firms"]["inter_sme_sales"].sum() == 0
+    share = {mode: ts["sme_output_share"].mean() for mode, ts in runs.items()}
+    # 0.441 and 0.478 when written
+    assert share["proportional"] > share["large_firms"] + 0.02

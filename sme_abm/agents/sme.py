@@ -432,7 +432,16 @@ def produce(model: "SMEEconomy") -> None:
     small_micro = smes.small_or_micro()
 
     ledger.pay("wages", "smes", "households", wages)
-    ledger.pay("materials", "smes", "large_firms", materials)
+    sold_to_smes = model.month_inter_sme_sales
+    if sold_to_smes is None:
+        ledger.pay("materials", "smes", "large_firms", materials)
+    else:
+        # each buyer pays its share of the month's materials bill to the SMEs that sold them
+        # (markets/goods.order_inputs_from_smes), and the rest to large firms
+        share = min(float(sold_to_smes.sum()) / max(float(materials.sum()), 1e-300), 1.0)
+        from_smes = share * materials
+        ledger.transfer_within("materials_from_smes", "smes", from_smes, sold_to_smes)
+        ledger.pay("materials", "smes", "large_firms", materials - from_smes)
     # rent, administration and selling services are bought from the large-firm sector
     ledger.pay("overhead", "smes", "large_firms", out["overhead"] if econ.sga_share > 0 else econ.overhead_cost)
     model.step_stats["compliance_wages"] = float(compliance.sum())

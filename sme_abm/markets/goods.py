@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..agents.sme import MEDIUM
+from ..agents.sme import MEDIUM, inputs_per_unit, monthly_capacity
 from ..kernels import maximum, minimum, njit, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,6 +118,9 @@ def allocate_demand(model: "SMEEconomy") -> None:
                    smes.demand, smes.sales, smes.lost_revenue, smes.receivables,
                    household_sales, export_sales, supply_chain_sales, procurement_sales)
 
+    model.month_inter_sme_sales = (order_inputs_from_smes(model, weight, factor)
+                                   if model.config.markets.sme_input_sourcing == "proportional" else None)
+
     # settle: cash now from households and abroad; receivables from large firms and government
     # (each channel's total is summed once: ledger.pay returns the sum it records)
     household_total = ledger.pay("consumption_sme", "households", "smes", household_sales)
@@ -142,6 +145,28 @@ def allocate_demand(model: "SMEEconomy") -> None:
         household_consumption=consumption,
         export_sales=export_total,
     )
+
+
+def order_inputs_from_smes(model: "SMEEconomy", weight: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """SMEs' orders of materials from other SMEs (``markets.sme_input_sourcing`` =
+    "proportional"); returns each seller's sales on them, which it adds to its demand and sales.
+
+    Buyers source in proportion to supply: they order SMEs' share of last month's enterprise
+    revenue (``model.sme_revenue_share``) of the materials the month's other orders take.
+    The orders are allocated among SMEs as large firms' are (customer base times relative
+    price) and served from the capacity the other channels leave. Since they are computed on
+    the first round of sales, what the sellers then make takes at least these materials, and
+    :func:`sme_abm.agents.sme.produce` can pay for them out of the month's materials bill.
+    """
+    smes = model.smes
+    materials = inputs_per_unit(model, smes.sector, smes.productivity) * (smes.sales / smes.price)
+    orders, weight_sum = _share(model.sme_revenue_share * float(materials.sum()), weight)
+    demand = orders * (weight / weight_sum) * factor
+    sold = np.minimum(demand, np.maximum(monthly_capacity(model) - smes.sales, 0.0))
+    smes.demand += demand
+    smes.sales += sold
+    model.step_stats["inter_sme_sales"] = float(sold.sum())
+    return sold
 
 
 def _share(total: float, weights: np.ndarray) -> tuple[float, float]:
