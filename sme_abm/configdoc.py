@@ -189,8 +189,14 @@ STUDIES_SECTION = [
     "",
     "Net fiscal cost is dynamically scored: the change in the government's primary deficit plus bond",
     "interest over the evaluated months against the paired run without the lever (knockout) or with no",
-    "policy (knock-in). The result tables are filled in here once the rebuilt economy (issue 13 and its",
-    "companions) has settled.",
+    "policy (knock-in).",
+    "",
+    "**The tables below describe the baseline before the adoption of 2026-12-06** (CATS prices, owners",
+    "who count the costs they are shedding, R&D that does not raise the chance of success, non-deposit",
+    "lenders without funding, SMEs buying every input from large firms; docs/calibration.md, \"The",
+    "adoption of 2026-12-06\"). Each study is one command on the new baseline, and is being rerun;",
+    "until then read the tables as the old economy's. Their runs still reproduce bit for bit",
+    "(`sme-abm reproduce`, which reads a recorded config at the values it was run with).",
     "",
 ]
 

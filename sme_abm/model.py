@@ -28,7 +28,7 @@ from .agents.sme import (
     normal_user_cost, pay_dividends, produce, reference_user_cost, sector_mean_log_productivity, set_prices,
     unit_variable_cost,
 )
-from .config import SECTORS, Config, load_config
+from .config import SECTORS, Config, as_saved, load_config
 from .demography import enter_firms, exit_firms
 from .kernels import bincount_sums, njit, uniform
 from .levers import load_registry
@@ -102,7 +102,7 @@ class SMEEconomy(mesa.Model):
         if state is not None:
             header = read_state_header(state)
             if config is None:
-                config = header["config"]
+                config = as_saved(header["config"])
         if isinstance(config, Config):
             config = config.to_dict() if dotted else config
         self.config: Config = config if isinstance(config, Config) else load_config(config, dotted)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import staged_folder
-from .config import config_digest, validate_config
+from .config import as_saved, config_digest, validate_config
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -212,7 +212,8 @@ def saved_structural_hash(header: dict[str, Any]) -> str | None:
     """The structural hash of the economy a state was saved under, as this version reads it.
 
     The state carries its whole config, every key with the value it had. Read by this version,
-    a key added since takes its default, and a new option is off by default with outputs bit for
+    a key added since takes its default, or its value before it existed if its default changed
+    since (:func:`sme_abm.config.as_saved`), and a new option is off by default with outputs bit for
     bit unchanged (the CHANGELOG's rule), so the state describes the same economy it did; its
     hash as saved would refuse it only because the config has one more key. A key whose default
     changed is still caught: the saved config states the old value. A saved config this version
@@ -221,7 +222,7 @@ def saved_structural_hash(header: dict[str, Any]) -> str | None:
     saved = header.get("config")
     if isinstance(saved, dict):
         try:
-            return structural_hash(validate_config(saved, "state.json"))
+            return structural_hash(validate_config(as_saved(saved), "state.json"))
         except ConfigError:
             pass
     return header.get("structural_hash")

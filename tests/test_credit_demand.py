@@ -417,9 +417,11 @@ def test_lumpy_investment_makes_firms_borrow_without_the_stand_in():
     """With the leverage stand-in off, an inaction band (``economy.investment_inaction_band``,
     an (S,s) rule) makes firms invest in spikes that close their whole capital gap; a spike
     costs more than a month's profit, so firms borrow for it. Same seed, 3,000 SMEs, months
-    24-36 after a start without burn-in: new credit is 369 CNY m with the band at 0.2 against
-    128 without it (seed 5), so the test asks for at least twice as much. Removing the spike
-    (the band's branch in ``_desired_investment``) brings the two back together. Without SG&A,
+    24-36 after a start without burn-in: new credit is 868 CNY m with the band at 0.2 against
+    519 without it (seed 5, on the baseline of 2026-12-06, whose firms' demand is riskier and
+    who borrow more for working capital; 369 against 128 under the CATS rule before), so the
+    test asks for 1.4 times as much. Removing the spike (the band's branch in
+    ``_desired_investment``) brings the two back together. Without SG&A,
     as measured: with them firms also borrow for the working capital their fixed costs need,
     and the spikes' share of credit is smaller (904 against 667)."""
     smooth = economy(months=36, n=3_000, banks__leverage_adjustment=0.0, economy__investment_inaction_band=0.0,
@@ -427,7 +429,7 @@ def test_lumpy_investment_makes_firms_borrow_without_the_stand_in():
     lumpy = economy(months=36, n=3_000, banks__leverage_adjustment=0.0, economy__investment_inaction_band=0.2,
                     economy__sga_share=0.0)
     granted = [float(m.timeseries()["credit_granted"].iloc[-12:].sum()) for m in (smooth, lumpy)]
-    assert granted[1] > 2.0 * granted[0] > 0
+    assert granted[1] > 1.4 * granted[0] > 0
     # the firms' sales are alike (within 10%): the extra credit is not a bigger economy
     sales = [float(m.smes.sales.sum()) for m in (smooth, lumpy)]
     assert abs(sales[1] / sales[0] - 1.0) < 0.1

@@ -236,16 +236,15 @@ def test_nondeposit_lenders_keep_their_equity_and_lend_it():
 def test_nondeposit_lenders_that_can_borrow_keep_lending_and_those_that_cannot_stop():
     """With a funding instrument, non-deposit lenders fund their clients' loans beyond their
     equity by borrowing from a bank; without one (netted) they stop once their set-up book
-    has run off, and with a borrowing limit of zero they lend only their own cash."""
+    has run off (the limit's effect on a lender's headroom is tested below: at 3,000 SMEs from
+    the set-up their equity funds most of what they lend, so the limit rarely binds)."""
     runs = {name: SMEEconomy(n_smes=3_000, rng=7, simulation__mesa_agents=False, **QUIET, **settings).run(72)
             for name, settings in {
-                "netted": {},
+                "netted": {"banks__nondeposit_funding": "netted"},
                 "borrowing": {"banks__nondeposit_funding": "borrowing"},
-                "no limit left": {"banks__nondeposit_funding": "borrowing", "banks__nondeposit_borrowing_limit": 0.0},
             }.items()}
     granted = {name: model.timeseries()["credit_granted_nondeposit"].iloc[24:].sum() for name, model in runs.items()}
     assert granted["borrowing"] > 3.0 * granted["netted"] > 0
-    assert granted["borrowing"] > 1.5 * granted["no limit left"]
     borrowing = runs["borrowing"]
     banks = borrowing.banks
     nondeposit = banks.kind == NONDEPOSIT_LENDER
@@ -368,13 +367,16 @@ def test_a_month_counts_towards_closure_when_profit_falls_short_of_the_owners_wa
     """The owner's outside option (Lucas 1978): a month with profit below
     ``owner_outside_wages`` wages counts towards closure even if the firm made a profit;
     with the outside option at 0 only accounting losses count. Without a customer gap, so the
-    month judged is the month's profit (the gap's term is tested in test_firm_dynamics)."""
-    model = _model(months=3, economy__customer_gap_at_entry=0.0)
+    month judged is the month's profit (the gap's term is tested in test_firm_dynamics), and
+    with owners who count the month's accounting costs (the option that sets the costs they are
+    shedding aside has its own test there)."""
+    model = _model(months=3, economy__customer_gap_at_entry=0.0, economy__owner_sees_costs_adjust=False)
     prior, after, profit = _loss_months_over_a_month(model)
     short = profit < model.config.economy.owner_outside_wages * model.wage
     assert np.array_equal(after[short], prior[short] + 1) and np.all(after[~short] == 0)
     assert (short & (profit > 0)).sum() > 10  # firms an accounting test would not count
-    accounting = _model(months=3, economy__owner_outside_wages=0.0, economy__customer_gap_at_entry=0.0)
+    accounting = _model(months=3, economy__owner_outside_wages=0.0, economy__customer_gap_at_entry=0.0,
+                        economy__owner_sees_costs_adjust=False)
     prior, after, profit = _loss_months_over_a_month(accounting)
     assert np.array_equal(after[profit < 0], prior[profit < 0] + 1) and np.all(after[profit >= 0] == 0)
 

@@ -117,9 +117,13 @@ def test_with_customers_to_win_entrants_grow_and_survive_their_first_year():
     their first year, and few new firms close in it. Entrants of SAIC's size (sales 0.15 CNY m
     a month, about 7 workers) with a customer gap of log 2 won at 5% a month grow in their
     first year and close less (their owners count the customers still to come); without the
-    gap they barely grow and close more. Measured (3,000 SMEs, 120 months): growth +8.8% and
-    +8.4% against +0.7% and +4.1%, first-year exits 7.2% and 6.7% against 18.1% and 22.2%
-    (seeds 8 and 9)."""
+    gap many more close. Measured on the baseline (3,000 SMEs, 120 months, seeds 8 and 9):
+    survivors grow +15.9% and +13.6% with the gap, and first-year exits are 9.7% and 5.2%
+    against 28.4% and 29.4% without it. Without the gap the survivors grow about as much
+    (+13.3% and +16.6%): under markup pricing the entrants that do not grow are the ones that
+    close, so the gap shows in survival, not in the survivors' growth. (Under the CATS rule,
+    the baseline's before 2026-12-06, +8.5% and +9.3% against +0.3% and +3.3%, exits 6.1%
+    and 6.4% against 17.3% and 15.8%.)"""
     from sme_abm.estimation import MOMENTS
 
     def cohort(gap: float) -> tuple[float, float]:
@@ -130,7 +134,7 @@ def test_with_customers_to_win_entrants_grow_and_survive_their_first_year():
                 MOMENTS["entrant_first_year_exit"][1](result.summary, late))
 
     (growth_with, exit_with), (growth_without, exit_without) = cohort(0.693), cohort(0.0)
-    assert growth_with > growth_without + 0.04
+    assert growth_with > 0.10  # SAIC's survivors: +12.9% to +18.3%
     assert exit_with < 0.6 * exit_without
 
 
@@ -242,8 +246,10 @@ def test_entrants_tracking_incumbents_draw_from_the_current_productivity_and_dem
 def test_entrants_tracking_incumbents_keep_up_with_productivity_growth():
     """Over 20 years of productivity growth (burn-in and run), entrants drawn on the month-0
     distribution fall behind the incumbents; drawn on the current one they do not, and selection
-    leaves the young survivors a little ahead (3,000 SMEs; firms under two years old against the
-    rest: -0.10 and -0.11 log points off, +0.07 and +0.05 on, at seeds 2 and 3). Measured, and
+    leaves the young survivors about level (3,000 SMEs; firms under two years old against the
+    rest: -0.067 and -0.071 log points off, +0.003 on, at seeds 2 and 3 on the baseline; under
+    the CATS rule, the baseline's before 2026-12-06, -0.10 and -0.11 off, +0.07 and +0.05 on:
+    markup pricing selects on cost, so the survivors of either draw are nearer). Measured, and
     run, without the entry decision, the customer gap and SG&A, whose selection of entrants
     would mix with the draw's."""
 
@@ -256,8 +262,8 @@ def test_entrants_tracking_incumbents_keep_up_with_productivity_growth():
         log_a, young = np.log(smes.productivity), smes.age < 24
         return float(log_a[young].mean() - log_a[~young].mean())
 
-    assert young_minus_old(False) < -0.07
-    assert young_minus_old(True) > 0.0
+    behind, level = young_minus_old(False), young_minus_old(True)
+    assert behind < -0.05 and abs(level) < 0.03
 
 
 def _gibrat_panel(drift: float, sd: float, death: float, firms: int = 20_000, years: int = 200, seed: int = 5):
@@ -299,21 +305,24 @@ def test_tail_accounting_recovers_a_gibrat_tail_and_the_exponent_it_implies():
 def test_with_prices_that_follow_costs_large_firms_rarely_exit_and_the_tail_fattens():
     """Under the CATS rule every firm prices near its market whatever its costs, so a large
     customer base served at high cost earns a thin margin, and firms in the upper tail exit
-    as often as middling ones (about 6% a year). With markup pricing a firm's margin over
-    variable cost is its sector's markup at any size, low-cost firms are cheaper and grow,
-    and exit falls with size as in the data (Dunne, Roberts and Samuelson 1989): the upper
-    tail's exit rate halves and its exponent falls towards Zipf's (docs/model.md 7.10a).
-    5,000 SMEs, 240 months of burn-in, 120 months, seed 1."""
+    nearly as often as middling ones. With markup pricing (the baseline's) a firm's margin over
+    variable cost is its sector's markup at any size, low-cost firms are cheaper and grow, and
+    exit falls with size as in the data (Dunne, Roberts and Samuelson 1989): the upper tail's
+    exit rate falls and its exponent towards Zipf's (docs/model.md 7.10a). 5,000 SMEs, 240
+    months of burn-in, 120 months, seed 1, the rest of the economy the baseline's: tail exits
+    4.3% a year under CATS against 1.0%, exponents 1.69 and 1.35, small firms' exit rate 0.42
+    and 0.08 of micro firms'. (Before the adoption of 2026-12-06, with owners who count the
+    costs they are shedding: 6.7% against 3.1%, 1.88 against 1.06.)"""
     tails = {}
     for pricing in ("cats", "markup"):
         result = run("configs/baseline.toml", {"markets.pricing": pricing, "simulation.burn_in_months": 240},
                      n_smes=5_000, steps=120, seed=1)
         tails[pricing] = firm_dynamics(result.firm_panel, result.exits)
     cats, markup = tails["cats"], tails["markup"]
-    assert cats.tail.exit_rate > 0.05 and markup.tail.exit_rate < 0.6 * cats.tail.exit_rate
-    assert markup.tail_exponent < cats.tail_exponent - 0.4
+    assert markup.tail.exit_rate < 0.6 * cats.tail.exit_rate
+    assert markup.tail_exponent < cats.tail_exponent - 0.2
     size = markup.exit_rates[markup.exit_rates["by"] == "size"].set_index("class")["annual_exit_rate"]
-    assert size["small"] < 0.4 * size["micro"]  # 0.65 of it under the CATS rule
+    assert size["small"] < 0.4 * size["micro"]
 
 
 def test_owners_who_see_costs_adjust_do_not_count_sticky_costs_against_the_firm():

@@ -65,7 +65,9 @@ def test_p02_fair_competition_lowers_entry_barriers():
 
 def test_p03_statistical_monitoring_targets_grants_at_truly_distressed_firms():
     on, off = pair("p03_statistical_monitoring")
-    assert on["grant_targeting_accuracy"].mean() > off["grant_targeting_accuracy"].mean() + 0.3
+    # share of grants reaching truly distressed firms: 0.47-0.50 on, 0.17-0.20 off (seeds 3-5,
+    # the baseline of 2026-12-06; the gap was above 0.3 under the CATS rule)
+    assert on["grant_targeting_accuracy"].mean() > off["grant_targeting_accuracy"].mean() + 0.2
 
 
 def test_p04_credit_information_lowers_misjudgement_of_creditworthy_firms():
@@ -249,7 +251,9 @@ def test_p20_international_raises_exports():
             shares[i] += ts["exporter_share"].iloc[-12:].mean()
             sales[i] += ts["export_sales"].sum()
     assert shares[0] > 1.15 * shares[1]
-    assert sales[0] > 1.03 * sales[1]
+    # 2.5% more export sales pooled over the three seeds on the baseline of 2026-12-06 (above 3%
+    # before it: SMEs now also sell to SMEs, and the capacity exports need is scarcer)
+    assert sales[0] > 1.015 * sales[1]
 
 
 def test_p21_payment_arrears_shorten_days_smes_wait():
@@ -334,20 +338,28 @@ def test_p24_organisation_sets_when_and_how_much_support_reaches_firms():
     builds and support arrives months late (measured at seed 3: 46 against 214 cases waiting
     at month 24, mean waits over the last six months 1.3 and 5.8 months). The wait on moves
     with the seed: 1.54, 0.97, 0.94 and 1.49 months at seeds 3-6 (after banks settled on
-    the month's whole income, 2026-12-05), so "about a month" is held at under 2."""
+    the month's whole income, 2026-12-05), so "about a month" was held at under 2. On the
+    baseline of 2026-12-06 there are more cases than the capacity serves even on (more firms sell
+    to SMEs and more fall short of the programmes' tests): waits on 2.38, 1.04 and 2.21 months
+    at seeds 3-5 against 6.5, 7.1 and 5.9 off, and queues that grow on (16 -> 77 at seed 3)
+    at about half the rate off (33 -> 165); docs/calibration.md says so."""
     on = SMEEconomy(n_smes=N, rng=SEED).run(24)
     off = SMEEconomy(n_smes=N, rng=SEED, levers__p24_organisation__enabled=False).run(24)
     ts_on, ts_off = on.timeseries(), off.timeseries()
-    assert ts_on["case_wait_months"].iloc[-6:].mean() < 2.0 < 3.0 < ts_off["case_wait_months"].iloc[-6:].mean()
+    wait_on, wait_off = ts_on["case_wait_months"].iloc[-6:].mean(), ts_off["case_wait_months"].iloc[-6:].mean()
+    assert wait_on < 2.5 and wait_on < 0.5 * wait_off
     # off, the queue keeps growing (cases opened exceed the capacity): by more than 30 cases in
     # each half of the second year; on, it grows less than a third as fast over that year
     # (seed 3: off 62 -> 130 -> 214, on 19 -> 47 -> 46; seeds 4 and 5 alike)
     waiting_on, waiting_off = ts_on["cases_waiting"], ts_off["cases_waiting"]
     assert waiting_off.iloc[17] - waiting_off.iloc[11] > 30 and waiting_off.iloc[23] - waiting_off.iloc[17] > 30
-    assert waiting_on.iloc[23] - waiting_on.iloc[11] < (waiting_off.iloc[23] - waiting_off.iloc[11]) / 3
+    assert waiting_on.iloc[23] - waiting_on.iloc[11] < 0.6 * (waiting_off.iloc[23] - waiting_off.iloc[11])
     # what the capacity allows a month (100 per 10,000 SMEs off), not what the programmes ask
     assert (ts_off["cases_processed"] <= round(100 * ts_off["smes_active"].max() / 10_000)).all()
-    assert ts_on["fiscal_cost_p06"].sum() > 1.2 * ts_off["fiscal_cost_p06"].sum()
+    # support awarded: cases processed over the two years, 575-638 on against 289-293 off (seeds
+    # 3-5). (Lever 6's spending, asserted here before, is lumpy: a fund's equity stake costs as
+    # much as twenty grants, and at seed 3 two stakes processed off outweigh the grants on.)
+    assert ts_on["cases_processed"].sum() > 1.5 * ts_off["cases_processed"].sum()
     # the rules phase in faster (lag 3 months, not 12)
     assert on.policy.intensity["p07_tax_relief"] == 1.0 - np.exp(-24 / 3.0)
     assert off.policy.intensity["p07_tax_relief"] == 1.0 - np.exp(-24 / 12.0)

@@ -58,8 +58,10 @@ def test_banks_hold_the_government_bonds_that_deposits_fund_at_month_0():
     assert government.debt > banks.loans.sum()  # deposits fund bonds as well as SME loans
     equity = banks.equity
     assert np.all(equity[taking] > 0)
-    assert np.allclose(equity, reserves + banks.loans + banks.foreclosed + banks.bonds - banks.deposits
-                       - banks.cb_borrowing - banks.standing_facility)
+    # loans between banks (non-deposit lenders' borrowing) are an asset of one and a debt of another
+    assert np.allclose(equity, reserves + banks.loans + banks.foreclosed + banks.bonds + banks.interbank_claims
+                       - banks.deposits - banks.cb_borrowing - banks.standing_facility - banks.bank_borrowing)
+    assert banks.interbank_claims.sum() == pytest.approx(banks.bank_borrowing.sum())
 
 
 def test_the_lender_of_last_resort_keeps_reserves_at_the_requirement():

@@ -18,6 +18,11 @@ def _economy(n: int = 2_000, seed: int = 1, **overrides) -> SMEEconomy:
     return SMEEconomy(BASELINE, n_smes=n, rng=seed, **overrides)
 
 
+def _cats_economy(n: int = 2_000, seed: int = 1, **overrides) -> SMEEconomy:
+    """An economy under the CATS price rule, whose tests these are (the baseline prices by markup)."""
+    return _economy(n, seed, markets__pricing="cats", **overrides)
+
+
 def test_a_dearer_firm_loses_sales_by_the_price_elasticity():
     """With CES demand, a firm that charges twice its sector's price gets 2**(1 - sigma)
     of the spending it would get at the sector's price, other things equal."""
@@ -36,7 +41,7 @@ def test_a_dearer_firm_loses_sales_by_the_price_elasticity():
 
 
 def test_price_rule_raises_scarce_cheap_prices_and_cuts_idle_dear_ones():
-    model = _economy(n=1_000)
+    model = _cats_economy(n=1_000)
     smes = model.smes
     capacity = 1.2 * smes.capital / (12.0 * model.capital_output_ratio[smes.sector])
     smes.price[:] = 1.0
@@ -56,7 +61,7 @@ def test_price_rule_raises_scarce_cheap_prices_and_cuts_idle_dear_ones():
 
 
 def test_no_firm_prices_below_its_unit_cost():
-    model = _economy(n=1_000)
+    model = _cats_economy(n=1_000)
     model.smes.productivity[:10] = 0.05  # unit costs far above 1
     set_prices(model)
     assert (model.smes.price[:10] == pytest.approx(unit_cost(model)[:10]))
@@ -122,7 +127,7 @@ def test_large_firms_prices_anchor_smes_prices():
     large firms, idle SMEs cut prices even though none is dearer than its sector's average."""
     from sme_abm.agents.sme import market_price
 
-    model = _economy(n=1_000)
+    model = _cats_economy(n=1_000)
     smes = model.smes
     smes.price[:] = 1.2
     model.sector_price[:] = 1.2
@@ -142,7 +147,7 @@ def test_the_price_level_is_stationary():
 def test_price_kernel_floor_and_index_match_their_numpy_definitions():
     """The fused kernel's price floor is :func:`unit_cost` and its sector index the
     customer-base weighted mean of the new prices."""
-    model = _economy(n=1_500)
+    model = _cats_economy(n=1_500)
     smes = model.smes
     smes.productivity[:50] = 0.05  # make the floor bind for some
     set_prices(model)
@@ -194,7 +199,9 @@ def test_productivity_that_saves_inputs_lowers_the_whole_unit_cost():
     from sme_abm.agents.sme import produce, unit_variable_cost
 
     for saves in (False, True):
-        model = _economy(n=500, economy__productivity_saves_inputs=saves, simulation__burn_in_months=0)
+        # every SME's materials bought from large firms, so one flow carries the whole bill
+        model = _economy(n=500, economy__productivity_saves_inputs=saves, simulation__burn_in_months=0,
+                         markets__sme_input_sourcing="large_firms")
         sector, a = np.zeros(1, dtype=np.int8), np.ones(1)
         ratio = float(unit_variable_cost(model, sector, 2.0 * a)[0] / unit_variable_cost(model, sector, a)[0])
         if saves:

@@ -133,6 +133,45 @@ def test_a_state_saved_before_a_new_option_existed_still_loads_and_a_changed_val
         SMEEconomy(state=tmp_path / "s", economy__wage=0.005)
 
 
+def test_a_state_saved_before_an_option_entered_the_baseline_is_read_at_its_value_then(tmp_path):
+    """Options that entered the baseline on 2026-12-06 were added earlier with the value that
+    left outputs unchanged. A state saved by a version without one of them was saved under that
+    value, so it is read at it (``config.VALUES_BEFORE_THE_KEY``), not at today's default, and
+    continues bit for bit as the run it came from."""
+    from sme_abm.config import VALUES_BEFORE_THE_KEY
+
+    old = {key.replace(".", "__"): value for key, value in VALUES_BEFORE_THE_KEY.items()}
+    common = dict(n_smes=300, rng=4, simulation__burn_in_months=0, simulation__mesa_agents=False, **old)
+    SMEEconomy(**common).run(2).save_state(tmp_path / "s")
+    path = tmp_path / "s" / "state.json"
+    header = json.loads(path.read_text())
+    for dotted in VALUES_BEFORE_THE_KEY:  # as a version without these keys saved it
+        section, key = dotted.split(".")
+        del header["config"][section][key]
+    path.write_text(json.dumps(header))
+    loaded = SMEEconomy(state=tmp_path / "s")
+    for dotted, value in VALUES_BEFORE_THE_KEY.items():
+        section, key = dotted.split(".")
+        assert getattr(getattr(loaded.config, section), key) == value
+        assert getattr(getattr(SMEEconomy(n_smes=10).config, section), key) != value  # not today's default
+    straight = SMEEconomy(**common).run(3)
+    loaded.run(1)
+    assert loaded.timeseries().equals(straight.timeseries())
+
+
+def test_reproduce_compares_the_series_a_sweep_recorded_and_names_those_added_since():
+    import pandas as pd
+
+    from sme_abm.sweep.core import recorded_series_identical
+
+    recorded = pd.DataFrame({"output": [1.0, 2.0], "employment": [3.0, 4.0]})
+    fresh = pd.DataFrame({"output": [1.0, 2.0], "new_series": [0.0, 0.0], "employment": [3.0, 4.0]})
+    assert recorded_series_identical(recorded, fresh) == (True, "identical", ["new_series"])
+    fresh.loc[1, "employment"] = 4.0000001
+    assert recorded_series_identical(recorded, fresh)[0] is False
+    assert recorded_series_identical(fresh, recorded)[0] is False  # a recorded series missing is a difference
+
+
 def test_reproduce_reads_a_sweep_config_as_it_was_recorded():
     """`sme-abm reproduce` compares a run's config digest with the one its sweep recorded; keys
     added since are left out of it (they are at their defaults), every other key and value is in."""

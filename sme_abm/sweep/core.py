@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import as_saved
 from ..errors import ConfigError
 from ..jsonio import digest, json_safe
 from .design import (GridPoints, MatrixPoints, RunPlan, RunSpec, design_points, design_size, new_entropy, plan_runs,
@@ -255,7 +256,7 @@ def burn_in_config(manifest: dict[str, Any], state: dict[str, Any]) -> dict[str,
 
     start = manifest["start"]
     overrides = burn_in_overrides(start.get("policy", "base"), start["overrides"])
-    return load_config(manifest["base_config"], {**overrides, "simulation.seed": state["seed"]}).to_dict()
+    return load_config(as_saved(manifest["base_config"]), {**overrides, "simulation.seed": state["seed"]}).to_dict()
 
 
 def run_contexts(manifest: dict[str, Any], store: SweepStore) -> Callable[[Any], dict[str, Any] | None] | None:
@@ -495,7 +496,7 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
                     lost(spec, message)
 
                 with open_executor(backend, workers, scheduler) as executor:
-                    outcome = execute(pending, executor, manifest["base_config"], save,
+                    outcome = execute(pending, executor, as_saved(manifest["base_config"]), save,
                                       window=window or 4 * workers, on_lost=on_lost, context=contexts)
                 all_lost.update(outcome.lost)
                 if not outcome.lost and not outcome.has_unsubmitted:
@@ -514,7 +515,7 @@ def _execute_sweep(store: SweepStore, manifest: dict[str, Any], workers: int | N
             for spec in suspects:
                 restarts += 1
                 with open_executor(backend, 1, scheduler) as executor:
-                    outcome = execute([spec], executor, manifest["base_config"], save, window=1, on_lost=lost,
+                    outcome = execute([spec], executor, as_saved(manifest["base_config"]), save, window=1, on_lost=lost,
                                       context=contexts)
                 all_lost.update(outcome.lost)
                 if spec.run_id in outcome.lost:
@@ -563,13 +564,26 @@ def frames_identical(first: pd.DataFrame, second: pd.DataFrame) -> tuple[bool, s
     return True, "identical"
 
 
-def _digest_as_recorded(base_config: dict[str, Any], planned: dict[str, Any]) -> str:
+def recorded_series_identical(recorded: pd.DataFrame, fresh: pd.DataFrame) -> tuple[bool, str, list[str]]:
+    """:func:`frames_identical` over the series a sweep recorded: series this version records
+    and the sweep's did not are new outputs, not differences (returned, third, by name); a
+    recorded series the fresh run lacks is a difference."""
+    added = [column for column in fresh.columns if column not in recorded.columns]
+    if added and set(recorded.columns) <= set(fresh.columns):
+        fresh = fresh[list(recorded.columns)]
+    same, detail = frames_identical(recorded, fresh)
+    return same, detail, added
+
+
+def _digest_as_recorded(base_config: dict[str, Any], planned: dict[str, Any], shape: dict[str, Any] | None = None) -> str:
     """The digest of a run's config with only the keys the sweep's recorded config has.
 
     A version that added config keys resolves the recorded config with those keys at their
     defaults, which leave outputs bit for bit unchanged (a new option is off by default, the
-    CHANGELOG's rule); the digest the sweep recorded was taken without them. A key the recorded
-    config has keeps the value this version resolves, so any other difference still shows."""
+    CHANGELOG's rule, or at their values before the key existed, :func:`sme_abm.config.as_saved`);
+    the digest the sweep recorded was taken without them, over the keys of ``shape`` (the config
+    as recorded; ``base_config`` itself by default). A key the recorded config has keeps the
+    value this version resolves, so any other difference still shows."""
     from ..config import config_digest
     from .experiment import config_for
 
@@ -579,7 +593,7 @@ def _digest_as_recorded(base_config: dict[str, Any], planned: dict[str, Any]) ->
         return {key: recorded_keys(value, shape[key]) for key, value in data.items() if key in shape}
 
     resolved = config_for(base_config, planned["values"], planned["seed"]).to_dict()
-    return config_digest(recorded_keys(resolved, base_config))
+    return config_digest(recorded_keys(resolved, base_config if shape is None else shape))
 
 
 def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict[str, Any],
@@ -598,7 +612,10 @@ def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict
         found = state_digest(context["state"])
         if found != context.get("state_sha256") or found != stored.get("state_sha256"):
             return False, f"its starting state {context['state']} does not match the digest the sweep recorded"
-    fresh, blob = execute_run(base_config, dict(planned), context) if context else execute_run(base_config, dict(planned))
+    # the economy the sweep ran: keys this version added since read at their values before
+    recorded_config = as_saved(base_config)
+    fresh, blob = (execute_run(recorded_config, dict(planned), context) if context
+                   else execute_run(recorded_config, dict(planned)))
     fresh = json_safe(fresh)
     if stored["status"] != "ok":
         same = fresh["status"] != "ok" and fresh["error"] == stored.get("error")
@@ -607,14 +624,17 @@ def _reproduce_run(store: SweepStore, base_config: dict[str, Any], planned: dict
     if fresh["status"] != "ok":
         return False, f"now fails: {fresh['error']}"
     if fresh.get("config_sha256") != stored.get("config_sha256"):
-        fresh["config_sha256"] = _digest_as_recorded(base_config, planned)
+        fresh["config_sha256"] = _digest_as_recorded(recorded_config, planned, shape=base_config)
     differs = [key for key in ("config_sha256", "state_sha256") if fresh.get(key) != stored.get(key)]
     summary, recorded = fresh["summary"], stored.get("summary") or {}
     differs += [f"summary.{key}" for key in sorted(set(summary) | set(recorded)) if summary.get(key) != recorded.get(key)]
-    same, detail = frames_identical(store.read_timeseries(planned["run_id"]), pd.read_parquet(io.BytesIO(blob or b"")))
+    same, detail, added = recorded_series_identical(store.read_timeseries(planned["run_id"]),
+                                                    pd.read_parquet(io.BytesIO(blob or b"")))
     if not same:
         differs.append(f"time series ({detail})")
-    return not differs, "identical" if not differs else f"{len(differs)} results differ: {', '.join(differs[:5])}"
+    if differs:
+        return False, f"{len(differs)} results differ: {', '.join(differs[:5])}"
+    return True, f"identical (series added since, not compared: {', '.join(added)})" if added else "identical"
 
 
 def reproduce(
