@@ -259,8 +259,7 @@ def check_identities(model: "SMEEconomy", raise_on_failure: bool = True) -> floa
     if model.config.banks.nondeposit_funding == "borrowing":
         # a non-deposit lender has no central-bank account: it ends the month with its bank
         # borrowing covering what it lent, never with negative cash
-        nondeposit_cash = banks.cash[banks.kind == NONDEPOSIT_LENDER]
-        residuals["nondeposit_cash"] = float(-nondeposit_cash.min()) if nondeposit_cash.size and nondeposit_cash.min() < 0 else 0.0
+        residuals["nondeposit_cash"] = -float(banks.cash[banks.kind == NONDEPOSIT_LENDER].min(initial=0.0))
     government = model.government
     residuals["bonds"] = abs(government.debt - government.household_bonds - banks.bonds.sum())
     worst_key = max(residuals, key=residuals.__getitem__)
