@@ -161,13 +161,15 @@ class GovernmentSettings(_Section):
     receivable_default_rate: float = Field(0.004, ge=0, le=1, description="Monthly share of receivables buyers fail to pay.")
     other_spending_ratio: float = Field(0.2, ge=0, le=10, description="Monthly other government spending (wages, transfers) per yuan of initial monthly SME sales.")
     fiscal_rule: Literal["deficit_financed", "debt_stabilising", "budget_neutral"] = Field(
-        "deficit_financed",
-        description="How the budget closes: deficit_financed (spending as planned, deficits in bonds); "
-        "debt_stabilising (other spending answers debt above its month-0 ratio to output); budget_neutral "
-        "(each month's lever costs offset by a lump-sum tax on households in the same month).")
+        "debt_stabilising",
+        description="How the budget closes: debt_stabilising (the default: other spending answers debt above "
+        "its month-0 ratio to annual output, a Bohn 1998 fiscal reaction, so a lever's cost is paid for in "
+        "part by later spending cuts); deficit_financed (spending as planned, deficits in bonds; the default "
+        "before 2026-12-06); budget_neutral (each month's lever costs offset by a lump-sum tax on households "
+        "in the same month).")
     bond_rate: float = Field(0.026, ge=0, le=0.5, description="Annual interest on government bonds (10-year CGB yield about 2.6% at end 2023, ChinaBond).")
     bank_bond_share: float = Field(0.67, ge=0, le=1, description="Share of new bonds banks take (commercial banks hold about two thirds of government bonds, ChinaBond custody statistics).")
-    debt_feedback: float = Field(0.3, ge=0, le=5, description="Debt-stabilising rule: other spending falls by this share a year of debt above target (Bohn 1998).")
+    debt_feedback: float = Field(0.054, ge=0, le=5, description="Debt-stabilising rule: other spending falls by this share a year of debt above target, so the primary surplus rises by this much per unit of debt to annual output above it: Bohn's (1998, QJE 113) estimated response of the US primary surplus to debt, 0.054 (0.3 before 2026-12-06, which had no source). It stabilises debt to output whenever it exceeds the bond rate less nominal growth.")
     case_lapse_months: int = Field(12, ge=1, le=120, description="Months a support case (grant, subsidy, training place, relief) may wait for the administration before it lapses: budgets are annual, and funds not paid out within the year are recovered (Budget Law of the PRC; lever 24).")
 
 
