@@ -123,3 +123,22 @@ def test_the_closure_decides_what_tax_relief_does():
     deficit, neutral = effect("deficit_financed"), effect("budget_neutral")
     assert deficit > 0.03
     assert deficit - neutral > 0.04
+
+
+def test_the_stabilising_rule_waits_for_month_0():
+    """During a burn-in the debt-stabilising rule is not applied (its target would be the
+    set-up's hand-made debt ratio), so a burn-in ends in the same state under every closure;
+    from month 0 it steers towards the ratio the burn-in reached."""
+    states = {rule: SMEEconomy(BASELINE, n_smes=1_000, rng=4, simulation__burn_in_months=60,
+                               simulation__mesa_agents=False, government__fiscal_rule=rule)
+              for rule in ("debt_stabilising", "deficit_financed")}
+    stabilising, financed = states["debt_stabilising"], states["deficit_financed"]
+    assert stabilising.government.debt == financed.government.debt
+    assert np.array_equal(stabilising.smes.cash, financed.smes.cash)
+    annual_output = 12.0 * (float(stabilising.smes.sales.sum()) + stabilising.large_firm_revenue)
+    assert stabilising.government.debt_target_ratio == pytest.approx(stabilising.government.debt / annual_output)
+    # from month 0 the closures part: the rule moves other spending off the plan
+    spending = {rule: model.run(24).timeseries()["other_spending"] / model.timeseries()["wage"]
+                for rule, model in states.items()}
+    assert np.allclose(spending["deficit_financed"], spending["deficit_financed"].iloc[0], rtol=1e-12)
+    assert not np.allclose(spending["debt_stabilising"], spending["deficit_financed"], rtol=1e-6)

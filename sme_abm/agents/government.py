@@ -129,11 +129,18 @@ class Government(mesa.Agent):
         debt-stabilising rule that level less ``debt_feedback`` a year of the debt above
         the month-0 ratio of debt to annual output (a Bohn 1998 fiscal reaction: the primary
         balance rises with debt, which keeps debt to output stationary when the feedback
-        exceeds the interest rate less growth)."""
+        exceeds the interest rate less growth).
+
+        During a burn-in the rule is not applied: its target would be the set-up's hand-made
+        debt ratio, and steering towards it would run the whole burn-in with other spending
+        cut (by a quarter at a feedback of 0.3) and release the cut at month 0, when the
+        target moves to the ratio reached (:meth:`start_evaluated_run`), so the evaluated run
+        would start out of its own steady state. As the reference user cost follows the
+        economy's own during a burn-in, the debt target is the ratio the burn-in reaches."""
         model = self.model
         rule = model.config.government
         spending = model.other_spending * model.wage / model.config.economy.wage  # plans follow pay
-        if rule.fiscal_rule == "debt_stabilising":
+        if rule.fiscal_rule == "debt_stabilising" and not model.burning_in:
             annual_output = 12.0 * (float(model.smes.sales.sum()) + model.large_firm_revenue)
             gap = self.debt - self.debt_target_ratio * annual_output
             spending = max(spending - rule.debt_feedback / 12.0 * gap, 0.0)
