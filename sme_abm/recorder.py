@@ -313,6 +313,8 @@ class Recorder:
             "sme_expense_ratio": s.get("sme_expense_ratio", 0.0),
             "household_consumption": s.get("household_consumption", 0.0),
             "investment": float(getattr(m, "step_investment", 0.0)),
+            # book value of capital continuing firms sold (economy.capital_resale)
+            "capital_sold": float(getattr(m, "step_capital_sold", 0.0)),
             "accounting_residual": residual,
         }
         self.rows.append(row)

@@ -32,14 +32,17 @@ def test_investment_rates_of_a_known_panel():
     import pandas as pd
 
     kept = 0.99 ** 12
-    start = [100.0, 100.0, 100.0, 100.0]
-    after_year = [kept * 100 + 30, kept * 100 + 0.5, kept * 100 + 10, kept * 100]  # I/K 0.3, 0.005, 0.1, 0
-    panel = pd.DataFrame({"firm_id": [1, 2, 3, 4] * 2 + [1], "step": [11] * 4 + [23] * 4 + [35],
+    start = [100.0, 100.0, 100.0, 100.0, 100.0]
+    # I/K 0.3, 0.005, 0.1, 0 and -0.05 (capital sold): Cooper and Haltiwanger's inaction is
+    # |I/K| < 0.01, and a sale below -0.01 is negative investment, not inaction
+    after_year = [kept * 100 + 30, kept * 100 + 0.5, kept * 100 + 10, kept * 100, kept * 100 - 5]
+    panel = pd.DataFrame({"firm_id": [1, 2, 3, 4, 5] * 2 + [1], "step": [11] * 5 + [23] * 5 + [35],
                           "capital": start + after_year + [200.0]})
-    spikes, inaction, mean = investment_rates(panel, depreciation_rate=0.12)
+    spikes, inaction, negative, mean = investment_rates(panel, depreciation_rate=0.12)
     # firm 1's second year: (200 - kept * 130) / 130 = 0.65, a spike; the others have one year
-    assert spikes == pytest.approx(2 / 5) and inaction == pytest.approx(2 / 5)
-    assert mean == pytest.approx((0.3 + 0.005 + 0.1 + 0.0 + (200 - kept * (kept * 100 + 30)) / (kept * 100 + 30)) / 5)
+    assert spikes == pytest.approx(2 / 6) and inaction == pytest.approx(2 / 6) and negative == pytest.approx(1 / 6)
+    assert mean == pytest.approx((0.3 + 0.005 + 0.1 + 0.0 - 0.05
+                                  + (200 - kept * (kept * 100 + 30)) / (kept * 100 + 30)) / 6)
     # only years that start after step 11
     assert investment_rates(panel, 0.12, after_step=11)[0] == 1.0
     # a firm that exits (no later snapshot) has no firm-year
@@ -63,7 +66,8 @@ def test_validate_small_population_writes_complete_report(tmp_path):
             "average_guarantee_fee", "guarantor_leverage_over_limit", "guarantee_additionality_credit",
             "guarantee_additionality_rate", "npl_ratio_small_micro", "realised_over_priced_loss",
             "guarantor_loss_rate", "economic_default_share", "investment_spike_share",
-            "investment_inaction_share", "sme_revenue_share", "sme_profit_margin", "sme_expense_ratio",
+            "investment_inaction_share", "investment_negative_share", "sme_revenue_share", "sme_profit_margin",
+            "sme_expense_ratio",
             "matched_guarantee_credit_effect",
             "matched_guarantee_rate_effect", "additional_credit_per_guaranteed_yuan", "eligibility_rdd_credit",
             "eligibility_rdd_rate", "eligibility_rdd_bad_loans", "bank_capital_ratio", "new_guarantees_per_loan",

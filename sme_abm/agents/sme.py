@@ -598,13 +598,21 @@ def user_cost_arguments(model: "SMEEconomy") -> tuple:
 
 
 @inline
-def _desired_investment(ratio, units, capital, quote, rate_shift, depreciation, expected_inflation, floor, reference,
-                        elasticity, speed, threshold):  # pragma: no cover - compiled
-    """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
+def _desired_capital(ratio, units, quote, rate_shift, depreciation, expected_inflation, floor, reference,
+                     elasticity):  # pragma: no cover - compiled
+    """One firm's desired capital at the user cost of buying it (:func:`desired_investment`)."""
     rate = quote + rate_shift
     user_cost = maximum(rate + depreciation - expected_inflation, floor)
     factor = np.float32(reference / user_cost) ** np.float32(elasticity)
-    target = 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
+    return 12.0 * ratio * units / 1.2 * 1.1 * np.float64(factor)
+
+
+@inline
+def _desired_investment(ratio, units, capital, quote, rate_shift, depreciation, expected_inflation, floor, reference,
+                        elasticity, speed, threshold):  # pragma: no cover - compiled
+    """One firm's desired investment (:func:`desired_investment`), inlined into the kernels."""
+    target = _desired_capital(ratio, units, quote, rate_shift, depreciation, expected_inflation, floor, reference,
+                              elasticity)
     gap = maximum(target - capital, 0.0)
     return gap if (threshold > 0.0) & (gap > threshold * target) else speed * gap
 
@@ -680,6 +688,44 @@ def invest(model: "SMEEconomy") -> None:
     model.ledger.pay("investment", "smes", "large_firms", investment)
     smes.capital += investment
     model.step_investment = float(investment.sum())
+    model.step_capital_sold = sell_excess_capital(model) if econ.capital_resale else 0.0
+
+
+def sell_excess_capital(model: "SMEEconomy") -> float:
+    """Capital a firm no longer needs, sold (``economy.capital_resale``; docs/model.md 7.6).
+
+    Capital is partly irreversible: a firm buys it at 1 and can sell it only at the price a
+    liquidation fetches, ``p`` = lever 1's ``loan_recovery_rate`` (0.45; Kermani and Ma 2023
+    find about 35% of net book value). A unit it could sell costs it ``p`` times the user
+    cost to keep, so it keeps capital up to its desired capital at that lower user cost,
+    ``K* p^(-elasticity)``, and sells ``investment_speed`` of what it holds beyond that a
+    month: between ``K*`` and that edge it neither buys nor sells, the band of inaction of
+    costly reversibility (Abel and Eberly 1994, *AER* 84; Cooper and Haltiwanger 2006,
+    *REStud* 73, whose US plants sell more than they buy in 10.4% of years). Large firms
+    (the capital-goods sector) buy it (flow ``capital_sales``, as a closing firm's). Returns
+    the book value sold."""
+    smes, econ = model.smes, model.config.economy
+    price = float(model.policy.p01_legal_system.loan_recovery_rate)
+    sold = np.empty(smes.size)
+    _capital_sales_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), planned_units(model),
+                          smes.capital, *user_cost_arguments(model), price, sold)
+    model.ledger.pay("capital_sales", "large_firms", "smes", price * sold)
+    smes.capital -= sold
+    return float(sold.sum())
+
+
+@njit
+def _capital_sales_kernel(sector, capital_output_ratio, units, capital, quotes, rate_shift, depreciation,
+                          expected_inflation, floor, reference, elasticity, speed, thresholds, price,
+                          sold):  # pragma: no cover - compiled
+    """:func:`sell_excess_capital`'s book value sold per firm (``thresholds``, the spike
+    draws of buying, play no part in selling)."""
+    ratio = take(capital_output_ratio, sector)
+    edge = price ** -elasticity if price > 0.0 else np.inf
+    for i in range(sector.size):
+        target = _desired_capital(ratio[i], units[i], quotes[i], rate_shift, depreciation, expected_inflation, floor,
+                                  reference, elasticity)
+        sold[i] = speed * maximum(capital[i] - edge * target, 0.0)
 
 
 @njit
