@@ -142,3 +142,26 @@ def test_the_stabilising_rule_waits_for_month_0():
                 for rule, model in states.items()}
     assert np.allclose(spending["deficit_financed"], spending["deficit_financed"].iloc[0], rtol=1e-12)
     assert not np.allclose(spending["debt_stabilising"], spending["deficit_financed"], rtol=1e-6)
+
+
+def test_a_levers_net_cost_is_scored_before_the_closure_answers_it():
+    """The debt-stabilising rule's extra spending (or cuts), ``closure_spending``, is the
+    closure's, not the lever's: the study metric adds it back to the deficit, as it adds back
+    the budget-neutral levy; deficit-financed, both are 0 and the metric is the deficit."""
+    import pandas as pd
+
+    from sme_abm.sweep.studies import window_metrics
+
+    model = SMEEconomy(BASELINE, n_smes=1_000, rng=4, simulation__burn_in_months=60,
+                       simulation__mesa_agents=False).run(36)
+    ts = model.timeseries()
+    plan = model.other_spending * ts["wage"] / model.config.economy.wage
+    assert np.allclose(ts["closure_spending"], ts["other_spending"] - plan, rtol=1e-9, atol=1e-9)
+    assert ts["closure_spending"].abs().sum() > 0
+    metrics = window_metrics(ts)
+    deficit = (ts["primary_deficit"] + ts["bond_interest"]).sum()
+    assert metrics["net_fiscal_cost"] == pytest.approx(deficit - ts["closure_spending"].sum(), rel=1e-12)
+    frame = pd.DataFrame({"step": [0, 1], "primary_deficit": [10.0, 12.0], "bond_interest": [1.0, 1.0],
+                          "closure_spending": [3.0, -2.0], "budget_neutral_levy": [0.0, 4.0]})
+    assert window_metrics(frame)["net_fiscal_cost"] == pytest.approx(24.0 - 1.0 + 4.0)
+    assert window_metrics(frame.drop(columns=["closure_spending", "budget_neutral_levy"]))["net_fiscal_cost"] == 24.0

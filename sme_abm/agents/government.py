@@ -67,6 +67,9 @@ class Government(mesa.Agent):
         self.household_bonds = 0.0  # the households' holdings (banks' are a bank column)
         self.debt_target_ratio = 0.0  # debt to annual output at month 0, the debt-stabilising rule's target
         self.other_spending = model.other_spending if hasattr(model, "other_spending") else 0.0
+        # the month's other spending the fiscal rule adds to the plan (negative: cuts), so a
+        # lever's net cost can be scored before the closure answers it (sweep/studies.window_metrics)
+        self.closure_spending = 0.0
 
     # -- spending and recording ------------------------------------------
     def spend(self, lever: str, flow: str, amounts: np.ndarray, support_rows: np.ndarray | None,
@@ -139,12 +142,14 @@ class Government(mesa.Agent):
         economy's own during a burn-in, the debt target is the ratio the burn-in reaches."""
         model = self.model
         rule = model.config.government
-        spending = model.other_spending * model.wage / model.config.economy.wage  # plans follow pay
+        plan = model.other_spending * model.wage / model.config.economy.wage  # plans follow pay
+        spending = plan
         if rule.fiscal_rule == "debt_stabilising" and not model.burning_in:
             annual_output = 12.0 * (float(model.smes.sales.sum()) + model.large_firm_revenue)
             gap = self.debt - self.debt_target_ratio * annual_output
-            spending = max(spending - rule.debt_feedback / 12.0 * gap, 0.0)
+            spending = max(plan - rule.debt_feedback / 12.0 * gap, 0.0)
         self.other_spending = spending
+        self.closure_spending = spending - plan
         model.ledger.pay("government_other_spending", "government", "households", spending)
 
     def budget_neutral_levy(self) -> float:

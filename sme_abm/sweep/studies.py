@@ -224,13 +224,23 @@ def window_metrics(ts: pd.DataFrame, channels: dict[str, str] | None = None) -> 
 
     Money in CNY m (flows are monthly), employment in workers; ``job_years`` is the sum of
     monthly employment / 12; ``net_fiscal_cost`` the sum of the primary deficit plus bond
-    interest (the government's total deficit before bond finance), whose difference against
-    the counterfactual run is a lever's dynamically scored net cost.
+    interest (the government's total deficit before bond finance) before the fiscal closure
+    answers it: less the other spending the debt-stabilising rule adds to the plan
+    (``closure_spending``) and plus the budget-neutral levy. Its difference against the
+    counterfactual run is a lever's dynamically scored net cost: the lever's spending and
+    revenue forgone, less the taxes the economy it changes pays back, and not the financing
+    the closure then provides (as a budget office scores a measure apart from how it is
+    financed). Scored after the closure, a lever that raised output lowered debt to output,
+    and the rule's extra spending counted against it: fair competition's net saving in the
+    knockout of 2026-12-06 (commit 53f1886) was 2,310 CNY m while the rule spent about
+    4,080 more with it than without. Runs recorded without these series (deficit-financed,
+    or before they existed) read them as 0.
     """
     if ts.empty:
         return {"months": 0}
     employment, output = _column(ts, "employment"), _column(ts, "output")
     deficit, interest = _column(ts, "primary_deficit"), _column(ts, "bond_interest")
+    closure = np.nan_to_num(_column(ts, "closure_spending")) - np.nan_to_num(_column(ts, "budget_neutral_levy"))
     # rationing per applicant episode: requests refused over requests of the episodes that ended
     rationed, demanded = _column(ts, "credit_rationed"), _column(ts, "credit_demanded_episodes")
     metrics: dict[str, Any] = {
@@ -248,7 +258,8 @@ def window_metrics(ts: pd.DataFrame, channels: dict[str, str] | None = None) -> 
         "fiscal_cost_gross": float(np.sum(_column(ts, "fiscal_cost_total"))),
         "primary_deficit_total": float(np.sum(deficit)),
         "interest_total": float(np.sum(interest)),
-        "net_fiscal_cost": float(np.sum(deficit) + np.sum(interest)),
+        "closure_total": float(np.sum(closure)),
+        "net_fiscal_cost": float(np.sum(deficit) + np.sum(interest) - np.sum(closure)),
         "government_debt_end": float(_column(ts, "government_debt")[-1]),
     }
     channel = {}

@@ -218,7 +218,9 @@ def _contrast_sections(manifest: dict[str, Any], table: pd.DataFrame, out: Path)
 
     lines += ["## Cost-effectiveness", "",
               "Net fiscal cost = the change in the government's primary deficit plus bond interest over the evaluated "
-              "months against the paired counterfactual run (dynamic scoring: taxes the economy pays back are netted). "
+              "months against the paired counterfactual run, before the fiscal closure answers it (the "
+              "debt-stabilising rule's extra spending or cuts and the budget-neutral levy left out; dynamic scoring: "
+              "taxes the economy pays back are netted). "
               "Job-years = change in the sum of monthly employment / 12; output = change in total sales (CNY m). "
               "Ratios are of the means, with delta-method 95% CIs; *undefined* where the net cost's CI includes 0.", "",
               "| lever | net fiscal cost, CNY m | job-years | output, CNY m | job-years per CNY m | output per CNY m |",
