@@ -704,8 +704,10 @@ def sell_excess_capital(model: "SMEEconomy") -> float:
     *REStud* 73, whose US plants sell more than they buy in 10.4% of years). Large firms
     (the capital-goods sector) buy it (flow ``capital_sales``, as a closing firm's). Returns
     the book value sold."""
-    smes, econ = model.smes, model.config.economy
+    smes = model.smes
     price = float(model.policy.p01_legal_system.loan_recovery_rate)
+    if price <= 0.0:  # capital that fetches nothing is not sold
+        return 0.0
     sold = np.empty(smes.size)
     _capital_sales_kernel(smes.sector, np.asarray(model.capital_output_ratio, dtype=float), planned_units(model),
                           smes.capital, *user_cost_arguments(model), price, sold)
@@ -721,7 +723,7 @@ def _capital_sales_kernel(sector, capital_output_ratio, units, capital, quotes, 
     """:func:`sell_excess_capital`'s book value sold per firm (``thresholds``, the spike
     draws of buying, play no part in selling)."""
     ratio = take(capital_output_ratio, sector)
-    edge = price ** -elasticity if price > 0.0 else np.inf
+    edge = price ** -elasticity
     for i in range(sector.size):
         target = _desired_capital(ratio[i], units[i], quotes[i], rate_shift, depreciation, expected_inflation, floor,
                                   reference, elasticity)
