@@ -261,7 +261,7 @@ class Recorder:
             "government_debt": m.government.debt,
             "debt_to_annual_output": m.government.debt / max(12.0 * (float(output) + m.large_firm_revenue), 1e-12),
             # other spending the debt-stabilising rule adds to the plan (negative: cuts)
-            "closure_spending": float(getattr(m.government, "closure_spending", 0.0)),
+            "closure_spending": float(m.government.closure_spending),
             "bond_interest": ledger.flows.get("bond_interest_banks", 0.0) + ledger.flows.get("bond_interest_households", 0.0),
             "bonds_issued": s.get("bonds_issued", 0.0),
             "bonds_held_by_banks": float(banks.bonds.sum()),
