@@ -489,16 +489,17 @@ class SMEEconomy(mesa.Model):
         lf_revenue = initial_sales
         inputs = float((inputs_per_unit(self, smes.sector, smes.productivity) * sales).sum())
         materials = inputs + n * cfg.economy.overhead_cost + float(smes.sga.sum())
-        proportional = cfg.markets.sme_input_sourcing == "proportional"
-        from_smes = 0.0  # materials SMEs buy from SMEs
+        sourcing = cfg.markets.sme_input_sourcing
+        from_smes = 0.0  # materials (and, under "proportional_all", services) SMEs buy from SMEs
         for _ in range(50):
             household_part = max(initial_sales - procurement_to_smes - self.export_demand - lf.sme_order_share * lf_revenue
                                  - from_smes, 0.1 * initial_sales)
             consumption = household_part / (hh.sme_consumption_share * (1 - bias))
             lf_revenue = (consumption * (1 - hh.import_share) - household_part + materials - from_smes
                           + 0.25 * self.procurement_budget)
-            if proportional:
-                from_smes = initial_sales / (initial_sales + lf_revenue) * inputs
+            if sourcing != "large_firms":
+                purchases = inputs if sourcing == "proportional" else materials
+                from_smes = initial_sales / (initial_sales + lf_revenue) * purchases
         self.large_firm_revenue = lf_revenue
         self.sme_revenue_share = initial_sales / (initial_sales + lf_revenue)
         # the rest of the world spends the yuan it earns (households' imports) on exports the

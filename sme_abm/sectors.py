@@ -92,7 +92,7 @@ def settle_large_firms(model: "SMEEconomy") -> None:
     ledger, lf = model.ledger, model.config.large_firms
     income = max(ledger.balances["large_firms"] - model.payables["large_firms"], 0.0)
     model.large_firm_revenue = income
-    if model.config.markets.sme_input_sourcing == "proportional":
+    if model.config.markets.sources_from_smes:
         sme_revenue = float(model.smes.sales.sum())
         model.sme_revenue_share = sme_revenue / max(sme_revenue + income, 1e-12)
     wages = lf.wage_share * income

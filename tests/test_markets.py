@@ -134,6 +134,35 @@ def test_smes_that_source_inputs_in_proportion_to_supply_buy_from_smes_and_pay_t
     assert 0.4 < share < 0.8
 
 
+def test_smes_that_source_all_purchases_in_proportion_buy_the_revenue_share_of_their_whole_bill():
+    """Proportional sourcing of all purchases: the orders include the materials the orders
+    themselves take (the Leontief closure) and the services bill, so a buyer's share from SMEs
+    of its materials and services is SMEs' revenue share, less what capacity cannot serve (0.83
+    of it at seeds 5 and 6); without the closure, orders on the first-round bill alone, it is
+    0.66 of it."""
+    model = SMEEconomy(n_smes=2_000, rng=5, simulation__mesa_agents=False, simulation__burn_in_months=120,
+                       markets__sme_input_sourcing="proportional_all").run(6)
+    share = model.sme_revenue_share
+    model.step()
+    flows, stats = model.ledger.flows, model.step_stats
+    from_smes = flows["materials_from_smes"] + flows["services_from_smes"]
+    assert from_smes == pytest.approx(stats["inter_sme_sales"])  # sellers paid in full
+    assert flows["services_from_smes"] > 0
+    bill = from_smes + flows["materials"] + flows["overhead"]
+    services_share = flows["services_from_smes"] / (flows["services_from_smes"] + flows["overhead"])
+    materials_share = flows["materials_from_smes"] / (flows["materials_from_smes"] + flows["materials"])
+    assert services_share == pytest.approx(materials_share)  # every buyer pays the same share of each bill
+    assert 0.75 * share < from_smes / bill <= share * (1 + 1e-9)
+
+
+def test_sourcing_all_purchases_from_smes_raises_their_revenue_share_further():
+    runs = {mode: SMEEconomy(n_smes=2_000, rng=5, simulation__mesa_agents=False, simulation__burn_in_months=120,
+                             markets__sme_input_sourcing=mode).run(36).timeseries()
+            for mode in ("proportional", "proportional_all")}
+    share = {mode: ts["sme_output_share"].mean() for mode, ts in runs.items()}
+    assert share["proportional_all"] > share["proportional"] + 0.05
+
+
 def test_sourcing_inputs_from_smes_raises_their_share_of_enterprise_revenue():
     runs = {mode: SMEEconomy(n_smes=2_000, rng=5, simulation__mesa_agents=False, simulation__burn_in_months=120,
                              markets__sme_input_sourcing=mode).run(36).timeseries()

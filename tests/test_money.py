@@ -93,11 +93,12 @@ def test_the_lender_of_last_resort_keeps_reserves_at_the_requirement():
     assert banks.cash[bank] + deposits[bank] >= banks.required_reserves(deposits)[bank] - 1e-9
 
 
-@pytest.mark.parametrize("config", [BASELINE, "configs/shock.toml", "configs/no-policy.toml"])
-def test_balance_sheet_and_flow_matrices_sum_to_zero_every_step(config):
+@pytest.mark.parametrize("config, overrides", [(BASELINE, {}), ("configs/shock.toml", {}), ("configs/no-policy.toml", {}),
+                                               (BASELINE, {"markets__sme_input_sourcing": "proportional_all"})])
+def test_balance_sheet_and_flow_matrices_sum_to_zero_every_step(config, overrides):
     """Every financial row of the balance-sheet matrix and every row and column of the
     transactions-flow matrix sums to zero, within 1e-9 of total assets, every month."""
-    model = SMEEconomy(config, n_smes=1_500, rng=5)
+    model = SMEEconomy(config, n_smes=1_500, rng=5, **overrides)
     worst: dict[str, float] = {}
     for _ in range(36):
         model.step()

@@ -119,7 +119,7 @@ def allocate_demand(model: "SMEEconomy") -> None:
                    household_sales, export_sales, supply_chain_sales, procurement_sales)
 
     model.month_inter_sme_sales = (order_inputs_from_smes(model, weight, factor)
-                                   if model.config.markets.sme_input_sourcing == "proportional" else None)
+                                   if model.config.markets.sources_from_smes else None)
 
     # settle: cash now from households and abroad; receivables from large firms and government
     # (each channel's total is summed once: ledger.pay returns the sum it records)
@@ -148,25 +148,49 @@ def allocate_demand(model: "SMEEconomy") -> None:
 
 
 def order_inputs_from_smes(model: "SMEEconomy", weight: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """SMEs' orders of materials from other SMEs (``markets.sme_input_sourcing`` =
-    "proportional"); returns each seller's sales on them, which it adds to its demand and sales.
+    """SMEs' orders from other SMEs (``markets.sme_input_sourcing`` "proportional" or
+    "proportional_all"); returns each seller's sales on them, which it adds to its demand and sales.
 
     Buyers source in proportion to supply: they order SMEs' share of last month's enterprise
-    revenue (``model.sme_revenue_share``) of the materials the month's other orders take.
-    The orders are allocated among SMEs as large firms' are (customer base times relative
-    price) and served from the capacity the other channels leave. Since they are computed on
-    the first round of sales, what the sellers then make takes at least these materials, and
-    :func:`sme_abm.agents.sme.produce` can pay for them out of the month's materials bill.
+    revenue (``model.sme_revenue_share``) of their purchases. With "proportional" the purchases
+    are the materials the month's other orders take; with "proportional_all" they are all the
+    goods and services SMEs buy for production (materials, the overhead and the SG&A bill of
+    docs/model.md 7.4a), including the materials the orders themselves take, so that every
+    buyer's share from SMEs is that revenue share (docs/model.md 7.3b). The orders are
+    allocated among SMEs as large firms' are (customer base times relative price) and served
+    from the capacity the other channels leave; :func:`sme_abm.agents.sme.produce` pays for
+    them out of the month's bill.
     """
     smes = model.smes
-    materials = inputs_per_unit(model, smes.sector, smes.productivity) * (smes.sales / smes.price)
-    orders, weight_sum = _share(model.sme_revenue_share * float(materials.sum()), weight)
+    share = model.sme_revenue_share
+    per_unit = inputs_per_unit(model, smes.sector, smes.productivity)
+    purchases = float((per_unit * (smes.sales / smes.price)).sum())
+    if model.config.markets.sme_input_sourcing == "proportional_all":
+        purchases += month_services_bill(model)
+        per_yuan = per_unit / smes.price  # the materials a yuan of sales takes
+        # the orders take materials too, and SMEs' share of those is ordered from SMEs as
+        # well: total orders O solve O = share * (purchases + a * O), with a the materials a
+        # yuan of the sellers' sales takes (the Leontief inverse of one aggregate supplier)
+        weight_total = float(weight.sum())
+        if weight_total > 0:
+            materials_per_order = float(per_yuan @ weight) / weight_total
+            purchases /= max(1.0 - share * materials_per_order, 1e-9)
+    orders, weight_sum = _share(share * purchases, weight)
     demand = orders * (weight / weight_sum) * factor
     sold = np.minimum(demand, np.maximum(monthly_capacity(model) - smes.sales, 0.0))
     smes.demand += demand
     smes.sales += sold
     model.step_stats["inter_sme_sales"] = float(sold.sum())
     return sold
+
+
+def month_services_bill(model: "SMEEconomy") -> float:
+    """The month's overhead and SG&A, known before production: each firm pays the fixed
+    overhead and the SG&A it carries into the month (agents/sme.produce)."""
+    econ = model.config.economy
+    if econ.sga_share > 0:
+        return float(model.smes.size * econ.overhead_cost + model.smes.sga.sum())
+    return float(model.smes.size * econ.overhead_cost)
 
 
 def _share(total: float, weights: np.ndarray) -> tuple[float, float]:
