@@ -361,6 +361,11 @@ class SMEEconomy(mesa.Model):
             u = rng.random(count)
             revenue = np.minimum(revenue_scale * u ** (-1.0 / econ.size_tail_exponent), econ.max_initial_revenue)
             age = rng.integers(0, 240, size=count).astype(np.int32)
+            if econ.initial_population == "entrants":
+                # no tail to inherit: the Pareto draw's total sales, spread as entrants' are
+                spread = np.exp(0.5 * rng.standard_normal(count))
+                revenue = revenue.mean() * spread / spread.mean()
+                age[:] = 0
         productivity = np.exp(econ.productivity_sd * rng.standard_normal(count))
         current = entrant and econ.entrants_track_incumbents and self.smes.size > 0
         if current:
