@@ -462,6 +462,39 @@ def produce(model: "SMEEconomy") -> None:
     model.banks.grant_overdrafts(model)
 
 
+def pay_suppliers(model: "SMEEconomy", materials: np.ndarray, services: np.ndarray | float) -> None:
+    """Pay the month's materials and services (overhead, SG&A): to the SMEs that sold them
+    (markets/goods.order_inputs_from_smes), each buyer the same share of its bill, and the
+    rest to large firms. Under "proportional" sourcing only materials are bought from SMEs;
+    under "proportional_all" services too (docs/model.md 7.3b)."""
+    ledger = model.ledger
+    sold_to_smes = model.month_inter_sme_sales
+    if sold_to_smes is None:
+        ledger.pay("materials", "smes", "large_firms", materials)
+        ledger.pay("overhead", "smes", "large_firms", services)
+        return
+    sold = float(sold_to_smes.sum())
+    materials_total = float(materials.sum())
+    if model.config.markets.sme_input_sourcing == "proportional_all":
+        services = np.broadcast_to(np.asarray(services, dtype=np.float64), materials.shape)
+        bill = materials_total + float(services.sum())
+        share = min(sold / max(bill, 1e-300), 1.0)
+        from_smes, services_from_smes = share * materials, share * services
+        # the sellers' receipts split between the two flows as the buyers' payments do
+        materials_part = share * materials_total / sold if sold > 0 else 0.0
+        ledger.transfer_within("materials_from_smes", "smes", from_smes, materials_part * sold_to_smes)
+        ledger.transfer_within("services_from_smes", "smes", services_from_smes, (1.0 - materials_part) * sold_to_smes)
+        ledger.pay("materials", "smes", "large_firms", materials - from_smes)
+        ledger.pay("overhead", "smes", "large_firms", services - services_from_smes)
+        return
+    share = min(sold / max(materials_total, 1e-300), 1.0)
+    from_smes = share * materials
+    ledger.transfer_within("materials_from_smes", "smes", from_smes, sold_to_smes)
+    ledger.pay("materials", "smes", "large_firms", materials - from_smes)
+    # rent, administration and selling services are bought from the large-firm sector
+    ledger.pay("overhead", "smes", "large_firms", services)
+
+
 # ---------------------------------------------------------------------------
 # Phase 5: investment, R&D, digital adoption, training
 
@@ -605,39 +638,6 @@ def _desired_investment(ratio, units, capital, quote, rate_shift, depreciation, 
     gap = maximum(target - capital, 0.0)
     return gap if (threshold > 0.0) & (gap > threshold * target) else speed * gap
 
-
-
-def pay_suppliers(model: "SMEEconomy", materials: np.ndarray, services: np.ndarray | float) -> None:
-    """Pay the month's materials and services (overhead, SG&A): to the SMEs that sold them
-    (markets/goods.order_inputs_from_smes), each buyer the same share of its bill, and the
-    rest to large firms. Under "proportional" sourcing only materials are bought from SMEs;
-    under "proportional_all" services too (docs/model.md 7.3b)."""
-    ledger = model.ledger
-    sold_to_smes = model.month_inter_sme_sales
-    if sold_to_smes is None:
-        ledger.pay("materials", "smes", "large_firms", materials)
-        ledger.pay("overhead", "smes", "large_firms", services)
-        return
-    sold = float(sold_to_smes.sum())
-    materials_total = float(materials.sum())
-    if model.config.markets.sme_input_sourcing == "proportional_all":
-        services = np.broadcast_to(np.asarray(services, dtype=np.float64), materials.shape)
-        bill = materials_total + float(services.sum())
-        share = min(sold / max(bill, 1e-300), 1.0)
-        from_smes, services_from_smes = share * materials, share * services
-        # the sellers' receipts split between the two flows as the buyers' payments do
-        materials_part = share * materials_total / sold if sold > 0 else 0.0
-        ledger.transfer_within("materials_from_smes", "smes", from_smes, materials_part * sold_to_smes)
-        ledger.transfer_within("services_from_smes", "smes", services_from_smes, (1.0 - materials_part) * sold_to_smes)
-        ledger.pay("materials", "smes", "large_firms", materials - from_smes)
-        ledger.pay("overhead", "smes", "large_firms", services - services_from_smes)
-        return
-    share = min(sold / max(materials_total, 1e-300), 1.0)
-    from_smes = share * materials
-    ledger.transfer_within("materials_from_smes", "smes", from_smes, sold_to_smes)
-    ledger.pay("materials", "smes", "large_firms", materials - from_smes)
-    # rent, administration and selling services are bought from the large-firm sector
-    ledger.pay("overhead", "smes", "large_firms", services)
 
 @njit
 def _desired_investment_kernel(sector, capital_output_ratio, units, capital, quotes, rate_shift, depreciation,

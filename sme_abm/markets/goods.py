@@ -186,11 +186,9 @@ def order_inputs_from_smes(model: "SMEEconomy", weight: np.ndarray, factor: np.n
 
 def month_services_bill(model: "SMEEconomy") -> float:
     """The month's overhead and SG&A, known before production: each firm pays the fixed
-    overhead and the SG&A it carries into the month (agents/sme.produce)."""
-    econ = model.config.economy
-    if econ.sga_share > 0:
-        return float(model.smes.size * econ.overhead_cost + model.smes.sga.sum())
-    return float(model.smes.size * econ.overhead_cost)
+    overhead and the SG&A it carries into the month (agents/sme.produce; without SG&A,
+    ``economy.sga_share`` = 0, the carried SG&A is 0)."""
+    return float(model.smes.size * model.config.economy.overhead_cost + model.smes.sga.sum())
 
 
 def _share(total: float, weights: np.ndarray) -> tuple[float, float]:
