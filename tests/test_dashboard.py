@@ -518,6 +518,20 @@ def test_busy_page_disables_the_controls():
     assert rc.find(v.Html, class_="sme-busy-label").widgets
 
 
+def test_progress_reaches_the_page_at_most_every_quarter_second(monkeypatch):
+    """A run's progress is reported for its first and last month and at most once per
+    interval between: a report a month flooded a loaded browser (issue 18, problem 2)."""
+    reports, clock = [], [100.0]
+    monkeypatch.setattr(state, "progress", type("Sink", (), {"set": lambda self, value: reports.append(value)})())
+    monkeypatch.setattr(state.time, "monotonic", lambda: clock[0])
+    for done in range(1, 241):
+        clock[0] += 0.01  # 10 ms a month: 2.4 s in all
+        state.report_progress(done, 240)
+    assert reports[0] == (1, 240) and reports[-1] == (240, 240)
+    gaps = np.diff([done for done, _ in reports[1:-1]])
+    assert 8 <= len(reports) <= 12 and (gaps >= state.PROGRESS_INTERVAL / 0.01 - 1).all(), reports
+
+
 def test_page_waits_for_the_model_before_offering_controls():
     from sme_abm.dashboard import app
 

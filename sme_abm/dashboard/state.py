@@ -16,6 +16,7 @@ run at once.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 import solara
@@ -133,7 +134,21 @@ def start(label: str, work: Callable[[], None]) -> bool:
     return True
 
 
+#: Shortest time between two progress reports of one action. Every report is a
+#: message to the browser; at one a month a loaded machine's browser fell so far
+#: behind that it applied a whole run's messages in one batch and never showed
+#: the page as busy (and the server spent a third of a run rendering the bar).
+PROGRESS_INTERVAL = 0.25
+_last_report = threading.local()
+
+
 def report_progress(done: int, total: int) -> None:
+    """Show ``done`` of ``total``: the first month, the last, and at most one
+    report every :data:`PROGRESS_INTERVAL` seconds between them."""
+    now = time.monotonic()
+    if done not in (1, total) and now - getattr(_last_report, "time", 0.0) < PROGRESS_INTERVAL:
+        return
+    _last_report.time = now
     progress.set((done, total))
 
 
