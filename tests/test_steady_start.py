@@ -143,18 +143,27 @@ def test_taylor_rule_raises_the_lpr_with_inflation():
     assert model.sme_base_rate == pytest.approx(benchmark + p09.lpr_pass_through * (cb.loan_prime_rate - benchmark))
 
 
-def test_baseline_stays_near_its_own_state_for_20_years():
-    """Issue 13's stationarity check, what holds (10,000 SMEs, 240 months after the
-    burn-in): the 12-month moving averages of the SME count and the bank capital ratio
-    stay within 5% of their means, employment within 8%. Not met (reported, not asserted):
-    real output grows about 1.4% a year with innovation-driven productivity (wages follow
-    it, so the economy grows instead of shedding jobs), and the exit rate's moving average
-    varies by up to 12%."""
-    ts = SMEEconomy(BASELINE, n_smes=10_000, rng=1, simulation__mesa_agents=False).run(240).timeseries()
-    moving = ts[["smes_active", "bank_capital_ratio", "employment"]].rolling(12).mean().iloc[11:]
-    deviation = (moving / ts[["smes_active", "bank_capital_ratio", "employment"]].mean() - 1.0).abs().max()
-    assert deviation["smes_active"] < 0.05
-    assert deviation["bank_capital_ratio"] < 0.05
-    assert deviation["employment"] < 0.08
+STATIONARY = ["smes_active", "employment", "bank_capital_ratio", "real_output_per_productivity"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_baseline_stays_near_its_own_state_for_20_years(seed):
+    """Issue 13's stationarity check at its size (10,000 SMEs, 240 months after the burn-in,
+    3 seeds): no month-to-month jump above 5% in consumption, output or employment in the
+    first 24 months, and the 12-month moving averages of the SME count, employment, the bank
+    capital ratio and real output per unit of mean productivity within 5% of their means
+    (measured: at most 3.3%, 1.4%, 1.5% and 0.9%).
+
+    Two of the issue's series are not held to 5% (docs/calibration.md, "Stationarity"):
+    real output grows with innovation-driven productivity (about 0.6% a year; wages follow
+    it, so employment stays), so it is stationary per unit of productivity, not in level; and
+    the exit rate has no drift but its 12-month average moves 9-16% from its mean, where
+    binomial draws at its own hazard alone move it 9% (the median of 500 draws)."""
+    ts = SMEEconomy(BASELINE, n_smes=10_000, rng=seed, simulation__mesa_agents=False).run(240).timeseries()
+    assert _largest_jump(ts) < 0.05
+    ts["real_output_per_productivity"] = ts["real_output"] / ts["productivity_mean"]
+    moving = ts[STATIONARY].rolling(12).mean().iloc[11:]
+    deviation = (moving / ts[STATIONARY].mean() - 1.0).abs().max()
+    assert (deviation < 0.05).all(), deviation
     growth = ts["real_output"].iloc[-12:].mean() / ts["real_output"].iloc[:12].mean()
-    assert 1.0 < growth < 1.6
+    assert 1.05 < growth < 1.6
