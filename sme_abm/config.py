@@ -182,6 +182,8 @@ class GovernmentSettings(_Section):
 
 class RestOfWorldSettings(_Section):
     export_demand_ratio: float = Field(0.06, ge=0, le=2, description="Monthly foreign demand for SME goods per yuan of initial monthly SME sales.")
+    sme_share_rule: Literal["sales_ratio", "share"] = Field("sales_ratio", description="How SMEs' share of the rest of the world's spending is set at month 0 (the rest of the world spends what households' imports paid it, docs/model.md 7.3). \"sales_ratio\": export_demand_ratio times SMEs' initial sales over households' imports, capped at 1; in the baseline the cap binds, so SMEs take all of it, large firms export nothing and lever 20's export_demand_boost has no effect. \"share\": sme_export_share, a data figure, which lever 20's boost raises. sales_ratio in the baseline.")
+    sme_export_share: float = Field(0.68, ge=0, le=1, description="SMEs' share of the rest of the world's spending when sme_share_rule is \"share\": SMEs' share of China's exports, 68% (China Association of Small and Medium Enterprises, reported by Xinhua, 2009-12-27; Nankai University's SME index gave 70% of foreign trade for 2005).")
 
 
 class CentralBankSettings(_Section):

@@ -487,7 +487,8 @@ class SMEEconomy(mesa.Model):
         # nominal anchors of the demand side, solved so month 0 reproduces initial sales
         gov, hh, lf = cfg.government, cfg.households, cfg.large_firms
         self.procurement_budget = gov.procurement_ratio * initial_sales
-        self.export_demand = cfg.rest_of_world.export_demand_ratio * initial_sales
+        row = cfg.rest_of_world
+        self.export_demand = row.export_demand_ratio * initial_sales
         self.other_spending = gov.other_spending_ratio * initial_sales
         procurement_to_smes = 0.75 * self.procurement_budget
         bias = self.policy.p02_fair_competition.large_firm_demand_bias
@@ -502,15 +503,22 @@ class SMEEconomy(mesa.Model):
             consumption = household_part / (hh.sme_consumption_share * (1 - bias))
             lf_revenue = (consumption * (1 - hh.import_share) - household_part + materials - from_smes
                           + 0.25 * self.procurement_budget)
+            if row.sme_share_rule == "share":  # large firms export the rest of the imports' yuan
+                lf_revenue += (1.0 - row.sme_export_share) * hh.import_share * consumption
             if sourcing != "large_firms":
                 purchases = inputs if sourcing == "proportional" else materials
                 from_smes = initial_sales / (initial_sales + lf_revenue) * purchases
+            if row.sme_share_rule == "share":  # SMEs' exports are their share of the imports' yuan
+                self.export_demand = row.sme_export_share * hh.import_share * consumption
         self.large_firm_revenue = lf_revenue
         self.sme_revenue_share = initial_sales / (initial_sales + lf_revenue)
         # the rest of the world spends the yuan it earns (households' imports) on exports the
         # month after; SMEs' share of that spending is what makes month 0's SME exports
         imports = hh.import_share * consumption
-        self.sme_export_share = min(self.export_demand / imports, 1.0) if imports > 0 else 0.0
+        if row.sme_share_rule == "share":
+            self.sme_export_share = row.sme_export_share
+        else:
+            self.sme_export_share = min(self.export_demand / imports, 1.0) if imports > 0 else 0.0
         household_wealth = 6.0 * consumption
         self.household_income = max((consumption - hh.consumption_from_wealth * household_wealth) / max(hh.consumption_from_income, 1e-9), 0.0)
 

@@ -256,6 +256,24 @@ def test_p20_international_raises_exports():
     assert sales[0] > 1.015 * sales[1]
 
 
+@pytest.mark.parametrize("rule", ["sales_ratio", "share"])
+def test_p20_export_demand_boost_acts_only_where_large_firms_export_too(rule):
+    """The rest of the world spends what households' imports paid it. Under "sales_ratio" (the
+    baseline) SMEs' share of that spending is capped at 1: they take all of it and the boost has
+    nothing to raise. Under "share" SMEs take the data's 68% of it and the boost raises their
+    exports by about the boost, taken from large firms'."""
+    runs = {}
+    for boost in (0.1, 0.0):
+        model = SMEEconomy(CONFIGS / "baseline.toml", n_smes=3_000, rng=SEED, simulation__mesa_agents=False,
+                           rest_of_world__sme_share_rule=rule, levers__p20_international__export_demand_boost=boost)
+        runs[boost] = (model.sme_export_share, model.run(36).timeseries()["export_sales"].sum())
+    (share, boosted), (_, plain) = runs[0.1], runs[0.0]
+    if rule == "sales_ratio":
+        assert share == 1.0 and boosted == plain
+    else:
+        assert share == pytest.approx(0.68) and 1.05 * plain < boosted < 1.1 * plain
+
+
 def test_p21_payment_arrears_shorten_days_smes_wait():
     on, off = pair("p21_payment_arrears")
     assert on["payment_days"].iloc[-12:].mean() < 0.75 * off["payment_days"].iloc[-12:].mean()
