@@ -503,13 +503,12 @@ class SMEEconomy(mesa.Model):
             consumption = household_part / (hh.sme_consumption_share * (1 - bias))
             lf_revenue = (consumption * (1 - hh.import_share) - household_part + materials - from_smes
                           + 0.25 * self.procurement_budget)
-            if row.sme_share_rule == "share":  # large firms export the rest of the imports' yuan
-                lf_revenue += (1.0 - row.sme_export_share) * hh.import_share * consumption
+            if row.sme_share_rule == "share":  # the imports' yuan, spent on SMEs' exports and large firms'
+                self.export_demand = row.sme_export_share * hh.import_share * consumption
+                lf_revenue += hh.import_share * consumption - self.export_demand
             if sourcing != "large_firms":
                 purchases = inputs if sourcing == "proportional" else materials
                 from_smes = initial_sales / (initial_sales + lf_revenue) * purchases
-            if row.sme_share_rule == "share":  # SMEs' exports are their share of the imports' yuan
-                self.export_demand = row.sme_export_share * hh.import_share * consumption
         self.large_firm_revenue = lf_revenue
         self.sme_revenue_share = initial_sales / (initial_sales + lf_revenue)
         # the rest of the world spends the yuan it earns (households' imports) on exports the
