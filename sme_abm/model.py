@@ -334,13 +334,20 @@ class SMEEconomy(mesa.Model):
         #: True while a burn-in runs (``_burn_in``, a sweep's burn-in stage); ``start_evaluation`` ends it.
         self.burning_in: bool = False
 
+    def overhead_cost(self) -> float:
+        """A firm's fixed cost this month (CNY m): ``economy.overhead_cost`` at the month-0
+        wage and, with ``economy.overhead_follows_wages``, moving with the wage since, as a
+        fixed cost in units of labour does (Melitz 2003; Hopenhayn 1992 in units of output)."""
+        econ = self.config.economy
+        return econ.overhead_cost * (self.wage / econ.wage if econ.overhead_follows_wages else 1.0)
+
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
         smes, econ = self.smes, self.config.economy
         sales = smes.sales[rows]
         sector = smes.sector[rows]
         workers = 12.0 * sales / (self.revenue_per_worker[sector] * smes.productivity[rows])
         inputs = inputs_per_unit(self, sector, smes.productivity[rows]) * sales
-        return self.wage * workers + inputs + econ.overhead_cost + smes.sga[rows]
+        return self.wage * workers + inputs + self.overhead_cost() + smes.sga[rows]
 
     def demand_per_customer(self) -> np.ndarray:
         """Each sector's demand (CNY m a month) per unit of customer base (``demand_weight``):
@@ -494,7 +501,7 @@ class SMEEconomy(mesa.Model):
         bias = self.policy.p02_fair_competition.large_firm_demand_bias
         lf_revenue = initial_sales
         inputs = float((inputs_per_unit(self, smes.sector, smes.productivity) * sales).sum())
-        materials = inputs + n * cfg.economy.overhead_cost + float(smes.sga.sum())
+        materials = inputs + n * self.overhead_cost() + float(smes.sga.sum())
         sourcing = cfg.markets.sme_input_sourcing
         from_smes = 0.0  # materials (and, under "proportional_all", services) SMEs buy from SMEs
         for _ in range(50):

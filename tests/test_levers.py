@@ -251,17 +251,21 @@ def test_p20_international_raises_exports():
             shares[i] += ts["exporter_share"].iloc[-12:].mean()
             sales[i] += ts["export_sales"].sum()
     assert shares[0] > 1.15 * shares[1]
-    # 2.5% more export sales pooled over the three seeds on the baseline of 2026-12-06 (above 3%
-    # before it: SMEs now also sell to SMEs, and the capacity exports need is scarcer)
-    assert sales[0] > 1.015 * sales[1]
+    # SMEs take 68% of the rest of the world's spending (rest_of_world.sme_share_rule = "share",
+    # the baseline since 2026-12-07) and the lever's boost raises that to 75%: export sales
+    # +13.2% pooled over the three seeds (+1.1% to +2.5% before, when SMEs took all of it and
+    # only the exporters' capacity could move their exports)
+    assert sales[0] > 1.05 * sales[1]
 
 
 @pytest.mark.parametrize("rule", ["sales_ratio", "share"])
 def test_p20_export_demand_boost_acts_only_where_large_firms_export_too(rule):
     """The rest of the world spends what households' imports paid it. Under "sales_ratio" (the
     baseline) SMEs' share of that spending is capped at 1: they take all of it and the boost has
-    nothing to raise. Under "share" SMEs take the data's 68% of it and the boost raises their
-    exports by about the boost, taken from large firms'."""
+    nothing to raise. Under "share" (the baseline since 2026-12-07) SMEs take the data's 68% of
+    it and the boost raises their exports by about the boost, taken from large firms' (+10.9%
+    at seed 3: the export receipts raise households' income and so their imports, which the
+    rest of the world spends on exports the month after)."""
     runs = {}
     for boost in (0.1, 0.0):
         model = SMEEconomy(CONFIGS / "baseline.toml", n_smes=3_000, rng=SEED, simulation__mesa_agents=False,
@@ -271,7 +275,7 @@ def test_p20_export_demand_boost_acts_only_where_large_firms_export_too(rule):
     if rule == "sales_ratio":
         assert share == 1.0 and boosted == plain
     else:
-        assert share == pytest.approx(0.68) and 1.05 * plain < boosted < 1.1 * plain
+        assert share == pytest.approx(0.68) and 1.05 * plain < boosted < 1.15 * plain
 
 
 #: Series a lever parameter must move to count as acting on the economy (diagnostics such as
@@ -283,11 +287,11 @@ OUTCOMES = ["smes_active", "employment", "sme_output", "exits", "household_consu
 #: silently disconnects fails the audit; one of these that starts to act fails it too, so the
 #: list (and docs/levers.md) is kept true.
 KNOWN_INERT = {
-    ("p10_multilevel_finance", "first_loan_collateral_relief"):
-        "every entrant books a start-up bank loan at entry (demography._book_startup_loans), so no "
-        "applicant has never borrowed (0.0% of firms after the burn-in, 10,000 SMEs, seed 5)",
-    ("p20_international", "export_demand_boost"):
-        "SMEs already take all of the rest of the world's spending (docs/model.md 7.3, Finding)",
+    ("p16_little_giants", "demand_boost"): "at 5,000 SMEs the source's giant share (0.028%) "
+        "certifies under one giant a review on average, and in these 48 months none (lever 16 "
+        "is tested at 10,000-100,000 SMEs: test_p16_*)",
+    ("p16_little_giants", "giant_share"): "as demand_boost",
+    ("p16_little_giants", "support_grant"): "as demand_boost",
     ("p25_decision_support", "reallocation_share"):
         "no pilot's effect on sales growth clears its confidence bound at this size and period, "
         "so nothing is reallocated (agents/government.evaluate_policies)",
@@ -309,6 +313,24 @@ def test_every_lever_parameter_acts_on_the_economy_but_the_known_inert():
             if ts.equals(base):
                 inert.add((lever.key, name))
     assert inert == set(KNOWN_INERT)
+
+
+def test_p10_first_loan_relief_lets_entrants_borrow_at_start_up():
+    """Lever 10's first loans: a bank screens an entrant's start-up loan like any application
+    (demography.screen_startup_loans). An entrant pledges the capital it has just bought, at
+    the loan-to-value of 0.6, for a loan of half its capital and two months of costs, so without
+    the relief its collateral does not cover the loan and the owners fund the firm alone; with
+    the relief of 0.5 only the default-risk test refuses (about 7% of entrants after the
+    burn-in, 2,000-5,000 SMEs). Measured from the set-up (seed 3, 36 months), where more
+    entrants' estimated risk is above the banks' limit: refused 26% with the relief, 100%
+    without."""
+    refused = {}
+    for relief in (0.5, 0.0):
+        ts = SMEEconomy(n_smes=N, rng=SEED, simulation__mesa_agents=False, simulation__burn_in_months=0,
+                        levers__p10_multilevel_finance__first_loan_collateral_relief=relief).run(36).timeseries()
+        refused[relief] = ts["startup_loans_refused"].sum() / ts["entries"].sum()
+    assert 0.0 < refused[0.5] < 0.5
+    assert refused[0.0] > 0.9
 
 
 def test_p21_payment_arrears_shorten_days_smes_wait():
@@ -397,12 +419,15 @@ def test_p24_organisation_sets_when_and_how_much_support_reaches_firms():
     baseline of 2026-12-06 there are more cases than the capacity serves even on (more firms sell
     to SMEs and more fall short of the programmes' tests): waits on 2.38, 1.04 and 2.21 months
     at seeds 3-5 against 6.5, 7.1 and 5.9 off, and queues that grow on (16 -> 77 at seed 3)
-    at about half the rate off (33 -> 165); docs/calibration.md says so."""
+    at about half the rate off (33 -> 165); docs/calibration.md says so. On the baseline of
+    2026-12-07 waits on are 2.55, 1.82 and 2.58 months at seeds 3-5 against 6.98, 7.22 and 7.30
+    off, so "served within about a month" no longer holds: waits on are held under 3 months
+    and under half the waits off."""
     on = SMEEconomy(n_smes=N, rng=SEED).run(24)
     off = SMEEconomy(n_smes=N, rng=SEED, levers__p24_organisation__enabled=False).run(24)
     ts_on, ts_off = on.timeseries(), off.timeseries()
     wait_on, wait_off = ts_on["case_wait_months"].iloc[-6:].mean(), ts_off["case_wait_months"].iloc[-6:].mean()
-    assert wait_on < 2.5 and wait_on < 0.5 * wait_off
+    assert wait_on < 3.0 and wait_on < 0.5 * wait_off
     # off, the queue keeps growing (cases opened exceed the capacity): by more than 30 cases in
     # each half of the second year; on, it grows less than a third as fast over that year
     # (seed 3: off 62 -> 130 -> 214, on 19 -> 47 -> 46; seeds 4 and 5 alike)

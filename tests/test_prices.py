@@ -145,16 +145,31 @@ def test_the_price_level_is_stationary():
 
 
 def test_price_kernel_floor_and_index_match_their_numpy_definitions():
-    """The fused kernel's price floor is :func:`unit_cost` and its sector index the
-    customer-base weighted mean of the new prices."""
-    model = _cats_economy(n=1_500)
-    smes = model.smes
-    smes.productivity[:50] = 0.05  # make the floor bind for some
-    set_prices(model)
-    assert np.array_equal(smes.price[:50], unit_cost(model)[:50])
-    weights = np.bincount(smes.sector, weights=smes.demand_weight, minlength=4)
-    valued = np.bincount(smes.sector, weights=smes.demand_weight * smes.price, minlength=4)
-    assert np.allclose(model.sector_price, valued / weights, rtol=1e-12)
+    """The fused kernel's price floor is :func:`unit_cost` and its sector index the CES price
+    index of the new prices (customer-base weights, exponent 1 - sigma), or under
+    ``markets.price_index = "arithmetic"`` their weighted mean."""
+    for index in ("ces", "arithmetic"):
+        model = _cats_economy(n=1_500, markets__price_index=index)
+        smes = model.smes
+        smes.productivity[:50] = 0.05  # make the floor bind for some
+        set_prices(model)
+        assert np.array_equal(smes.price[:50], unit_cost(model)[:50])
+        exponent = 1.0 - model.config.markets.price_elasticity if index == "ces" else 1.0
+        weights = np.bincount(smes.sector, weights=smes.demand_weight, minlength=4)
+        valued = np.bincount(smes.sector, weights=smes.demand_weight * smes.price ** exponent, minlength=4)
+        assert np.allclose(model.sector_price, (valued / weights) ** (1.0 / exponent), rtol=1e-12)
+    # a dear firm with a large customer base raises the arithmetic index by its weight, the CES
+    # index by the sales it keeps: less
+    indices = {}
+    for index in ("ces", "arithmetic"):
+        model = _cats_economy(n=1_500, markets__price_index=index)
+        smes = model.smes
+        big = int(np.flatnonzero(smes.sector == 3)[0])
+        smes.demand_weight[big] = smes.demand_weight[smes.sector == 3].sum()  # half the sector's customers
+        smes.productivity[big] *= 0.5
+        set_prices(model)
+        indices[index] = model.sector_price[3]
+    assert indices["ces"] < indices["arithmetic"] - 0.02  # 1.111 against 1.154 when written
 
 
 def test_markup_pricing_sets_each_price_at_its_sectors_markup_over_its_own_cost():

@@ -235,15 +235,17 @@ def set_prices(model: "SMEEconomy") -> None:
     n_sectors = len(model.sector_names)
     weights, valued = np.zeros(n_sectors), np.zeros(n_sectors)
     compliance = float(model.policy.p05_fair_supervision.compliance_time_share)
+    index_exponent = 1.0 - float(markets.price_elasticity) if markets.price_index == "ces" else 1.0
     _price_kernel(smes.price, smes.demand, smes.capital, smes.sector, smes.productivity, smes.demand_weight,
                   np.asarray(model.capital_output_ratio, dtype=float), market_price(model),
                   np.asarray(model.materials_share, dtype=float), np.asarray(model.revenue_per_worker, dtype=float),
                   float(12.0 * model.wage), 1.0 - compliance, draws, float(markets.price_adjustment),
                   float(markets.normal_utilisation), markets.pricing == "markup", model.normal_markup,
                   float(markets.price_reset_probability), bool(model.config.economy.productivity_saves_inputs),
-                  weights, valued)
-    # the sector price indices (customer-base weighted means), summed in the kernel in row order
-    model.sector_price = np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
+                  index_exponent, weights, valued)
+    # the sector price indices (customer-base weighted power means), summed in the kernel in row order
+    mean = np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
+    model.sector_price = mean if index_exponent == 1.0 else mean ** (1.0 / index_exponent)
 
 
 def market_price(model: "SMEEconomy") -> np.ndarray:
@@ -256,8 +258,8 @@ def market_price(model: "SMEEconomy") -> np.ndarray:
 @njit
 def _price_kernel(price, demand, capital, sector, productivity, demand_weight, capital_output_ratio, reference,
                   materials_share, revenue_per_worker, annual_wage, productive_time, draws, adjustment,
-                  normal_utilisation, markup_pricing, markup, reset_probability, saves_inputs, weights,
-                  valued):  # pragma: no cover - compiled
+                  normal_utilisation, markup_pricing, markup, reset_probability, saves_inputs, index_exponent,
+                  weights, valued):  # pragma: no cover - compiled
     """The price rule of :func:`set_prices`, one firm at a time (no firm's price depends on
     another's this month), with the unit variable cost :func:`unit_cost` written out::
 
@@ -267,7 +269,8 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
     keeps ``max(price, floor)``; with ``markup_pricing`` a firm whose draw is below
     ``reset_probability`` sets ``(1 + markup[sector]) * floor`` and the others keep their
     price. Then the sector sums of the price index, ``bincount(sector, demand_weight)`` and
-    ``bincount(sector, demand_weight * price)``, in row order as bincount adds them."""
+    ``bincount(sector, demand_weight * price ** index_exponent)``, in row order as bincount
+    adds them (``index_exponent`` 1 for the arithmetic mean, 1 - sigma for the CES index)."""
     ratio, average = take(capital_output_ratio, sector), take(reference, sector)
     inputs, per_worker = take(materials_share, sector), take(revenue_per_worker, sector)
     for i in range(price.size):
@@ -288,7 +291,7 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
         price[i] = maximum(p, floor)
     for i in range(price.size):
         weights[sector[i]] += demand_weight[i]
-        valued[sector[i]] += demand_weight[i] * price[i]
+        valued[sector[i]] += demand_weight[i] * (price[i] if index_exponent == 1.0 else price[i] ** index_exponent)
 
 
 # ---------------------------------------------------------------------------
@@ -423,7 +426,7 @@ def produce(model: "SMEEconomy") -> None:
         float(model.wage), float(p.p05_fair_supervision.compliance_time_share), float(admin_fee_share),
         float(exemption), float(model.rd_intensity),
         float(econ.depreciation_rate / 12.0), float(p.p15_innovation.rd_subsidy_rate), float(vat_sm),
-        float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(econ.overhead_cost),
+        float(gov.vat_rate), float(cit_small_micro), float(cit_standard), float(model.overhead_cost()),
         smes.sga, float(econ.sga_share), float(econ.sga_adjustment_up), float(econ.sga_adjustment_down),
         float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
         out["overhead"], smes.profit, smes.costs, bool(econ.productivity_saves_inputs),
@@ -432,7 +435,7 @@ def produce(model: "SMEEconomy") -> None:
     small_micro = smes.small_or_micro()
 
     ledger.pay("wages", "smes", "households", wages)
-    pay_suppliers(model, materials, out["overhead"] if econ.sga_share > 0 else econ.overhead_cost)
+    pay_suppliers(model, materials, out["overhead"] if econ.sga_share > 0 else model.overhead_cost())
     model.step_stats["compliance_wages"] = float(compliance.sum())
     ledger.pay("admin_fees", "smes", "government", fees)
     ledger.pay("rd_spending", "smes", "households", rd)

@@ -188,7 +188,7 @@ def month_services_bill(model: "SMEEconomy") -> float:
     """The month's overhead and SG&A, known before production: each firm pays the fixed
     overhead and the SG&A it carries into the month (agents/sme.produce; without SG&A,
     ``economy.sga_share`` = 0, the carried SG&A is 0)."""
-    return float(model.smes.size * model.config.economy.overhead_cost + model.smes.sga.sum())
+    return float(model.smes.size * model.overhead_cost() + model.smes.sga.sum())
 
 
 def _share(total: float, weights: np.ndarray) -> tuple[float, float]:
