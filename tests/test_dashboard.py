@@ -337,6 +337,36 @@ def test_play_steps_until_paused():
     assert state.current_run().months == months
 
 
+def test_pause_shows_play_only_once_the_month_in_progress_is_on_the_page(monkeypatch):
+    """Pause lets the month being stepped finish; the button reads "Pausing…" until the
+    player has stopped, so once it reads "Play" the month no longer changes (the browser test
+    saw month 18 turn 19 after "Play" showed, on a loaded machine). A slow month (0.4 s) makes
+    the click land while one is being stepped."""
+    import time
+
+    advance = state._advance
+
+    def slow_advance(n: int) -> None:
+        time.sleep(0.4)
+        advance(n)
+
+    monkeypatch.setattr(state, "_advance", slow_advance)
+    _, rc = render(components.RunControls())
+    button(rc, "Play").click()
+    deadline = time.monotonic() + 30
+    while state.current_run().months < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)  # into the next month's step
+    button(rc, "Pause").click()
+    assert state.pausing.value
+    while state.pausing.value and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not state.pausing.value and not state.playing.value
+    months = state.current_run().months
+    time.sleep(0.8)
+    assert state.current_run().months == months
+
+
 def test_dashboard_command_binds_to_loopback_by_default():
     from sme_abm.dashboard import server
 

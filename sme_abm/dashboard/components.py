@@ -230,7 +230,10 @@ def Player() -> None:
 
     The thread waits until the page has finished drawing each month before it
     steps again: a month set while a render is still going would restart that
-    render, and a render that never gets to finish stalls the page.
+    render, and a render that never gets to finish stalls the page. Pausing lets
+    the month in progress finish (no intrusive cancel, which could stop a month
+    half-stepped) and clears ``pausing`` when the thread has stopped, after that
+    month is on the page.
     """
     tick = state.tick.value
     drawn = solara.use_memo(threading.Event, [])
@@ -241,15 +244,20 @@ def Player() -> None:
     solara.use_effect(mark_drawn, [tick])
 
     def loop(cancel) -> None:
-        while state.playing.value and not cancel.is_set():
-            drawn.clear()
-            if not state.step(1):
-                state.playing.set(False)
-                break
-            drawn.wait(timeout=10)
-            cancel.wait(PLAY_INTERVAL)
+        if not state.playing.value:
+            return
+        try:
+            while state.playing.value and not cancel.is_set():
+                drawn.clear()
+                if not state.step(1):
+                    state.playing.set(False)
+                    break
+                drawn.wait(timeout=10)
+                cancel.wait(PLAY_INTERVAL)
+        finally:
+            state.pausing.set(False)
 
-    solara.use_thread(loop, dependencies=[state.playing.value])
+    solara.use_thread(loop, dependencies=[state.playing.value], intrusive_cancel=False)
 
 
 @solara.component
@@ -300,7 +308,7 @@ def RunControls() -> None:
     below: seed, number of SMEs and the preset."""
     settings = state.settings.value
     busy = bool(state.busy.value)
-    playing = state.playing.value
+    playing, pausing = state.playing.value, state.pausing.value
 
     def set_months(value: int | None) -> None:
         if value is not None:
@@ -309,9 +317,10 @@ def RunControls() -> None:
     with solara.Column(gap="4px", classes=["sme-run-controls"]):
         MonthLabel(settings)
         with solara.Row(gap="4px", style={"flex-wrap": "wrap"}):
-            solara.Button("Step", on_click=lambda: state.step(1), disabled=playing or busy, classes=["sme-step"])
-            solara.Button("Pause" if playing else "Play", classes=["sme-play"], disabled=busy,
-                          on_click=lambda: state.playing.set(not playing))
+            solara.Button("Step", on_click=lambda: state.step(1), disabled=playing or pausing or busy,
+                          classes=["sme-step"])
+            solara.Button("Pausing…" if pausing else ("Pause" if playing else "Play"), classes=["sme-play"],
+                          disabled=busy or pausing, on_click=state.toggle_play)
             solara.Button("Reset", on_click=state.reset, classes=["sme-reset"], disabled=busy)
         with solara.Row(gap="4px", style={"align-items": "center", "flex-wrap": "wrap"}):
             solara.InputInt(f"Months ({RUN_STEPS_RANGE[0]}-{RUN_STEPS_RANGE[1]})", value=state.steps_to_run.value,

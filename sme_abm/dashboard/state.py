@@ -31,6 +31,9 @@ settings: solara.Reactive[Settings] = solara.reactive(default_settings())
 run: solara.Reactive[Run | None] = solara.reactive(None)
 tick = solara.reactive(0)
 playing = solara.reactive(False)
+#: Pause was pressed and the month in progress is still being stepped: the button shows it,
+#: so the page says "Play" only once the last month is on it.
+pausing = solara.reactive(False)
 message = solara.reactive("")
 steps_to_run = solara.reactive(12)
 #: The baseline beside the run (kept at the run's month), or None.
@@ -219,6 +222,15 @@ def _advance(n: int) -> None:
     current_run().step(n)
     if comparison.value is not None:
         comparison.value.catch_up()
+
+
+def toggle_play() -> None:
+    """Play, or ask the player to stop after the month it is stepping (:data:`pausing`)."""
+    if playing.value:
+        pausing.set(True)
+        playing.set(False)
+    else:
+        playing.set(True)
 
 
 def step(n: int = 1) -> bool:
