@@ -16,7 +16,7 @@ import numpy as np
 
 from .kernels import bincount_sums, njit
 from .markets.capital import book_equity, pay_outside_owners
-from .markets.credit import (collateral_value, default_log_odds, licensed_capital_headroom, loan_rate,
+from .markets.credit import (collateral_value, default_log_odds, default_probability_limit, licensed_capital_headroom, loan_rate,
                              pledgeable_value, ration, sigmoid)
 from .agents.administration import open_cases
 from .agents.government import pilot_control
@@ -353,7 +353,8 @@ def screen_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray
     no credit records since these private enterprises are small or just started up")."""
     smes, p, cfg, banks = model.smes, model.policy, model.config.banks, model.banks
     small_micro = smes.size_class[rows] <= 1
-    limit = cfg.max_default_probability + small_micro * p.p11_differentiated_supervision.npl_tolerance_bonus
+    limit = default_probability_limit(cfg.max_default_probability, p.p11_differentiated_supervision.npl_tolerance_bonus,
+                                      small_micro.astype(np.float64), smes.little_giant[rows].astype(np.float64))
     admitted = (estimated_pd <= limit) & (loan <= collateral_value(model, rows))
     # and, as in the credit market, within the lender's capital (a non-deposit lender's as
     # lever 10 licenses it) and the funds it can raise, the safest entrants first

@@ -41,6 +41,16 @@ MIN_LOAN = 0.005  # CNY m
 LITTLE_GIANT_PRIORITY = 0.02  # extra default probability banks accept for little giants
 
 
+@njit
+def default_probability_limit(max_default_probability, npl_bonus, small_micro, little_giant):  # pragma: no cover - compiled
+    """The largest estimated default probability at which a bank lends directly: its limit
+    (``banks.max_default_probability``), more for small/micro firms (lever 11's
+    ``npl_tolerance_bonus``) and for little giants (:data:`LITTLE_GIANT_PRIORITY`). One rule
+    for the credit market's screen and the start-up loans' (``demography.screen_startup_loans``);
+    takes scalars (in the screening kernel) or arrays of flags."""
+    return max_default_probability + small_micro * npl_bonus + little_giant * LITTLE_GIANT_PRIORITY
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))``, computed in one buffer (same operations, no temporaries)."""
     out = np.negative(np.asarray(x, dtype=float))
@@ -309,8 +319,8 @@ def _screen_kernel(rows, amount, estimated_pd, size_class, little_giant, capital
     for j in range(rows.size):
         i = rows[j]
         sm = size_class[i] <= 1
-        limit = (max_default_probability + (1.0 if sm else 0.0) * npl_bonus
-                 + (1.0 if little_giant[i] else 0.0) * LITTLE_GIANT_PRIORITY)
+        limit = default_probability_limit(max_default_probability, npl_bonus, 1.0 if sm else 0.0,
+                                          1.0 if little_giant[i] else 0.0)
         value = loan_to_value * capital[i] + receivables_ratio * receivables[i] + ip_ratio * ip_stock[i]
         relieved = value / first_loan_divisor
         value = value if has_borrowed[i] else relieved
