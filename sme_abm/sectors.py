@@ -53,13 +53,19 @@ def settle_banks(model: "SMEEconomy") -> None:
     # it they pay out the month's profit and a share of the excess, never more than the excess.
     # Non-deposit lenders lend their equity (China's microcredit companies: loans of 910.8 bn
     # yuan against paid-in capital of 862.9 bn at end 2019, PBoC), so they keep it and pay
-    # out only the month's profit
+    # out only the month's profit, and none that they would have to borrow beyond their limit
     banks.update_risk_weighted_assets(model)  # the month-end book, after amortisation and defaults
     surplus = banks.equity - cfg.banks.initial_capital_ratio * banks.risk_weighted_assets
     dividends = np.clip(np.maximum(profit, 0.0) + cfg.banks.excess_capital_payout * surplus, 0.0,
                         np.maximum(surplus, 0.0))
     nondeposit = banks.kind == NONDEPOSIT_LENDER
     dividends[nondeposit] = np.clip(profit[nondeposit], 0.0, np.maximum(surplus[nondeposit], 0.0))
+    if cfg.banks.nondeposit_funding == "borrowing":
+        # and never with borrowed money beyond the borrowing limit: a dividend d lowers both the
+        # lender's cash and its net assets by d, so its room under the limit falls by (1 + limit) d
+        room = banks.nondeposit_borrowing_room()[nondeposit]
+        payable = np.maximum(room, 0.0) / (1.0 + cfg.banks.nondeposit_borrowing_limit)
+        dividends[nondeposit] = np.minimum(dividends[nondeposit], payable)
     ledger.pay("bank_dividends", "banks", "households", dividends, payer_rows=rows)
     model.step_stats["bank_profit"] = float(profit.sum())
     model.step_stats["deposit_interest"] = paid + float(to_large_firms.sum() + sme_by_bank.sum())

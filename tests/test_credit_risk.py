@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sme_abm import SMEEconomy
+from sme_abm import SMEEconomy, sectors
 from sme_abm.accounting import check_identities
 from sme_abm.agents.bank import NONDEPOSIT_LENDER
 from sme_abm.demography import DEFAULT_CAUSES, exit_firms, severance_owed
+from sme_abm.markets import credit
 from sme_abm.markets.credit import default_log_odds, guarantee_fees, sigmoid
 
 # no stand-in or exogenous defaults, and levers at full strength from month 0 (no lever-24 phase-in)
@@ -235,27 +236,29 @@ def test_nondeposit_lenders_keep_their_equity_and_lend_it():
 
 def test_nondeposit_lenders_that_can_borrow_keep_lending_and_those_that_cannot_stop():
     """With a funding instrument, non-deposit lenders fund their clients' loans beyond their
-    equity by borrowing from a bank; without one (netted) they stop once their set-up book
-    has run off (the limit's effect on a lender's headroom is tested below: at 3,000 SMEs from
-    the set-up their equity funds most of what they lend, so the limit rarely binds)."""
-    runs = {name: SMEEconomy(n_smes=3_000, rng=7, simulation__mesa_agents=False, **QUIET, **settings).run(72)
-            for name, settings in {
-                "netted": {"banks__nondeposit_funding": "netted"},
-                "borrowing": {"banks__nondeposit_funding": "borrowing"},
-            }.items()}
-    granted = {name: model.timeseries()["credit_granted_nondeposit"].iloc[24:].sum() for name, model in runs.items()}
-    assert granted["borrowing"] > 3.0 * granted["netted"] > 0
-    borrowing = runs["borrowing"]
+    equity by borrowing from a bank, and what they owe stays within their limit at every
+    month's end; without one (netted) they stop once their set-up book has run off."""
+    netted = SMEEconomy(n_smes=3_000, rng=7, simulation__mesa_agents=False, **QUIET,
+                        banks__nondeposit_funding="netted").run(72)
+    borrowing = SMEEconomy(n_smes=3_000, rng=7, simulation__mesa_agents=False, **QUIET,
+                           banks__nondeposit_funding="borrowing")
     banks = borrowing.banks
     nondeposit = banks.kind == NONDEPOSIT_LENDER
+    owed_to_equity = []
+    for _ in range(72):
+        borrowing.step()
+        owed_to_equity.append(np.max(banks.bank_borrowing[nondeposit] / banks.equity[nondeposit]))
+    granted = {name: model.timeseries()["credit_granted_nondeposit"].iloc[24:].sum()
+               for name, model in {"netted": netted, "borrowing": borrowing}.items()}
+    assert granted["borrowing"] > 3.0 * granted["netted"] > 0
     assert borrowing.timeseries()["nondeposit_bank_borrowing"].max() > 0
     assert (banks.cash[nondeposit] >= 0).all()
-    # The limit holds new lending (the next test), but not what a lender owes: facilities that
-    # borrowers bring when they move to it (credit.switch_banks) and the month's other outflows
-    # are drawn at the month's end whatever the limit. Measured, the largest ratio of what a
-    # lender owes to its net assets over these 72 months: 1.31, 2.96 and 2.69 at seeds 7-9
-    # (0.77, 2.20 and 1.01 on the baseline before 2026-12-07), so this test's former check of
-    # the last month (at most 1.05) held at seed 7 by chance. A known defect (issue 14's note).
+    # The limit binds what a lender decides (new loans, facilities its clients bring,
+    # dividends); a month's interest, re-lending repayments and loan losses can take it past,
+    # and then it lends nothing until its repayments bring it back. 5% covers those: the
+    # largest ratio over these 72 months is 0.85-0.89 at seeds 7-9 (1.31, 2.96 and 2.69
+    # before the facilities and dividends were held to the limit).
+    assert max(owed_to_equity) <= 1.05 * borrowing.config.banks.nondeposit_borrowing_limit
 
 
 def test_a_nondeposit_lenders_borrowing_costs_interest_and_its_limit_caps_new_lending():
@@ -293,6 +296,43 @@ def test_a_nondeposit_lenders_borrowing_costs_interest_and_its_limit_caps_new_le
     banks.pay_borrowing_interest(model)
     assert cash - banks.cash[row] == pytest.approx(rate * owed)
     assert banks.cash[home] - home_cash == pytest.approx(rate * owed)
+
+
+def test_a_nondeposit_lender_at_its_limit_lends_nothing_takes_no_facility_and_pays_no_dividend(monkeypatch):
+    """Held at its borrowing limit, a non-deposit lender's headroom counts the cash it has
+    already lent this month, a client moving in keeps its facility at its old lender, and the
+    month's profit stays in the lender instead of being paid out of borrowed money."""
+    model = SMEEconomy(n_smes=1_000, rng=3, simulation__mesa_agents=False, banks__nondeposit_funding="borrowing",
+                       **QUIET).run(2)
+    banks, smes = model.banks, model.smes
+    row = int(np.flatnonzero(banks.kind == NONDEPOSIT_LENDER)[0])
+    model.ledger.open_step()
+    model.step_stats = {}
+    client = np.flatnonzero(smes.bank == row)[:1]
+    # lend all the limit allows within the month: its cash goes negative, to be borrowed at the month's end
+    banks.lend(model, client, np.array([banks.nondeposit_borrowing_room()[row]]), np.array([0.05]))
+    assert banks.cash[row] < 0
+    assert banks.funding_headroom()[row] == pytest.approx(0.0, abs=1e-9)
+    # every firm moves to it: those without debt move, those with a facility stay
+    model.config = model.config.model_copy(
+        update={"banks": model.config.banks.model_copy(update={"bank_switch_rate": 1.0})})
+    monkeypatch.setattr(credit, "choose_other_lenders", lambda weights, current, draws: np.full_like(current, row))
+    elsewhere = smes.bank != row
+    indebted, debt_free = elsewhere & (smes.debt > 0), elsewhere & (smes.debt == 0)
+    assert indebted.any() and debt_free.any()
+    loans = banks.loans[row]
+    credit.close_episodes(model, np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.ones(banks.size))
+    assert (smes.bank[debt_free] == row).all()
+    assert (smes.bank[indebted] != row).all()
+    assert banks.loans[row] == pytest.approx(loans)
+    # a profitable month: it pays the interest on its borrowing and no dividend
+    banks.income[row] += 0.5
+    interest = (model.sme_base_rate + model.config.banks.markup) / 12.0 * banks.bank_borrowing[row]
+    cash = banks.cash[row]
+    sectors.settle_banks(model)
+    assert banks.cash[row] == pytest.approx(cash - interest)
+    banks.fund_nondeposit_lenders(model)
+    assert banks.bank_borrowing[row] <= model.config.banks.nondeposit_borrowing_limit * banks.equity[row] + 1e-9
 
 
 def _only_closer(model: SMEEconomy, row: int) -> None:

@@ -287,11 +287,10 @@ OUTCOMES = ["smes_active", "employment", "sme_output", "exits", "household_consu
 #: silently disconnects fails the audit; one of these that starts to act fails it too, so the
 #: list (and docs/levers.md) is kept true.
 KNOWN_INERT = {
-    ("p16_little_giants", "demand_boost"): "at 5,000 SMEs the source's giant share (0.028%) "
-        "certifies under one giant a review on average, and in these 48 months none (lever 16 "
-        "is tested at 10,000-100,000 SMEs: test_p16_*)",
-    ("p16_little_giants", "giant_share"): "as demand_boost",
-    ("p16_little_giants", "support_grant"): "as demand_boost",
+    # (lever 16's three parameters were here until 2026-12-07: at 5,000 SMEs its giant share
+    # certifies under one giant a review on average, and in these 48 months none was; since
+    # the non-deposit lenders are held to their borrowing limit two are, so lever 16 acts.
+    # Whether it does at this size is luck: it is tested at 10,000-100,000 SMEs, test_p16_*)
     ("p25_decision_support", "reallocation_share"):
         "no pilot's effect on sales growth clears its confidence bound at this size and period, "
         "so nothing is reallocated (agents/government.evaluate_policies)",

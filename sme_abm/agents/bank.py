@@ -208,8 +208,14 @@ class BankBook(ColumnStore):
     def fund_nondeposit_lenders(self, model: "SMEEconomy") -> None:
         """Month-end funding of non-deposit lenders: one whose cash is negative (it lent more
         than it held) draws the gap from its bank; one with cash repays what it owes first.
-        New lending is held to the borrowing limit by :meth:`funding_headroom`; the draw here
-        settles what was lent, so no lender ends a month with negative cash."""
+        The draw settles what the month's flows took, so no lender ends a month with negative
+        cash; what it owes is held to the borrowing limit where the lender decides: new loans
+        and start-up loans (:meth:`funding_headroom`, on its net debt), facilities its clients
+        bring (:func:`~sme_abm.markets.credit.keep_unfunded_facilities`) and dividends
+        (:func:`~sme_abm.sectors.settle_banks`). What it cannot decide (interest on its
+        borrowing and on re-lending, re-lending repayments, losses that lower its net assets)
+        can take it a little over; then it lends nothing and its repayments pay down its
+        borrowing."""
         if model.config.banks.nondeposit_funding != "borrowing":
             return
         rows = np.flatnonzero(self.kind == NONDEPOSIT_LENDER)
@@ -257,10 +263,24 @@ class BankBook(ColumnStore):
         pledgeable = np.where(nondeposit, 0.0, (1.0 - config.central_bank.collateral_haircut) * self.bonds)
         headroom = self.free_reserves() + np.maximum(pledgeable - self.standing_facility, 0.0)
         if config.banks.nondeposit_funding == "borrowing":
-            # what a non-deposit lender may still borrow within its limit on net assets
-            limit = config.banks.nondeposit_borrowing_limit * np.maximum(self.equity, 0.0)
-            headroom += np.where(nondeposit, np.maximum(limit - self.bank_borrowing, 0.0), 0.0)
+            # a non-deposit lender has no reserves to spare: what it may still borrow within
+            # its limit on net assets is all it can lend (its cash is in that room)
+            headroom = np.where(nondeposit, np.maximum(self.nondeposit_borrowing_room(), 0.0), headroom)
         return headroom
+
+    def nondeposit_borrowing_room(self) -> np.ndarray:
+        """What each lender may still borrow within ``banks.nondeposit_borrowing_limit`` times
+        its net assets, less its net debt (bank borrowing less cash); negative when it is over
+        the limit. Meaningful for non-deposit lenders funded by borrowing.
+
+        Net debt, not the borrowing booked so far, because a lender's cash is settled against
+        its bank only at the month's end (:meth:`fund_nondeposit_lenders`): cash it holds
+        repays its borrowing first, and cash that has gone negative within the month (loans
+        booked, facilities taken over) is borrowing it will draw. Counting only the booked
+        borrowing ignored the second and let a lender over its limit relend its repayments.
+        """
+        limit = self.model.config.banks.nondeposit_borrowing_limit
+        return limit * np.maximum(self.equity, 0.0) - (self.bank_borrowing - self.cash)
 
     def capital_headroom(self) -> np.ndarray:
         """Risk-weighted assets a bank can still add at its minimum capital ratio."""
