@@ -10,9 +10,11 @@ from sme_abm.cli import app
 
 
 def test_run_bench_structure_at_tiny_sizes():
-    result = bench.run_bench(sizes=(200, 400), steps=2, boltzmann_agents=100, boltzmann_steps=2, memory_steps=1)
+    result = bench.run_bench(sizes=(200, 400), steps=2, boltzmann_agents=100, boltzmann_steps=2, memory_steps=1,
+                             stationary_burn_in=3)
     json.dumps(result)  # JSON-ready
-    for key in ("sme_steps_per_s", "ratio_vs_mesa", "step_seconds"):
+    assert result["stationary_burn_in_months"] == 3
+    for key in ("sme_steps_per_s", "ratio_vs_mesa", "step_seconds", "stationary_step_seconds", "stationary_ratio_vs_mesa"):
         assert set(result[key]) == {"200", "400"}
         assert all(math.isfinite(v) and v > 0 for v in result[key].values())
     # a tiny model may not raise the process's memory high-water mark at all
