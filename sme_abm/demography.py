@@ -16,8 +16,8 @@ import numpy as np
 
 from .kernels import bincount_sums, njit
 from .markets.capital import book_equity, pay_outside_owners
-from .markets.credit import (collateral_value, default_log_odds, default_probability_limit, licensed_capital_headroom, loan_rate,
-                             pledgeable_value, ration, sigmoid)
+from .markets.credit import (collateral_value, default_log_odds, default_probability_limit, licensed_capital_headroom,
+                             loan_rate, pledgeable_value, ration, sigmoid)
 from .agents.administration import open_cases
 from .agents.government import pilot_control
 from .agents.guarantor import guarantee_split
