@@ -319,25 +319,45 @@ def _list_firms(model: "SMEEconomy", rows: np.ndarray) -> None:
     ledger.pay("listed_firm_joins_large_firms", "smes", "large_firms", smes.cash[rows], payer_rows=rows)
 
 
-def _book_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray) -> None:
-    """Entrants ask their bank for ``economy.entrant_debt_share`` of their start-up cost. New
-    firms rely heavily on outside debt, mostly bank loans (Robb and Robinson 2014, RFS 27), so
-    they carry the most leverage when they are youngest; but a bank screens a start-up loan as
-    it screens any other (:func:`screen_startup_loans`), and the owners advance what it refuses.
+def _book_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray,
+                        owner_wealth: np.ndarray, owner_part: np.ndarray) -> np.ndarray:
+    """Entrants ask their bank for ``economy.entrant_debt_share`` of their start-up cost.
+    New firms rely heavily on outside debt, mostly bank loans (Robb and Robinson 2014, RFS
+    27), so they carry the most leverage when they are youngest; but a bank screens a
+    start-up loan as it screens any other (:func:`screen_startup_loans`). The owners advance
+    what it refuses if their wealth allows (``owner_wealth``, beyond the ``owner_part`` they
+    have advanced already); returns which entrants cannot be funded (Evans and Jovanovic
+    1989, JPE 97): those whose owners could not advance even their own part are not screened.
     A firm refused at entry has never borrowed, so its first loan later gets lever 10's
     collateral relief."""
-    if not np.any(loan > 0):
-        return
     smes = model.smes
+    unfunded = owner_wealth < owner_part
+    if not np.any(loan > 0):
+        return unfunded
     noise = model.policy.p04_credit_information.signal_noise
     estimated_pd = sigmoid(default_log_odds(model, rows) + noise * model.rng.standard_normal(rows.size))
-    granted = screen_startup_loans(model, rows, loan, estimated_pd) & (loan > 0)
-    refused = ~granted
-    model.ledger.pay("owner_equity", "households", "smes", np.where(refused, loan, 0.0), payee_rows=rows)
-    model.step_stats["startup_loans_refused"] = int(np.count_nonzero(refused & (loan > 0)))
+    granted = screen_startup_loans(model, rows, loan, estimated_pd) & (loan > 0) & ~unfunded
+    refused = ~granted & ~unfunded & (loan > 0)
+    model.step_stats["startup_loans_refused"] = int(np.count_nonzero(refused))
+    unfunded |= refused & (owner_wealth < owner_part + loan)
+    advanced = refused & ~unfunded
+    model.ledger.pay("owner_equity", "households", "smes", np.where(advanced, loan, 0.0), payee_rows=rows)
     lent = rows[granted]
     model.banks.lend(model, lent, loan[granted], loan_rate(model, smes.bank[lent], estimated_pd[granted]))
     smes.has_borrowed[lent] = True
+    return unfunded
+
+
+def _call_off_startups(model: "SMEEconomy", rows: np.ndarray) -> None:
+    """Entrants ``rows`` that cannot be funded do not start: before they trade, the capital
+    they bought goes back to its suppliers and the owners take back what they advanced."""
+    smes, ledger = model.smes, model.ledger
+    ledger.pay("entrant_capital_returned", "large_firms", "smes", smes.capital[rows], payee_rows=rows)
+    smes.capital[rows] = 0.0
+    ledger.pay("owner_equity_returned", "smes", "households", smes.cash[rows], payer_rows=rows)
+    leaving = np.zeros(smes.size, dtype=bool)
+    leaving[rows] = True
+    model.remove_smes(leaving)
 
 
 def screen_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray,
@@ -401,15 +421,26 @@ def enter_firms(model: "SMEEconomy") -> None:
     # lever 25's pilot: entrants in the programme's control group get no start-up grant this period
     held = pilot_control(model, "p14_entrepreneurship")[rows]
     grant = np.where(held, 0.0, p.p14_entrepreneurship.startup_grant)
-    # the grant is paid when the administration processes its case (lever 24): until then the
+    # a start-up loan finances part of the start-up cost; the owners advance the rest, and the
+    # grant is paid when the administration processes its case (lever 24): until then the
     # owners advance what it does not cover, and at least the capital the entrant buys now
-    # a start-up loan finances part of the start-up cost; the owners advance the rest
     loan = econ.entrant_debt_share * startup
-    model.ledger.pay("owner_equity", "households", "smes", np.maximum(startup - grant, smes.capital[rows]) - loan,
+    owner_part = np.maximum(startup - grant, smes.capital[rows]) - loan
+    if econ.entry_wealth_constraint:
+        owner_wealth = startup * econ.entrant_owner_wealth * np.exp(
+            econ.entrant_owner_wealth_dispersion * rng.standard_normal(count))
+    else:
+        owner_wealth = np.full(count, np.inf)
+    # owners who cannot advance their part advance nothing, and the start-up is called off below
+    model.ledger.pay("owner_equity", "households", "smes", np.where(owner_wealth >= owner_part, owner_part, 0.0),
                      payee_rows=rows)
-    served = np.flatnonzero(~held)
-    # the grant is a case for the administration (lever 24): paid when processed
-    open_cases(model, "startup_grants", grant[served], rows[served])
     model.ledger.pay("entrant_capital", "smes", "large_firms", smes.capital[rows], payer_rows=rows)
     smes.costs[rows] = model.initial_monthly_costs(rows)
-    _book_startup_loans(model, rows, loan)
+    unfunded = _book_startup_loans(model, rows, loan, owner_wealth, owner_part)
+    served = ~held & ~unfunded
+    # the grant is a case for the administration (lever 24): paid when processed
+    open_cases(model, "startup_grants", grant[served], rows[served])
+    model.step_stats["entries_unfunded"] = int(np.count_nonzero(unfunded))
+    model.step_stats["entries"] = count - int(np.count_nonzero(unfunded))
+    if np.any(unfunded):
+        _call_off_startups(model, rows[unfunded])

@@ -48,12 +48,13 @@ FINANCIAL_ROWS = ("deposits", "reserves", "government account", "SME loans",
 
 #: Flows that are not income or expenditure: the capital account (real assets, capital transfers)
 #: and financial transactions (changes in claims). Every other flow is a current flow.
-CAPITAL_FLOWS = frozenset({"investment", "entrant_capital", "capital_sales", "guarantor_recapitalisation",
+CAPITAL_FLOWS = frozenset({"investment", "entrant_capital", "entrant_capital_returned", "capital_sales", "guarantor_recapitalisation",
                            "startup_grants", "collateral_sales", "bank_recapitalisation"})
 FINANCIAL_FLOWS = frozenset({
     "new_loans", "loan_principal", "facility_moved_in", "facility_moved_out", "loan_recovery", "loan_repayment_at_listing", "relending",
     "relending_repayment", "nondeposit_lender_borrowing", "nondeposit_lender_repayment", "standing_facility_draws", "standing_facility_repayments", "bond_purchases_banks",
     "bond_purchases_households", "bond_redemptions_banks", "bond_redemptions_households", "owner_equity",
+    "owner_equity_returned",
     "ipo_proceeds", "venture_capital", "fund_equity", "receivables_paid_large_firms", "receivables_paid_government",
     "listed_firm_joins_large_firms", "owner_liquidation_proceeds", "fund_liquidation_proceeds", "fund_exit_proceeds",
 })

@@ -148,6 +148,10 @@ def _rdd(outcome: np.ndarray, running: np.ndarray, clusters: np.ndarray) -> tupl
         return math.nan, math.nan
     try:
         fit = rdrobust(outcome[keep], running[keep], c=0.0, cluster=clusters[keep])
+    except (ZeroDivisionError, np.linalg.LinAlgError):
+        # as many observations inside the chosen bandwidth as the local fit has parameters
+        # (rdrobust 2.1.1's small-sample factor divides by their difference): not identified
+        return math.nan, math.nan
     except Exception as error:  # rdrobust raises a bare Exception when no bandwidth can be chosen
         if "variability" in str(error):
             return math.nan, math.nan  # too few distinct values near the cut-off: not identified here

@@ -148,6 +148,7 @@ class Recorder:
             "graduated_large": int(sizes[LARGE]),
             "entries": int(s.get("entries", 0)),
             "entries_declined": int(s.get("entries_declined", 0)),
+            "entries_unfunded": int(s.get("entries_unfunded", 0)),
             "startup_loans_refused": int(s.get("startup_loans_refused", 0)),
             "exits": exits,
             "exits_default": int(s.get("exits_default", 0)),

@@ -175,9 +175,10 @@ def test_would_be_entrants_enter_only_if_the_firm_would_pay_its_owner():
     from sme_abm.demography import expected_entrant_profit
 
     def entries(decision: bool, outside: float) -> tuple[int, int]:
+        # owners who can always fund their start-up, so that only the decision keeps entrants out
         model = SMEEconomy(n_smes=2_000, rng=12, economy__customer_gap_at_entry=0.693,
                            economy__entry_decision=decision, economy__owner_outside_wages=outside,
-                           economy__sga_share=0.0)
+                           economy__sga_share=0.0, economy__entry_wealth_constraint=False)
         ts = model.run(12).timeseries()
         return int(ts["entries"].sum()), int(ts["entries_declined"].sum())
 

@@ -287,10 +287,13 @@ OUTCOMES = ["smes_active", "employment", "sme_output", "exits", "household_consu
 #: silently disconnects fails the audit; one of these that starts to act fails it too, so the
 #: list (and docs/levers.md) is kept true.
 KNOWN_INERT = {
-    # (lever 16's three parameters were here until 2026-12-07: at 5,000 SMEs its giant share
-    # certifies under one giant a review on average, and in these 48 months none was; since
-    # the non-deposit lenders are held to their borrowing limit two are, so lever 16 acts.
-    # Whether it does at this size is luck: it is tested at 10,000-100,000 SMEs, test_p16_*)
+    # lever 16: at 5,000 SMEs its giant share certifies under one giant a review on average,
+    # so whether any is certified in these 48 months is luck (two were with the non-deposit
+    # lenders' limit of c4261c3; none with liquidity-constrained entry); it is tested at
+    # 10,000-100,000 SMEs, test_p16_*
+    ("p16_little_giants", "giant_share"): "no giant is certified at this size and period",
+    ("p16_little_giants", "support_grant"): "no giant is certified at this size and period",
+    ("p16_little_giants", "demand_boost"): "no giant is certified at this size and period",
     ("p25_decision_support", "reallocation_share"):
         "no pilot's effect on sales growth clears its confidence bound at this size and period, "
         "so nothing is reallocated (agents/government.evaluate_policies)",
