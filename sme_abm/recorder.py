@@ -248,7 +248,7 @@ class Recorder:
             "guarantor_issuance_over_limit": s.get("guarantor_issuance_over_limit", 0.0),
             "guarantor_leverage_mean": float(guarantors.outstanding[direct].sum() / max(guarantors.cash[direct].sum(), 1e-9)),
             # the average fee on guarantees outstanding (risk-based, capped on average by lever 13)
-            "guarantee_fee": float(np.dot(smes.guarantee_fee_rate, smes.guaranteed) / guaranteed_total)
+            "guarantee_fee": float(np.dot(smes.guarantee_fee_rate.astype(np.float64), smes.guaranteed) / guaranteed_total)
             if guaranteed_total > 0 else float("nan"),
             "new_guarantee_fee": s.get("new_guarantee_fee", np.nan),
             "guarantee_loss_bank": s.get("guarantee_loss_bank", 0.0),

@@ -982,7 +982,7 @@ def pay_dividends(model: "SMEEconomy") -> None:
     model.ledger.pay("sme_dividends", "smes", "households", to_owners)
     stats = model.step_stats
     stats["fund_equity_income"] = stats.get("fund_equity_income", 0.0) + fund_total  # to_fund's sum
-    model.step_stats["venture_dividends"] = float(np.dot(dividends, smes.venture_equity_share))
+    model.step_stats["venture_dividends"] = float(np.dot(dividends, smes.venture_equity_share.astype(np.float64)))
 
 
 @njit
