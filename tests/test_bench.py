@@ -14,6 +14,10 @@ def test_run_bench_structure_at_tiny_sizes():
                              stationary_burn_in=3)
     json.dumps(result)  # JSON-ready
     assert result["stationary_burn_in_months"] == 3
+    # the rates count the firms each timed step stepped, which a burn-in moves away from n
+    for n in ("200", "400"):
+        assert result["sme_steps_per_s"][n] == result["firms"][n] / result["step_seconds"][n]
+        assert 0.5 * int(n) < result["stationary_firms"][n] < 1.5 * int(n)
     for key in ("sme_steps_per_s", "ratio_vs_mesa", "step_seconds", "stationary_step_seconds", "stationary_ratio_vs_mesa"):
         assert set(result[key]) == {"200", "400"}
         assert all(math.isfinite(v) and v > 0 for v in result[key].values())
