@@ -336,7 +336,11 @@ def _book_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray,
         return unfunded
     noise = model.policy.p04_credit_information.signal_noise
     estimated_pd = sigmoid(default_log_odds(model, rows) + noise * model.rng.standard_normal(rows.size))
-    granted = screen_startup_loans(model, rows, loan, estimated_pd) & (loan > 0) & ~unfunded
+    # only the entrants whose owners can pay their part apply, so the others take none of the
+    # lenders' headroom
+    applying = np.flatnonzero(~unfunded & (loan > 0))
+    granted = np.zeros(rows.size, dtype=bool)
+    granted[applying] = screen_startup_loans(model, rows[applying], loan[applying], estimated_pd[applying])
     refused = ~granted & ~unfunded & (loan > 0)
     model.step_stats["startup_loans_refused"] = int(np.count_nonzero(refused))
     unfunded |= refused & (owner_wealth < owner_part + loan)

@@ -473,7 +473,7 @@ def _entry_months(months: int = 24, **overrides) -> "pd.DataFrame":
                       **{**QUIET, **overrides}).run(months).timeseries()
 
 
-def test_an_entrant_whose_owners_cannot_fund_it_does_not_start():
+def test_an_entrant_whose_owners_cannot_fund_it_does_not_start(monkeypatch):
     """Liquidity-constrained entry (Evans and Jovanovic 1989): with every owner's wealth worth
     0.75 of the start-up cost, an entrant the bank lends half of it starts (the owners' part is
     at most half) and one it refuses does not (the owners would need all of it): every refused
@@ -484,8 +484,16 @@ def test_an_entrant_whose_owners_cannot_fund_it_does_not_start():
     assert ts["startup_loans_refused"].sum() > 20
     assert ts["entries_unfunded"].tolist() == ts["startup_loans_refused"].tolist()
     assert ts["entries"].sum() > 50
+    # owners who cannot pay even their part do not apply, so they take none of the lenders'
+    # headroom (demography.screen_startup_loans sees no one)
+    from sme_abm import demography
+    screened = []
+    real_screen = demography.screen_startup_loans
+    monkeypatch.setattr(demography, "screen_startup_loans",
+                        lambda model, rows, *args: screened.append(rows.size) or real_screen(model, rows, *args))
     poor = _entry_months(economy__entrant_owner_wealth=0.01, economy__entrant_owner_wealth_dispersion=0.0)
     assert poor["entries"].sum() == 0 and poor["entries_unfunded"].sum() > 100
+    assert sum(screened) == 0 and len(screened) > 0
     free = _entry_months(economy__entry_wealth_constraint=False)
     assert free["entries_unfunded"].sum() == 0 and free["startup_loans_refused"].sum() > 20
 
