@@ -26,6 +26,8 @@ pytest.importorskip("solara", reason="dashboard extras (solara) not installed")
 
 from sme_abm.config import load_config  # noqa: E402
 from sme_abm.dashboard import server  # noqa: E402
+from sme_abm.dashboard.components import lever_matches  # noqa: E402
+from sme_abm.levers import load_registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -574,7 +576,10 @@ def test_6_navigation_sticky_controls_search_and_narrow_layout(page):
     step = page.locator(".sme-step").bounding_box()
     assert step is not None and 0 <= step["y"] <= 768
     page.locator(".sme-lever-search input").fill("guarantee")
-    page.wait_for_function("() => document.querySelectorAll('.sme-lever-switch').length < 25")
+    # every keystroke re-renders the list: wait until it shows exactly the levers the search matches
+    matching = sum(lever_matches(lever, "guarantee") for lever in load_registry().levers)
+    assert 0 < matching < 25
+    page.wait_for_function(f"() => document.querySelectorAll('.sme-lever-switch').length === {matching}")
     assert page.locator(".sme-lever-p13_financing_guarantee").count() == 1
     box = page.locator(".sme-lever-p13_financing_guarantee").bounding_box()
     assert box["y"] < 768 * 2

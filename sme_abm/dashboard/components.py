@@ -156,8 +156,10 @@ def LeverSection(section: int, title: str, levers: list[Any], settings: Settings
         solara.Button(label, text=True, on_click=lambda: set_opened(not opened), classes=["sme-section-toggle"])
         if shown:
             for lever in levers:
+                # keyed by lever, so a search that hides levers cannot hand one lever's widgets (and its
+                # opened state) to another
                 LeverControl(lever, settings.levers[lever.key], settings.base["levers"][lever.key], disabled,
-                             change, reset)
+                             change, reset).key(lever.key)
 
 
 @solara.component
