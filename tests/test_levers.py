@@ -205,6 +205,19 @@ def test_p16_certifies_little_giants():
     assert on["little_giants"].iloc[-1] >= 4 and off["little_giants"].iloc[-1] == 0
 
 
+@pytest.mark.parametrize("name", ["support_grant", "demand_boost"])
+def test_p16_grant_and_demand_boost_act_on_the_economy(name):
+    """What a certified giant gets moves the economy: without the grant, or without the demand
+    boost, the outcomes the lever audit reads differ (at ten times the source's giant share, so
+    that giants are certified at 10,000 SMEs in 24 months; the audit leaves lever 16 out)."""
+    kw = dict(n_smes=10_000, rng=SEED, simulation__mesa_agents=False, simulation__burn_in_months=0,
+              levers__p16_little_giants__giant_share=0.0028)
+    base = SMEEconomy(**kw).run(24).timeseries()
+    without = SMEEconomy(**kw, **{f"levers__p16_little_giants__{name}": 0.0}).run(24).timeseries()
+    assert base["little_giants"].iloc[-1] >= 4
+    assert not without[OUTCOMES].equals(base[OUTCOMES])
+
+
 @pytest.mark.parametrize(("share", "n", "tolerance"), [(0.00028, 100_000, 0.25), (0.001, 50_000, 0.15)])
 def test_p16_stock_of_little_giants_converges_to_its_share(share, n, tolerance):
     """Certification is a flow that keeps the stock of giants at ``giant_share`` of the SMEs
@@ -287,16 +300,19 @@ OUTCOMES = ["smes_active", "employment", "sme_output", "exits", "household_consu
 #: silently disconnects fails the audit; one of these that starts to act fails it too, so the
 #: list (and docs/levers.md) is kept true.
 KNOWN_INERT = {
-    # lever 16: at 5,000 SMEs its giant share certifies under one giant a review on average,
-    # so whether any is certified in these 48 months is luck (two were with the non-deposit
-    # lenders' limit of c4261c3; none with liquidity-constrained entry); it is tested at
-    # 10,000-100,000 SMEs, test_p16_*
-    ("p16_little_giants", "giant_share"): "no giant is certified at this size and period",
-    ("p16_little_giants", "support_grant"): "no giant is certified at this size and period",
-    ("p16_little_giants", "demand_boost"): "no giant is certified at this size and period",
     ("p25_decision_support", "reallocation_share"):
         "no pilot's effect on sales growth clears its confidence bound at this size and period, "
         "so nothing is reallocated (agents/government.evaluate_policies)",
+}
+
+#: Lever parameters this audit cannot judge, left out of it, each with where it is tested. Lever
+#: 16: at 5,000 SMEs its giant share certifies under one giant a review on average, so whether
+#: any is certified in these 48 months is luck; with each change of the economy it flipped
+#: between acting and inert (two giants with the non-deposit lenders' limit of c4261c3, none with
+#: liquidity-constrained entry, some again at the re-estimate of 2026-12-07).
+AUDITED_ELSEWHERE = {
+    ("p16_little_giants", name): "test_p16_* at 10,000-100,000 SMEs"
+    for name in ("giant_share", "support_grant", "demand_boost")
 }
 
 
@@ -308,6 +324,8 @@ def test_every_lever_parameter_acts_on_the_economy_but_the_known_inert():
     inert = set()
     for lever in registry.levers:
         for name, parameter in lever.parameters.items():
+            if (lever.key, name) in AUDITED_ELSEWHERE:
+                continue
             low, high = parameter.range
             # the off value, or where the lever's off leaves it as it is, the bottom of its range
             other = parameter.off if parameter.off != parameter.default else (low if low != parameter.default else high)
