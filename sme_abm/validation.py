@@ -505,7 +505,7 @@ def write_report(out: Path, config: Config, results: list[TargetResult], runs: l
         f"**{passed} of {len(results)} targets pass.**",
         "",
         "*Fitted* targets were used to choose free parameters (the estimation of "
-        "experiments/estimation/adoption.toml, or an analytic setting; docs/calibration.md); *checked* "
+        "experiments/estimation/liquidity-entry.toml, or an analytic setting; docs/calibration.md); *checked* "
         "targets were never used in fitting: they are emergent properties, policy rules or quasi-experiments.",
         "",
         "| target | role | real figure | model (95% CI) | tolerance | pass | source |",
