@@ -361,7 +361,7 @@ def _call_off_startups(model: "SMEEconomy", rows: np.ndarray) -> None:
     ledger.pay("owner_equity_returned", "smes", "households", smes.cash[rows], payer_rows=rows)
     leaving = np.zeros(smes.size, dtype=bool)
     leaving[rows] = True
-    model.remove_smes(leaving)
+    model.remove_smes(leaving, with_agents=False)  # they never became agents
 
 
 def screen_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray,
@@ -419,7 +419,8 @@ def enter_firms(model: "SMEEconomy") -> None:
     model.step_stats["entries"] = count
     if count == 0:
         return
-    rows = model.add_smes(values, count)
+    # an entrant becomes a Mesa agent once it starts: those its owners cannot fund never do
+    rows = model.add_smes(values, count, with_agents=False)
     smes = model.smes
     startup = smes.capital[rows] + 2.0 * model.initial_monthly_costs(rows)
     # lever 25's pilot: entrants in the programme's control group get no start-up grant this period
@@ -447,4 +448,7 @@ def enter_firms(model: "SMEEconomy") -> None:
     model.step_stats["entries_unfunded"] = int(np.count_nonzero(unfunded))
     model.step_stats["entries"] = count - int(np.count_nonzero(unfunded))
     if np.any(unfunded):
+        started = smes.firm_id[rows[~unfunded]]
         _call_off_startups(model, rows[unfunded])
+        rows = smes.row_of_id[started]  # the call-off moves rows
+    model.attach_sme_agents(rows)

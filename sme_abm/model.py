@@ -272,19 +272,28 @@ class SMEEconomy(mesa.Model):
 
     # ------------------------------------------------------------------
     # population bookkeeping (keeps arrays and Mesa's registry in step)
-    def add_smes(self, values: dict[str, Any], count: int) -> np.ndarray:
+    def add_smes(self, values: dict[str, Any], count: int, with_agents: bool = True) -> np.ndarray:
+        """Append ``count`` firms; with ``with_agents`` false their Mesa agents are left to
+        :meth:`attach_sme_agents` (entrants get theirs once they are funded and start)."""
         rows = self.smes.add_firms(values, count)
-        if self.use_mesa_agents:
-            self.smes.agent[rows] = self._create_sme_agents(self.smes.firm_id[rows].tolist())
+        if with_agents:
+            self.attach_sme_agents(rows)
         return rows
+
+    def attach_sme_agents(self, rows: np.ndarray) -> None:
+        """Give the firms in ``rows`` their Mesa agents."""
+        if self.use_mesa_agents and len(rows):
+            self.smes.agent[rows] = self._create_sme_agents(self.smes.firm_id[rows].tolist())
 
     def _create_sme_agents(self, firm_ids: list[int]) -> list[SME]:
         """``[SME(self, firm_id) for firm_id in firm_ids]``, through the SME registry
         (:mod:`sme_abm.mesa_registry`: one pass on Mesa 3.3, Mesa's public calls elsewhere)."""
         return self.sme_registry.create(firm_ids)
 
-    def remove_smes(self, leaving: np.ndarray) -> None:
-        if self.use_mesa_agents:
+    def remove_smes(self, leaving: np.ndarray, with_agents: bool = True) -> None:
+        """Drop the firms flagged in ``leaving``, and their Mesa agents unless they have none
+        (``with_agents`` false: start-ups called off before their agents were made)."""
+        if self.use_mesa_agents and with_agents:
             self.sme_registry.remove(self.smes.agent[leaving].tolist())
         self.smes.remove_firms(leaving)
 

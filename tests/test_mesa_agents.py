@@ -30,6 +30,24 @@ def test_agents_by_type_and_rows_stay_in_step_through_entry_and_exit():
     assert len(model.agents_by_type[Government]) == 1 and len(model.agents_by_type[CentralBank]) == 1
 
 
+def test_only_entrants_that_start_become_agents(monkeypatch):
+    """A start-up its owners cannot fund is called off before it trades and never becomes a
+    Mesa agent: the agents made are the set-up's firms and the entrants that started, and
+    every live row has its own agent."""
+    made = []
+    real = SMEEconomy._create_sme_agents
+    monkeypatch.setattr(SMEEconomy, "_create_sme_agents",
+                        lambda self, firm_ids: made.extend(firm_ids) or real(self, firm_ids))
+    model = SMEEconomy(n_smes=2_000, rng=3, simulation__burn_in_months=0,
+                       economy__entrant_owner_wealth=0.75, economy__entrant_owner_wealth_dispersion=0.0)
+    model.run(24)
+    ts = model.timeseries()
+    assert ts["entries_unfunded"].sum() > 10 and ts["entries"].sum() > 10
+    assert len(made) == len(set(made)) == 2_000 + ts["entries"].sum()
+    assert [agent.firm_id for agent in model.smes.agent] == model.smes.firm_id.tolist()
+    assert len(model.agents_by_type[SME]) == model.smes.size
+
+
 def test_agentset_queries_match_arrays():
     model = SMEEconomy(n_smes=1_500, rng=4)
     model.run(12)
