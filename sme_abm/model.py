@@ -30,6 +30,7 @@ from .agents.sme import (
 )
 from .config import SECTORS, Config, as_saved, load_config
 from .demography import enter_firms, exit_firms
+from .garbage import collector_paused
 from .kernels import bincount_sums, njit, uniform
 from .levers import load_registry
 from .markets.bonds import finance_government, pay_bond_interest
@@ -170,12 +171,14 @@ class SMEEconomy(mesa.Model):
 
         When every SME has exited the months still run (households, government, banks);
         means and spreads over no firms are NaN by definition, without numpy's warnings.
+        Python's cyclic garbage collector waits for the end of the step (:mod:`sme_abm.garbage`).
         """
-        if self.smes.size:
-            return self._step()
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return self._step()
+        with collector_paused():
+            if self.smes.size:
+                return self._step()
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return self._step()
 
     def _step(self) -> None:
         self.month = self.steps - 1 - self.month_offset
