@@ -473,11 +473,15 @@ def ExportPanel() -> None:
 # -- results browser -----------------------------------------------------------
 
 
+@solara.component_vue("folder_open.vue")
+def FolderOpen(label: str, event_open_folder: Callable[[str], None]) -> None:
+    """A folder field and its Open button; the click carries the typed text (no server-side copy to lag)."""
+
+
 @solara.component
 def ResultsBrowser() -> None:
     """Open a sweep's results folder under the results roots: runs, outcome charts, heatmap, sensitivity."""
     folders = solara.use_memo(list_results_folders, [])
-    typed, set_typed = solara.use_state("")
     roots = ", ".join(str(root) for root in results_roots())
     solara.Text(f"Sweep folders under {roots} (the folders the browser may open).", classes=["sme-hint"])
     with solara.Row(style={"flex-wrap": "wrap", "align-items": "center"}):
@@ -486,9 +490,7 @@ def ResultsBrowser() -> None:
                           classes=["sme-results-pick"], style={"min-width": "280px"})
         else:
             solara.Text("No sweep folders found yet (run `sme-abm sweep`).", classes=["sme-hint"])
-        solara.InputText("Or type a folder under the roots", value=typed, on_value=set_typed, continuous_update=True,
-                         classes=["sme-results-folder"])
-        solara.Button("Open", on_click=lambda: state.open_results(typed), classes=["sme-results-open"])
+        FolderOpen(label="Or type a folder under the roots", event_open_folder=lambda folder: state.open_results(folder or ""))
     if state.results_message.value:
         solara.Error(state.results_message.value, classes=["sme-results-error"])
     loaded = state.results.value
