@@ -393,13 +393,15 @@ def screen_startup_loans(model: "SMEEconomy", rows: np.ndarray, loan: np.ndarray
 
 def expected_entrant_profit(model: "SMEEconomy", values: dict[str, np.ndarray]) -> np.ndarray:
     """The monthly profit would-be entrants ``values`` (drawn by ``draw_firms``) expect once
-    their customers are won: their sales times ``exp(customer_gap_at_entry)``, at the gross
+    their customers are won: their sales times ``exp`` of their customer gap, at the gross
     margin (price less unit variable cost, compliance time included) their productivity gives
     at their sector's price, less the overhead, the SG&A those sales carry (``sga_share``, 7.4a)
-    and their capital's depreciation."""
+    and their capital's depreciation. Without ex-ante heterogeneity every gap is
+    ``customer_gap_at_entry``, taken in double precision as it always was."""
     econ = model.config.economy
     unit_cost = unit_variable_cost(model, values["sector"], values["productivity"])
-    sales = values["sales"] * np.exp(econ.customer_gap_at_entry)
+    gap = values["customer_gap"].astype(np.float64) if econ.customer_gap_dispersion > 0 else econ.customer_gap_at_entry
+    sales = values["sales"] * np.exp(gap)
     margin = sales * (1.0 - unit_cost / values["price"])
     return margin - model.overhead_cost() - econ.sga_share * sales - econ.depreciation_rate / 12.0 * values["capital"]
 

@@ -369,6 +369,16 @@ class SMEEconomy(mesa.Model):
         demand = bincount_sums(smes.sector, smes.demand, n_sectors)
         return np.divide(demand, weights, out=np.ones(n_sectors), where=(weights > 0) & (demand > 0))
 
+    def _customer_gap_at_entry(self, count: int) -> np.ndarray | float:
+        """Each new firm's customer gap at entry, in log points: the same for all without
+        ex-ante heterogeneity (no random numbers drawn), else ``economy.customer_gap_dispersion``
+        the sd of a normal draw around it, floored at 0 (docs/model.md 7.6)."""
+        econ = self.config.economy
+        if econ.customer_gap_dispersion <= 0:
+            return econ.customer_gap_at_entry
+        draws = econ.customer_gap_at_entry + econ.customer_gap_dispersion * self.rng.standard_normal(count)
+        return np.maximum(draws, 0.0)
+
     def draw_firms(self, count: int, revenue_scale: float, entrant: bool) -> dict[str, np.ndarray]:
         """Random characteristics of ``count`` new firms."""
         rng, econ, p = self.rng, self.config.economy, self.policy
@@ -394,7 +404,8 @@ class SMEEconomy(mesa.Model):
             productivity *= np.exp(sector_mean_log_productivity(self)[sector])
         # customers still to be won: an entrant's whole gap, what is left of it after ``age``
         # months of accumulation for the month-0 population (drawn without new random numbers)
-        customer_gap = (econ.customer_gap_at_entry * (1.0 - econ.customer_accumulation) ** age).astype(np.float32)
+        customer_gap = (self._customer_gap_at_entry(count) * (1.0 - econ.customer_accumulation) ** age
+                        ).astype(np.float32)
         weight = revenue
         if current:
             # the customer base is drawn on the month-0 scale of yuan; what it buys now (its

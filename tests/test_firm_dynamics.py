@@ -102,6 +102,61 @@ def test_customer_accumulation_grows_young_firms_and_closes_their_gap():
     assert (smes.customer_gap[old] == 0).all()
 
 
+@pytest.mark.parametrize("loss_elasticity", [0.5, 0.25, 0.0])
+def test_unserved_customers_leave_by_the_elasticity_of_the_customer_base_to_service(loss_elasticity):
+    """Customers turned away leave (Anderson, Fitzsimons and Simester 2006: a stockout lowers
+    a customer's later orders; unfilled demand lowers market share in Dosi, Fagiolo and
+    Roventini 2010): a firm that served half its demand keeps 0.5**elasticity of its customer
+    base relative to a firm that served all of it (0.707 at the baseline's 0.5); with an
+    elasticity of 0 it keeps them all. Without shocks, productivity differences or gaps, this is
+    the only difference between firms of a sector before its total is put back."""
+    from sme_abm.agents.sme import evolve_demand
+
+    model = SMEEconomy(n_smes=1_000, rng=4, economy__demand_volatility=0.0,
+                       economy__unserved_customer_loss=loss_elasticity)
+    smes = model.smes
+    smes.productivity[:] = 1.0
+    smes.customer_gap[:] = 0.0
+    smes.shut_down[:] = False
+    smes.demand[:] = np.maximum(smes.demand, 1e-3)
+    smes.sales[:] = smes.demand
+    turned_away = np.arange(0, 1_000, 7)
+    smes.sales[turned_away] = 0.5 * smes.demand[turned_away]
+    before = smes.demand_weight.copy()
+    evolve_demand(model)
+    ratio = smes.demand_weight / before
+    served = np.setdiff1d(np.arange(1_000), turned_away)
+    for sector in range(4):
+        full, half = ratio[served[smes.sector[served] == sector]], ratio[turned_away[smes.sector[turned_away] == sector]]
+        assert np.allclose(full, full[0], rtol=1e-12)
+        assert np.allclose(half, full[0] * 0.5 ** loss_elasticity, rtol=1e-9)
+
+
+def test_ex_ante_heterogeneous_potential_spreads_entrants_gaps_and_owners_count_their_own():
+    """Ex-ante heterogeneity in growth potential (Pugsley, Sedlacek and Sterk 2021; Luttmer
+    2011): with ``customer_gap_dispersion`` each entrant's gap is its own draw around
+    ``customer_gap_at_entry`` (floored at 0), the month-0 population's is what its age left
+    of its own draw, and an owner's expected profit counts its own gap; without it every
+    entrant has the same gap and draws no random number for it."""
+    from sme_abm.demography import expected_entrant_profit
+
+    same = SMEEconomy(n_smes=300, rng=3)
+    values = same.draw_firms(4_000, revenue_scale=0.06, entrant=True)
+    assert np.allclose(values["customer_gap"], 0.693, rtol=1e-6)
+    spread = SMEEconomy(n_smes=300, rng=3, economy__customer_gap_dispersion=1.0)
+    values = spread.draw_firms(4_000, revenue_scale=0.06, entrant=True)
+    gap = values["customer_gap"].astype(float)
+    # max(0.693 + N(0, 1), 0), a censored normal: 24.4% at the floor, mean 0.838, sd 0.796
+    assert 0.21 < (gap == 0).mean() < 0.28
+    assert 0.79 < gap.mean() < 0.89 and 0.75 < gap.std() < 0.85
+    # the month-0 firms: their own draw, shrunk by what their age won (no burn-in here)
+    month0, econ = spread.smes, spread.config.economy
+    drawn = month0.customer_gap / (1.0 - econ.customer_accumulation) ** month0.age
+    assert 0.6 < drawn.std() < 1.0
+    more = dict(values, customer_gap=values["customer_gap"] + np.float32(0.5))
+    assert (expected_entrant_profit(spread, more) > expected_entrant_profit(spread, values)).all()
+
+
 def test_entrants_start_with_the_whole_gap_and_the_month0_population_with_what_age_left():
     model = SMEEconomy(n_smes=2_000, rng=6, economy__customer_gap_at_entry=0.693)
     smes, econ = model.smes, model.config.economy

@@ -660,7 +660,7 @@ def planned_units(model: "SMEEconomy") -> np.ndarray:
     those customers in judging it (:func:`_produce_kernel`); without a gap, this month's demand."""
     smes, econ = model.smes, model.config.economy
     units = smes.demand / smes.price
-    if econ.customer_gap_at_entry <= 0:
+    if econ.customer_gap_at_entry <= 0 and econ.customer_gap_dispersion <= 0:
         return units  # no firm has a gap (the month-0 population's follows the entrants')
     won = 1.0 - (1.0 - econ.customer_accumulation) ** 12
     return units * np.exp(won * smes.customer_gap.astype(np.float64))
@@ -914,7 +914,8 @@ def evolve_demand(model: "SMEEconomy") -> None:
     econ = model.config.economy
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           smes.customer_gap, float(econ.growth_drift), float(elasticity),
-                          float(econ.demand_volatility), float(econ.customer_accumulation), growth, root_served)
+                          float(econ.demand_volatility), float(econ.customer_accumulation),
+                          float(econ.unserved_customer_loss), growth, root_served)
     before = bincount_sums(smes.sector, smes.demand_weight, n_sectors)
     after = np.zeros(n_sectors)
     _grow_demand_weights_kernel(smes.demand_weight, np.exp(growth), root_served, smes.sector, after)
@@ -924,14 +925,15 @@ def evolve_demand(model: "SMEEconomy") -> None:
 
 @njit
 def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_down, customer_gap, growth_drift,
-                          elasticity, volatility, accumulation, growth, root_served):  # pragma: no cover - compiled
+                          elasticity, volatility, accumulation, loss_elasticity, growth,
+                          root_served):  # pragma: no cover - compiled
     """In numpy terms (``sqrt`` is correctly rounded in both)::
 
         drift = growth_drift + elasticity * (log_a - mean_log_a[sector])
         gained = accumulation * customer_gap;  customer_gap -= gained
         growth = drift + gained + volatility * shock
         served = where(demand > 0, minimum(sales / maximum(demand, 1e-12), 1.0), 1.0)
-        root_served = sqrt(where(shut_down, 1.0, served))
+        root_served = where(shut_down, 1.0, served) ** loss_elasticity   (np.sqrt at 0.5)
     """
     sector_mean = take(mean_log_a, sector)  # gathered first, so the loop vectorises
     for i in range(log_a.size):
@@ -942,7 +944,8 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
         served = minimum(sales[i] / maximum(demand[i], 1e-12), 1.0)
         served = served if demand[i] > 0 else 1.0
         served = 1.0 if shut_down[i] else served
-        root_served[i] = np.sqrt(served)
+        # sqrt is correctly rounded where a power of 0.5 need not be
+        root_served[i] = np.sqrt(served) if loss_elasticity == 0.5 else served ** loss_elasticity
 
 
 @njit
