@@ -137,3 +137,22 @@ def test_count_drift_reads_the_window_not_the_set_up():
     assert drift == pytest.approx(late["smes_active"].iloc[-12:].mean() / late["smes_active"].iloc[:12].mean())
     assert drift > 1.15
     assert MOMENTS["sme_count_drift"][1](summary, pd.DataFrame({"smes_active": np.full(80, 900.0)})) == 1.0
+
+
+def test_the_tail_exponent_moment_reads_the_final_cross_section():
+    """``employment_tail_exponent`` is the run summary's upper-tail exponent of the SMEs'
+    employment at the end (MLE on the upper 10%), the validation's Zipf statistic; a thinner
+    tail (the largest firms halved) gives a larger exponent."""
+    from sme_abm import SMEEconomy
+    from sme_abm.estimation import MOMENTS
+    from sme_abm.validation import zipf_exponent
+
+    model = SMEEconomy(n_smes=1_500, rng=2)
+    model.run(6)
+    summary = model.summary()
+    alpha = MOMENTS["employment_tail_exponent"][1](summary, model.timeseries())
+    assert alpha == zipf_exponent(model.smes.employment) and 0.5 < alpha < 3.0
+    employment = model.smes.employment
+    top = employment > np.quantile(employment, 0.95)
+    employment[top] = np.maximum(0.5 * employment[top], np.quantile(employment, 0.95))
+    assert model.summary()["employment_tail_exponent"] > alpha + 0.1
