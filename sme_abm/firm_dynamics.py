@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .agents.sme import SIZE_CLASSES
-from .validation import ZIPF_TAIL_QUANTILE, zipf_exponent
+from .size_distribution import ZIPF_TAIL_QUANTILE, zipf_exponent
 
 #: Age classes in years (lower bounds; the last is open).
 AGE_CLASSES = (0, 1, 2, 3, 5, 10)

@@ -16,6 +16,7 @@ from .agents.sme import LARGE, MEDIUM, MICRO, SMALL
 from .demography import EXIT_REASONS
 from .heap import release_free_heap
 from .kernels import njit, take
+from .size_distribution import zipf_exponent
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
@@ -443,15 +444,9 @@ class Recorder:
             "fiscal_cost_total": float(ts["fiscal_cost_total"].sum()),
             "fiscal_cost_by_lever": fiscal,
             "accounting_residual_max": float(ts["accounting_residual"].max()),
-            "employment_tail_exponent": self._employment_tail_exponent(),
+            # the upper-tail (Zipf) exponent of SMEs' employment now (MLE on the upper 10%)
+            "employment_tail_exponent": zipf_exponent(self.model.smes.employment),
         }
-
-    def _employment_tail_exponent(self) -> float:
-        """The upper-tail (Zipf) exponent of the SMEs' employment now: the MLE on the upper 10%
-        (:func:`sme_abm.validation.zipf_exponent`; NaN under 20 firms)."""
-        from .validation import zipf_exponent  # the validation module imports the runner
-
-        return zipf_exponent(self.model.smes.employment)
 
 
 @njit
