@@ -169,6 +169,7 @@ class Recorder:
             "inflation": price_index / last_price_index - 1.0,
             "wage": m.wage,
             "inter_sme_sales": s.get("inter_sme_sales", 0.0),
+            "searched_sales": s.get("searched_sales", 0.0),
             "sme_output_share": float(sme_output / max(output + m.large_firm_revenue, 1e-12)),
             "credit_applications": int(s.get("credit_applications", 0)),
             "credit_approved": int(s.get("credit_approved", 0)),

@@ -9,7 +9,8 @@ spending between SMEs and large firms by the SME price index likewise, and open
 procurement compares small/micro bids at their price less lever 8's deduction.
 Sales are capped by capacity. Household and government spending that
 SMEs cannot serve goes to large firms, and so does the rest of the world's; unserved
-supply-chain orders are not placed. The rest of the world spends on exports the yuan it
+supply-chain orders are not placed; with ``markets.rationed_demand_search`` a share of it
+first looks for the sector's other SMEs with spare capacity (:func:`search_rationed_demand`). The rest of the world spends on exports the yuan it
 earned from imports the month before (balanced trade with a month's lag).
 All SMEs are served at once (synchronous allocation).
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.sme import MEDIUM, inputs_per_unit, monthly_capacity
-from ..kernels import maximum, minimum, njit, take, uniform
+from ..kernels import bincount_sums, maximum, minimum, njit, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -110,13 +111,19 @@ def allocate_demand(model: "SMEEconomy") -> None:
     # sales are capped by capacity; what a shock costs a firm is the demand it lost, and
     # sales its destroyed capacity cannot serve
     household_sales, export_sales, supply_chain_sales, procurement_sales = (np.empty(n) for _ in range(4))
+    # demand the firms could not serve, by sector and channel, summed only if buyers search for it
+    search = float(model.config.markets.rationed_demand_search)
+    unserved = np.zeros((n_sectors if search > 0.0 else 0, 4))
     factor = np.broadcast_to(np.asarray(model.shock_factor, dtype=float), (n,))
     _demand_kernel(smes.sector, weight, per_weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
                    *supply_chain, *procurement_small_micro, *procurement_sme, *procurement_open, *exports,
                    factor, smes.capital, smes.price, np.asarray(model.capital_output_ratio, dtype=float),
                    smes.shock_hit,
                    smes.demand, smes.sales, smes.lost_revenue, smes.receivables,
-                   household_sales, export_sales, supply_chain_sales, procurement_sales)
+                   household_sales, export_sales, supply_chain_sales, procurement_sales, unserved)
+    if search > 0.0:
+        search_rationed_demand(model, weight, search * unserved,
+                               (household_sales, export_sales, supply_chain_sales, procurement_sales))
 
     model.month_inter_sme_sales = (order_inputs_from_smes(model, weight, factor)
                                    if model.config.markets.sources_from_smes else None)
@@ -145,6 +152,40 @@ def allocate_demand(model: "SMEEconomy") -> None:
         household_consumption=consumption,
         export_sales=export_total,
     )
+
+
+def search_rationed_demand(model: "SMEEconomy", weight: np.ndarray, pool: np.ndarray,
+                           channel_sales: tuple[np.ndarray, ...]) -> None:
+    """Buyers an SME turned away look for the good at the sector's other SMEs before they
+    turn to large firms (``markets.rationed_demand_search``; docs/model.md 7.3).
+
+    CATS consumers who find their firm sold out visit the next firm on their list
+    (Delli Gatti et al. 2011, *Macroeconomics from the Bottom-up*, ch. 3; Assenza, Delli
+    Gatti and Grazzini 2015, JEDC 50; ABCredit.jl's goods market). Here, in one round of
+    search, the ``pool`` of each sector's unserved demand by channel (households, exports,
+    large firms' orders, procurement) is offered to the sector's SMEs with spare capacity
+    in proportion to their demand weights (customer base times relative price, so closed
+    firms get none), and each takes what its spare capacity serves; what no one serves goes,
+    as before, to large firms or is not placed. The sales are a firm's but its demand is not:
+    the buyers are another firm's customers, so they count neither in the firm's planned
+    capital nor in the share of its own demand it served (:func:`~sme_abm.agents.sme.evolve_demand`).
+    Each channel's sales are settled as that channel's (cash, or receivables).
+    """
+    smes = model.smes
+    totals = pool.sum(axis=1)
+    if not totals.sum() > 0.0:
+        return
+    spare = np.maximum(monthly_capacity(model) - smes.sales, 0.0)
+    searched = np.where(spare > 0.0, weight, 0.0)
+    sector_weight = bincount_sums(smes.sector, searched, totals.size)
+    per_weight = np.divide(totals, sector_weight, out=np.zeros_like(totals), where=sector_weight > 0)
+    found = np.minimum(per_weight[smes.sector] * searched, spare)
+    mix = np.divide(pool, totals[:, None], out=np.zeros_like(pool), where=totals[:, None] > 0)[smes.sector]
+    for channel, sales in enumerate(channel_sales):
+        sales += found * mix[:, channel]
+    smes.sales += found
+    smes.receivables += found * (mix[:, 2] + mix[:, 3])  # large firms' orders and procurement are paid late
+    model.step_stats["searched_sales"] = float(found.sum())
 
 
 def order_inputs_from_smes(model: "SMEEconomy", weight: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -235,7 +276,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
                    supply_total, supply_sum, small_micro_total, small_micro_sum, sme_total, sme_sum, open_total,
                    open_sum, export_total, export_sum, factor, capital, price, capital_output_ratio, shock_hit,
                    demand, sales, lost_revenue, receivables, household_sales, export_sales, supply_chain_sales,
-                   procurement_sales):  # pragma: no cover - compiled
+                   procurement_sales, unserved):  # pragma: no cover - compiled
     """Each SME's demand by channel, sales, lost revenue and new receivables; the numpy it replaced::
 
         household = per_weight[sector] * weight * factor
@@ -249,6 +290,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         sales = demand * served
         lost_revenue = where(shock_hit, maximum(unshocked - sales, 0.0), 0.0)
         receivables += supply_chain * served + procurement * served
+        unserved[sector, channel] += channel_demand * (1 - served)   (only if unserved has rows)
     """
     # the per-sector values gathered first, so the loop vectorises
     firm_per_weight, ratio = take(per_weight, sector), take(capital_output_ratio, sector)
@@ -277,6 +319,12 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         supply_chain_sales[i] = chain_sold
         procurement_sales[i] = procured
         receivables[i] += chain_sold + procured
+        if unserved.shape[0] > 0:
+            s = sector[i]
+            unserved[s, 0] += household - household_sales[i]
+            unserved[s, 1] += exports - export_sales[i]
+            unserved[s, 2] += supply_chain - chain_sold
+            unserved[s, 3] += procurement - procured
 
 
 def collection_shares(days: float, default_rate: float) -> tuple[float, float]:
