@@ -315,6 +315,7 @@ def dynamics_command(
     table.add_row("employment in firms younger than 5 years", f"{head['young_employment_share']:.1%}")
     table.add_row("annual growth rate sd", f"{head['growth_sd']:.3f}")
     table.add_row("mean size, 10+ years over under 2", f"{head['size_ratio_10y_to_young']:.2f}")
+    table.add_row("high-growth firms (10+ employees, >20% a year for 3 years)", f"{head['high_growth_share']:.1%}")
     console.print(table)
     console.print(f"report written to {target}/report.md")
 

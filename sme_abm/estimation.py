@@ -62,6 +62,7 @@ MOMENTS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], pd.DataFr
     "annual_exit_rate": ((), lambda run, late: float(run["annual_exit_rate"])),
     # the upper-tail exponent of employment at the run's end (MLE, upper 10%)
     "employment_tail_exponent": ((), lambda run, late: float(run["employment_tail_exponent"])),
+    "high_growth_share": ((), lambda run, late: float(run["high_growth_share"])),
     "small_micro_new_loan_rate": (("new_loan_rate_small_micro",),
                                   lambda run, late: float(late["new_loan_rate_small_micro"].mean())),
     "sme_spread_bp": (("spread_vs_large_firms",), lambda run, late: float(late["spread_vs_large_firms"].mean() * 1e4)),

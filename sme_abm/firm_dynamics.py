@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .agents.sme import SIZE_CLASSES
-from .size_distribution import ZIPF_TAIL_QUANTILE, zipf_exponent
+from .size_distribution import ZIPF_TAIL_QUANTILE, high_growth_share, zipf_exponent
 
 #: Age classes in years (lower bounds; the last is open).
 AGE_CLASSES = (0, 1, 2, 3, 5, 10)
@@ -74,6 +74,7 @@ class FirmDynamics:
     transitions: pd.DataFrame  # size class -> size class or exit, rows sum to 1
     tail: TailAccounting
     sizes: np.ndarray = field(repr=False)
+    high_growth_share: float = math.nan  # OECD-Eurostat high-growth enterprises (size_distribution)
 
     def headline(self) -> dict[str, float]:
         g = self.growth
@@ -87,6 +88,7 @@ class FirmDynamics:
             "tail_volatility": self.tail.volatility,
             "tail_exit_rate": self.tail.exit_rate,
             "implied_tail_exponent": self.tail.implied_exponent,
+            "high_growth_share": self.high_growth_share,
         }
 
 
@@ -156,7 +158,7 @@ def firm_dynamics(panel: pd.DataFrame, exits: pd.DataFrame) -> FirmDynamics:
                           tail_exits / tail_firms if tail_firms else math.nan)
     exit_rates = _exit_rates(panel, exits, steps)
     return FirmDynamics(int(steps[-1]), int(len(last)), zipf_exponent(employment), young, size_by_age, growth,
-                        exit_rates, transitions, tail, employment)
+                        exit_rates, transitions, tail, employment, high_growth_share(panel))
 
 
 def _exit_rates(panel: pd.DataFrame, exits: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
@@ -221,6 +223,7 @@ def write_report(dynamics: FirmDynamics, out: str | Path) -> Path:
         f"| share of employment in firms younger than 5 years | {head['young_employment_share']:.1%} |",
         f"| annual growth rate: sd, excess kurtosis | {head['growth_sd']:.3f}, {head['growth_kurtosis']:.2f} |",
         f"| mean employment, firms aged 10+ over firms under 2 | {head['size_ratio_10y_to_young']:.2f} |",
+        f"| high-growth firms (10+ employees, over 20% a year for 3 years) | {head['high_growth_share']:.1%} |",
         "",
         "## What sets the tail",
         "",

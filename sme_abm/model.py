@@ -413,12 +413,20 @@ class SMEEconomy(mesa.Model):
             # costs, so entrants grow with the economy rather than shrink relative to it
             revenue = revenue * self.demand_per_customer()[sector]
         capital = self.capital_output_ratio[sector] * 12.0 * revenue / 1.2 * 1.05
+        if entrant and econ.entrants_plan_capacity:
+            # the capital its plan needs for the customers it expects to win in its first year,
+            # as incumbents plan theirs (planned_units)
+            capital = capital * np.exp((1.0 - (1.0 - econ.customer_accumulation) ** 12) * customer_gap.astype(np.float64))
         innovative = rng.random(count) < econ.innovative_share
         exporter = CAN_EXPORT[sector] & (rng.random(count) < p.p20_international.exporter_share)
         small_lender = self._draw_banks(count)
+        # a high-growth phase for some entrants (7.6); the month-0 population's entrants too
+        # when it is made of entrants only; no draw when there are none
+        share = econ.high_growth_share if entrant or econ.initial_population == "entrants" else 0.0
+        high_growth = rng.random(count) < share if share > 0 else np.zeros(count, dtype=bool)
         return {
             "sector": sector, "age": age, "productivity": productivity, "demand_weight": weight,
-            "customer_gap": customer_gap,
+            "customer_gap": customer_gap, "high_growth": high_growth,
             "capital": capital, "innovative": innovative, "exporter": exporter, "bank": small_lender,
             "guarantor": np.full(count, -1), "risk_type": 0.5 * rng.standard_normal(count),
             "sales": revenue, "demand": revenue, "sales_at_evaluation": revenue,

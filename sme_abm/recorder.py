@@ -16,7 +16,7 @@ from .agents.sme import LARGE, MEDIUM, MICRO, SMALL
 from .demography import EXIT_REASONS
 from .heap import release_free_heap
 from .kernels import njit, take
-from .size_distribution import zipf_exponent
+from .size_distribution import high_growth_share, zipf_exponent
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import SMEEconomy
@@ -447,6 +447,8 @@ class Recorder:
             "accounting_residual_max": float(ts["accounting_residual"].max()),
             # the upper-tail (Zipf) exponent of SMEs' employment now (MLE on the upper 10%)
             "employment_tail_exponent": zipf_exponent(self.model.smes.employment),
+            # OECD-Eurostat high-growth firms among those with 10+ employees, over the panel's snapshots
+            "high_growth_share": high_growth_share(self.firm_panel()),
         }
 
 

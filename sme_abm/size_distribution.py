@@ -1,10 +1,11 @@
-"""The firm-size distribution's upper tail: the statistic the run summary, the validation
-report and the firm-dynamics report share. Apart from :mod:`sme_abm.validation` so that the
+"""The firm-size distribution's upper tail and its high-growth firms: the statistics the run
+summary, the validation report and the firm-dynamics report share. Apart from :mod:`sme_abm.validation` so that the
 recorder can use it without importing the runner above it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 ZIPF_TAIL_QUANTILE = 0.9  # the upper 10% of firms by employment form the fitted tail
 
@@ -31,3 +32,32 @@ def zipf_exponent(sizes: np.ndarray, tail_quantile: float = ZIPF_TAIL_QUANTILE) 
 
 
 __all__ = ["ZIPF_TAIL_QUANTILE", "zipf_exponent"]
+
+
+#: The OECD-Eurostat high-growth enterprise: 10 or more employees at the start, and annualised
+#: employment growth above 20% over three years (Eurostat-OECD Manual on Business Demography
+#: Statistics, 2007).
+HIGH_GROWTH_MIN_EMPLOYMENT, HIGH_GROWTH_RATE, HIGH_GROWTH_MONTHS = 10.0, 0.2, 36
+
+
+def high_growth_share(panel: pd.DataFrame) -> float:
+    """Share of firms with ``HIGH_GROWTH_MIN_EMPLOYMENT`` or more employees in a snapshot that
+    grow by more than ``HIGH_GROWTH_RATE`` a year (annualised) to the snapshot three years
+    later, among those alive at both, pooled over all such pairs of a firm panel (columns
+    firm_id, step, employment). NaN if no two snapshots are three years apart."""
+    steps = np.sort(panel["step"].unique())
+    by_step = {step: frame for step, frame in panel.groupby("step")}
+    grown = counted = 0
+    for before in steps:
+        after = before + HIGH_GROWTH_MONTHS
+        if after not in by_step:
+            continue
+        a, b = by_step[before], by_step[after]
+        _, ia, ib = np.intersect1d(a["firm_id"].to_numpy(), b["firm_id"].to_numpy(), assume_unique=True,
+                                   return_indices=True)
+        start = a["employment"].to_numpy(dtype=float)[ia]
+        end = b["employment"].to_numpy(dtype=float)[ib]
+        at_risk = start >= HIGH_GROWTH_MIN_EMPLOYMENT
+        counted += int(at_risk.sum())
+        grown += int((end[at_risk] > start[at_risk] * (1.0 + HIGH_GROWTH_RATE) ** 3).sum())
+    return grown / counted if counted else float("nan")

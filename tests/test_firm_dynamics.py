@@ -434,3 +434,108 @@ def test_from_a_population_of_entrants_the_dynamics_make_the_upper_tail():
     assert zipf_exponent(model.smes.employment) > 2.5
     model.run(599)
     assert zipf_exponent(model.smes.employment) < 1.8
+
+
+def test_in_a_high_growth_phase_a_firms_market_widens_until_the_phase_ends():
+    """Type dependence (Gabaix, Lasry, Lions and Moll 2016; Luttmer 2011): entrants are born
+    into a high-growth phase with probability ``high_growth_share``; in it the customer gap
+    widens by ``high_growth_rate`` a month, and the phase ends with probability
+    ``high_growth_end_rate`` a month, for good. Off, no firm has a phase and the gap only
+    closes."""
+    from sme_abm.agents.sme import widen_markets
+
+    off = SMEEconomy(n_smes=300, rng=3)
+    assert not off.draw_firms(4_000, revenue_scale=0.06, entrant=True)["high_growth"].any()
+    model = SMEEconomy(n_smes=2_000, rng=3, economy__high_growth_share=0.2, economy__high_growth_rate=0.03,
+                       economy__high_growth_end_rate=0.1)
+    born = model.draw_firms(20_000, revenue_scale=0.06, entrant=True)["high_growth"]
+    assert 0.19 < born.mean() < 0.21
+    assert not model.smes.high_growth.any()  # the month-0 population is not made of entrants here
+    smes = model.smes
+    smes.high_growth[:] = np.arange(smes.size) % 2 == 0
+    smes.customer_gap[:] = 0.5
+    in_phase = smes.high_growth.copy()
+    for month in range(10):
+        widen_markets(model)
+    # each month in the phase adds 0.03; the phase lasts a geometric number of months
+    months_in_phase = (smes.customer_gap[in_phase] - np.float32(0.5)) / 0.03
+    assert np.allclose(smes.customer_gap[~in_phase], 0.5)
+    assert np.allclose(months_in_phase, np.round(months_in_phase), atol=1e-3)
+    # P(still in after 10 months) = 0.9**10 = 0.349; mean months in it = sum 0.9**k, k = 0..9 = 6.51
+    # (a month's widening comes before its draw to end)
+    assert 0.30 < smes.high_growth[in_phase].mean() < 0.40
+    assert 6.2 < months_in_phase.mean() < 6.85
+    assert not smes.high_growth[~in_phase].any()  # a phase that ended does not return
+
+
+def test_high_growth_phases_make_young_firms_grow_and_carry_some_into_the_upper_tail():
+    """With a high-growth phase for one entrant in ten (widening 2% a month for three years on
+    average), firms aged 2-5 years still in their phase have larger customer bases than those of
+    the same age that never had one or left it, and the young are larger than without phases,
+    from the same economy and seed. (Less than the phase's widening: young firms lose customers
+    to demand they cannot serve; docs/calibration.md.)"""
+    def run(share):
+        return SMEEconomy(n_smes=3_000, rng=8, simulation__mesa_agents=False, simulation__burn_in_months=120,
+                          economy__high_growth_share=share).run(72)
+
+    def young(model):
+        return (model.smes.age >= 24) & (model.smes.age < 60)
+
+    without, model = run(0.0), run(0.1)
+    smes, aged = model.smes, young(model)
+    in_phase, others = aged & smes.high_growth, aged & ~smes.high_growth
+    assert in_phase.sum() >= 10
+    # 1.28 times when written
+    assert np.median(smes.demand_weight[in_phase]) > 1.15 * np.median(smes.demand_weight[others])
+    assert smes.customer_gap[in_phase].mean() > 0.2 > smes.customer_gap[others].mean()
+    # 7.69 and 8.21 workers when written
+    assert smes.employment[aged].mean() > 1.03 * without.smes.employment[young(without)].mean()
+
+
+def test_entrants_that_plan_capacity_buy_the_capital_of_their_first_years_customers():
+    """With ``entrants_plan_capacity`` an entrant's capital is its first month's times
+    exp(gap * (1 - (1 - customer_accumulation)**12)), the customers its plan expects to win in a
+    year (1.494 times at the baseline's gap of log 2 and 6.95% a month); the month-0 population's
+    capital is not changed."""
+    plain = SMEEconomy(n_smes=300, rng=3).draw_firms(500, revenue_scale=0.06, entrant=True)
+    model = SMEEconomy(n_smes=300, rng=3, economy__entrants_plan_capacity=True)
+    planned = model.draw_firms(500, revenue_scale=0.06, entrant=True)
+    econ = model.config.economy
+    factor = np.exp((1 - (1 - econ.customer_accumulation) ** 12) * np.float64(np.float32(econ.customer_gap_at_entry)))
+    assert factor == pytest.approx(1.494, abs=1e-3)
+    assert np.allclose(planned["capital"], plain["capital"] * factor, rtol=1e-12)
+    assert np.array_equal(planned["sales"], plain["sales"])
+    month0 = SMEEconomy(n_smes=300, rng=3).smes.capital
+    assert np.array_equal(model.smes.capital, month0)
+
+
+def test_transitory_demand_scatters_a_months_orders_but_not_the_customer_base(tmp_path, monkeypatch):
+    """``transitory_demand_volatility``: from the same state, each firm's orders in the month are
+    its orders without the factor times a mean-one lognormal draw of that sd (up to the sector
+    budget's normalisation), and its customer base is not changed by it."""
+    import sme_abm.model
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_):
+        raise Stop
+
+    options = dict(n_smes=2_000, rng=5, simulation__mesa_agents=False, economy__transitory_demand_volatility=0.2,
+                   markets__sme_input_sourcing="large_firms", levers__p05_fair_supervision__enabled=False)
+    SMEEconomy(**options).run(3).save_state(tmp_path / "state")
+    models = [SMEEconomy(state=tmp_path / "state", **options) for _ in range(2)]
+    off = models[1]
+    off.config = off.config.model_copy(
+        update={"economy": off.config.economy.model_copy(update={"transitory_demand_volatility": 0.0})})
+    monkeypatch.setattr(sme_abm.model, "collect_receivables", stop)
+    for model in models:
+        with pytest.raises(Stop):
+            model.step()
+    on = models[0]
+    selling = (on.smes.demand > 0) & (off.smes.demand > 0)  # firms closed this month have no orders
+    assert selling.mean() > 0.95
+    ratio = np.log(on.smes.demand[selling] / off.smes.demand[selling])
+    assert 0.18 < ratio.std() < 0.22
+    assert abs(ratio.mean()) < 0.05
+    assert np.array_equal(on.smes.demand_weight, off.smes.demand_weight)

@@ -69,6 +69,7 @@ SME_SCHEMA: dict[str, object] = {
     "shock_hit": np.bool_,
     "shut_down": np.bool_,
     "relief_approved": np.bool_,  # lever 23: relief approved for the current shock (lever 24 processed it)
+    "high_growth": np.bool_,  # in a high-growth phase: its market keeps widening (7.6)
 }
 
 #: Bits of ``support_bits``: which budget levers supported a firm since the last evaluation.
@@ -912,6 +913,7 @@ def evolve_demand(model: "SMEEconomy") -> None:
     shock = standard_normal(rng, smes.size)
     growth, root_served = np.empty(smes.size), np.empty(smes.size)
     econ = model.config.economy
+    widen_markets(model)
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           smes.customer_gap, float(econ.growth_drift), float(elasticity),
                           float(econ.demand_volatility), float(econ.customer_accumulation),
@@ -921,6 +923,30 @@ def evolve_demand(model: "SMEEconomy") -> None:
     _grow_demand_weights_kernel(smes.demand_weight, np.exp(growth), root_served, smes.sector, after)
     _scale_by_sector_kernel(smes.demand_weight, smes.sector,
                             np.divide(before, after, out=np.ones(n_sectors), where=after > 0))
+
+
+def widen_markets(model: "SMEEconomy") -> None:
+    """High-growth phases (``economy.high_growth_share``; docs/model.md 7.6): a firm in one
+    finds its market widening, its customer gap growing by ``high_growth_rate`` log points a
+    month, which it then wins as it wins any gap; the phase ends with probability
+    ``high_growth_end_rate`` a month and does not return. Type dependence in the growth process
+    (Gabaix, Lasry, Lions and Moll 2016, Econometrica 84; Luttmer 2011, REStud 78): the few
+    firms in the phase carry the size distribution's tail out in decades, where random growth
+    alone takes centuries. Off (share 0), nothing is drawn."""
+    econ, smes = model.config.economy, model.smes
+    if econ.high_growth_share <= 0.0:
+        return
+    ending = uniform(model.rng, smes.size) < econ.high_growth_end_rate
+    _widen_markets_kernel(smes.high_growth, smes.customer_gap, ending, float(econ.high_growth_rate))
+
+
+@njit
+def _widen_markets_kernel(high_growth, customer_gap, ending, rate):  # pragma: no cover - compiled
+    """``customer_gap[high_growth] += rate``, then ``high_growth &= ~ending``."""
+    for i in range(high_growth.size):
+        if high_growth[i]:
+            customer_gap[i] = customer_gap[i] + np.float32(rate)
+            high_growth[i] = not ending[i]
 
 
 @njit

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..agents.sme import MEDIUM, inputs_per_unit, monthly_capacity
-from ..kernels import bincount_sums, maximum, minimum, njit, take, uniform
+from ..kernels import bincount_sums, maximum, minimum, njit, standard_normal, take, uniform
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
@@ -59,6 +59,11 @@ def allocate_demand(model: "SMEEconomy") -> None:
     relative = smes.price / model.sector_price[smes.sector]
     price_factor = np.power(relative, 1.0 - sigma)
     preference = float((1.0 - lever.price_preference) ** (1.0 - sigma))
+    transitory = float(model.config.economy.transitory_demand_volatility)
+    if transitory > 0.0:
+        # the month's orders scatter around the customer base (timing, weather, one-off jobs):
+        # a mean-one lognormal factor that leaves the customer base itself alone (7.3)
+        price_factor = price_factor * np.exp(transitory * standard_normal(rng, n) - 0.5 * transitory ** 2)
 
     # who is open for business this month (lever 5: blanket shutdowns); demand weights by channel
     draws = uniform(rng, n)
