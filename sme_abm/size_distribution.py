@@ -1,6 +1,6 @@
 """The firm-size distribution's upper tail and its high-growth firms: the statistics the run
-summary, the validation report and the firm-dynamics report share. Apart from :mod:`sme_abm.validation` so that the
-recorder can use it without importing the runner above it."""
+summary, the validation report and the firm-dynamics report share. Apart from
+:mod:`sme_abm.validation` so that the recorder can use them without importing the runner above it."""
 
 from __future__ import annotations
 
@@ -31,9 +31,6 @@ def zipf_exponent(sizes: np.ndarray, tail_quantile: float = ZIPF_TAIL_QUANTILE) 
     return float(fit.power_law.alpha - 1.0)
 
 
-__all__ = ["ZIPF_TAIL_QUANTILE", "zipf_exponent"]
-
-
 #: The OECD-Eurostat high-growth enterprise: 10 or more employees at the start, and annualised
 #: employment growth above 20% over three years (Eurostat-OECD Manual on Business Demography
 #: Statistics, 2007).
@@ -59,5 +56,9 @@ def high_growth_share(panel: pd.DataFrame) -> float:
         end = b["employment"].to_numpy(dtype=float)[ib]
         at_risk = start >= HIGH_GROWTH_MIN_EMPLOYMENT
         counted += int(at_risk.sum())
-        grown += int((end[at_risk] > start[at_risk] * (1.0 + HIGH_GROWTH_RATE) ** 3).sum())
+        grown += int((end[at_risk] > start[at_risk] * (1.0 + HIGH_GROWTH_RATE) ** (HIGH_GROWTH_MONTHS / 12)).sum())
     return grown / counted if counted else float("nan")
+
+
+__all__ = ["HIGH_GROWTH_MIN_EMPLOYMENT", "HIGH_GROWTH_MONTHS", "HIGH_GROWTH_RATE", "ZIPF_TAIL_QUANTILE",
+           "high_growth_share", "zipf_exponent"]

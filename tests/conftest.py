@@ -28,3 +28,37 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 @pytest.fixture
 def small_config() -> dict:
     return {"simulation": {"n_smes": 1_000, "steps": 24, "seed": 7}}
+
+
+class _GoodsMarketClosed(Exception):
+    """Raised in place of the phase after the goods market, to stop a month there."""
+
+
+@pytest.fixture
+def through_goods_market(tmp_path, monkeypatch):
+    """``through_goods_market(options, section, field, values)``: economies loaded from one saved
+    state (made with ``options``, three months in) that differ only in ``config.section.field``,
+    one per value, each run through the next month up to and including the goods market (the
+    month stops where receivables would be collected). Compares what a goods-market setting
+    does to the same month."""
+    import sme_abm.model
+    from sme_abm import SMEEconomy
+
+    def close(*_):
+        raise _GoodsMarketClosed
+
+    def run(options: dict, section: str, field: str, values: tuple) -> list:
+        SMEEconomy(**options).run(3).save_state(tmp_path / "state")
+        models = []
+        for value in values:
+            model = SMEEconomy(state=tmp_path / "state", **options)
+            part = getattr(model.config, section).model_copy(update={field: value})
+            model.config = model.config.model_copy(update={section: part})
+            models.append(model)
+        monkeypatch.setattr(sme_abm.model, "collect_receivables", close)
+        for model in models:
+            with pytest.raises(_GoodsMarketClosed):
+                model.step()
+        return models
+
+    return run

@@ -509,30 +509,13 @@ def test_entrants_that_plan_capacity_buy_the_capital_of_their_first_years_custom
     assert np.array_equal(model.smes.capital, month0)
 
 
-def test_transitory_demand_scatters_a_months_orders_but_not_the_customer_base(tmp_path, monkeypatch):
+def test_transitory_demand_scatters_a_months_orders_but_not_the_customer_base(through_goods_market):
     """``transitory_demand_volatility``: from the same state, each firm's orders in the month are
     its orders without the factor times a mean-one lognormal draw of that sd (up to the sector
     budget's normalisation), and its customer base is not changed by it."""
-    import sme_abm.model
-
-    class Stop(Exception):
-        pass
-
-    def stop(*_):
-        raise Stop
-
     options = dict(n_smes=2_000, rng=5, simulation__mesa_agents=False, economy__transitory_demand_volatility=0.2,
                    markets__sme_input_sourcing="large_firms", levers__p05_fair_supervision__enabled=False)
-    SMEEconomy(**options).run(3).save_state(tmp_path / "state")
-    models = [SMEEconomy(state=tmp_path / "state", **options) for _ in range(2)]
-    off = models[1]
-    off.config = off.config.model_copy(
-        update={"economy": off.config.economy.model_copy(update={"transitory_demand_volatility": 0.0})})
-    monkeypatch.setattr(sme_abm.model, "collect_receivables", stop)
-    for model in models:
-        with pytest.raises(Stop):
-            model.step()
-    on = models[0]
+    on, off = through_goods_market(options, "economy", "transitory_demand_volatility", (0.2, 0.0))
     selling = (on.smes.demand > 0) & (off.smes.demand > 0)  # firms closed this month have no orders
     assert selling.mean() > 0.95
     ratio = np.log(on.smes.demand[selling] / off.smes.demand[selling])

@@ -175,35 +175,17 @@ def test_sourcing_inputs_from_smes_raises_their_share_of_enterprise_revenue():
     assert share["proportional"] > share["large_firms"] + 0.02
 
 
-class _GoodsMarketClosed(Exception):
-    """Raised in place of the phase after the goods market, to stop a month there."""
-
-
-def _close_after_goods_market(*_):
-    raise _GoodsMarketClosed
-
-
-def test_buyers_an_sme_turns_away_buy_from_the_sectors_other_smes_with_spare_capacity(tmp_path, monkeypatch):
+def test_buyers_an_sme_turns_away_buy_from_the_sectors_other_smes_with_spare_capacity(through_goods_market):
     """Rationed buyers' search (markets.rationed_demand_search): from the same saved state,
     the month's demand an SME cannot serve is partly served by other SMEs of its sector with
     spare capacity, within that capacity, and paid as its channel pays; without the search it
     all goes to large firms (or is not placed)."""
-    import sme_abm.model
     from sme_abm.agents.sme import monthly_capacity
 
     options = dict(n_smes=2_000, rng=5, simulation__mesa_agents=False, simulation__burn_in_months=120,
                    markets__rationed_demand_search=1.0,
                    markets__sme_input_sourcing="large_firms")  # no orders between SMEs, which follow sales
-    SMEEconomy(**options).run(3).save_state(tmp_path / "state")
-    models = {search: SMEEconomy(state=tmp_path / "state", **options) for search in (1.0, 0.0)}
-    off = models[0.0]
-    off.config = off.config.model_copy(
-        update={"markets": off.config.markets.model_copy(update={"rationed_demand_search": 0.0})})
-    monkeypatch.setattr(sme_abm.model, "collect_receivables", _close_after_goods_market)
-    for model in models.values():  # the month up to and including the goods market
-        with pytest.raises(_GoodsMarketClosed):
-            model.step()
-    on, off = models[1.0], models[0.0]
+    on, off = through_goods_market(options, "markets", "rationed_demand_search", (1.0, 0.0))
     found = on.step_stats["searched_sales"]
     unserved = float((off.smes.demand - off.smes.sales).sum())
     assert "searched_sales" not in off.step_stats

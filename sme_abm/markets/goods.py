@@ -10,8 +10,9 @@ procurement compares small/micro bids at their price less lever 8's deduction.
 Sales are capped by capacity. Household and government spending that
 SMEs cannot serve goes to large firms, and so does the rest of the world's; unserved
 supply-chain orders are not placed; with ``markets.rationed_demand_search`` a share of it
-first looks for the sector's other SMEs with spare capacity (:func:`search_rationed_demand`). The rest of the world spends on exports the yuan it
-earned from imports the month before (balanced trade with a month's lag).
+first looks for the sector's other SMEs with spare capacity (:func:`search_rationed_demand`).
+The rest of the world spends on exports the yuan it earned from imports the month before
+(balanced trade with a month's lag).
 All SMEs are served at once (synchronous allocation).
 """
 
@@ -117,8 +118,9 @@ def allocate_demand(model: "SMEEconomy") -> None:
     # sales its destroyed capacity cannot serve
     household_sales, export_sales, supply_chain_sales, procurement_sales = (np.empty(n) for _ in range(4))
     # demand the firms could not serve, by sector and channel, summed only if buyers search for it
+    # (None compiles the kernel without the sums: numba prunes the branch)
     search = float(model.config.markets.rationed_demand_search)
-    unserved = np.zeros((n_sectors if search > 0.0 else 0, 4))
+    unserved = np.zeros((n_sectors, 4)) if search > 0.0 else None
     factor = np.broadcast_to(np.asarray(model.shock_factor, dtype=float), (n,))
     _demand_kernel(smes.sector, weight, per_weight, small_micro_weight, sme_base_weight, sme_weight, export_weight,
                    *supply_chain, *procurement_small_micro, *procurement_sme, *procurement_open, *exports,
@@ -295,7 +297,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         sales = demand * served
         lost_revenue = where(shock_hit, maximum(unshocked - sales, 0.0), 0.0)
         receivables += supply_chain * served + procurement * served
-        unserved[sector, channel] += channel_demand * (1 - served)   (only if unserved has rows)
+        unserved[sector, channel] += channel_demand * (1 - served)   (unless unserved is None)
     """
     # the per-sector values gathered first, so the loop vectorises
     firm_per_weight, ratio = take(per_weight, sector), take(capital_output_ratio, sector)
@@ -324,7 +326,7 @@ def _demand_kernel(sector, weight, per_weight, small_micro_weight, sme_base_weig
         supply_chain_sales[i] = chain_sold
         procurement_sales[i] = procured
         receivables[i] += chain_sold + procured
-        if unserved.shape[0] > 0:
+        if unserved is not None:
             s = sector[i]
             unserved[s, 0] += household - household_sales[i]
             unserved[s, 1] += exports - export_sales[i]
