@@ -238,3 +238,33 @@ def test_productivity_that_saves_inputs_lowers_the_whole_unit_cost():
         expected = model.materials_share[smes.sector] * units / (smes.productivity if saves else 1.0)
         produce(model)
         assert paid["materials"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_scarcity_pricing_raises_the_prices_of_firms_short_of_capacity():
+    """With ``markets.scarcity_pricing`` a markup-pricing firm whose demand exceeded its capacity
+    raises the price its Calvo rule gives by a uniform share up to the setting; one with idle
+    capacity priced above its normal price cuts it likewise, not below the normal price; one in
+    between prices exactly as without the option (the same draws)."""
+    from sme_abm.agents.sme import normal_markups
+
+    rise = 0.05
+    models = [_economy(n=1_500, markets__pricing="markup", markets__scarcity_pricing=value,
+                       simulation__burn_in_months=0) for value in (0.0, rise)]
+    for model in models:
+        smes = model.smes
+        capacity = 1.2 * smes.capital / (12.0 * model.capital_output_ratio[smes.sector])
+        kind = np.arange(smes.size) % 3  # 0 short of capacity, 1 idle and dear, 2 neither
+        normal = (1.0 + normal_markups(model.config)[smes.sector]) * unit_cost(model)
+        smes.price[kind == 1] = 1.03 * normal[kind == 1]
+        smes.demand[:] = np.select([kind == 0, kind == 1], [2.0, 0.5], 0.9) * capacity * smes.price
+        set_prices(model)
+    off, on = (model.smes.price for model in models)
+    assert np.array_equal(on[kind == 2], off[kind == 2])
+    ratio = on[kind == 0] / off[kind == 0]
+    assert (ratio >= 1.0).all() and (ratio < 1.0 + rise).all()
+    assert ratio.mean() == pytest.approx(1.0 + rise / 2, abs=0.004)  # a uniform share of the rise
+    idle = kind == 1
+    kept = off[idle] > normal[idle] * 1.0001  # those the Calvo draw did not reset
+    assert kept.mean() > 0.8
+    assert (on[idle][kept] < off[idle][kept]).mean() > 0.95
+    assert (on[idle] >= normal[idle] * (1 - 1e-12)).all()  # not below the normal price

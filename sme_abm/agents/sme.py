@@ -227,10 +227,13 @@ def set_prices(model: "SMEEconomy") -> None:
     ``markets.price_adjustment`` if it is cheaper than its sector's average, and a firm
     with spare capacity (utilisation under ``markets.normal_utilisation``) cuts it likewise
     if it is dearer; otherwise it adjusts quantity only. No firm prices below its unit
-    variable cost. "Its market's price" is that of the goods it competes with: its sector's
-    SME price index and large firms' price, weighted by SMEs' share of household spending
-    (:func:`market_price`); so SMEs' prices are anchored by large firms' as well as by each
-    other's. Then the sector price indices (demand-weighted means) are updated."""
+    variable cost. Under ``markets.pricing = "markup"`` (the baseline) a firm resets to its
+    sector's markup over its own unit cost at Calvo dates instead, and with
+    ``markets.scarcity_pricing`` it also takes a scarcity premium while its capacity falls
+    short and gives it back once capacity is idle (docs/model.md 7.3a). "Its market's price"
+    is that of the goods it competes with: its sector's SME price index and large firms'
+    price, weighted by SMEs' share of household spending (:func:`market_price`); so SMEs'
+    prices are anchored by large firms' as well as by each other's. Then the sector price indices (demand-weighted means) are updated."""
     smes, markets = model.smes, model.config.markets
     draws = uniform(model.rng, smes.size)
     n_sectors = len(model.sector_names)
@@ -242,8 +245,8 @@ def set_prices(model: "SMEEconomy") -> None:
                   np.asarray(model.materials_share, dtype=float), np.asarray(model.revenue_per_worker, dtype=float),
                   float(12.0 * model.wage), 1.0 - compliance, draws, float(markets.price_adjustment),
                   float(markets.normal_utilisation), markets.pricing == "markup", model.normal_markup,
-                  float(markets.price_reset_probability), bool(model.config.economy.productivity_saves_inputs),
-                  index_exponent, weights, valued)
+                  float(markets.price_reset_probability), float(markets.scarcity_pricing),
+                  bool(model.config.economy.productivity_saves_inputs), index_exponent, weights, valued)
     # the sector price indices (customer-base weighted power means), summed in the kernel in row order
     mean = np.divide(valued, weights, out=np.ones(n_sectors), where=weights > 0)
     model.sector_price = mean if index_exponent == 1.0 else mean ** (1.0 / index_exponent)
@@ -259,8 +262,8 @@ def market_price(model: "SMEEconomy") -> np.ndarray:
 @njit
 def _price_kernel(price, demand, capital, sector, productivity, demand_weight, capital_output_ratio, reference,
                   materials_share, revenue_per_worker, annual_wage, productive_time, draws, adjustment,
-                  normal_utilisation, markup_pricing, markup, reset_probability, saves_inputs, index_exponent,
-                  weights, valued):  # pragma: no cover - compiled
+                  normal_utilisation, markup_pricing, markup, reset_probability, scarcity, saves_inputs,
+                  index_exponent, weights, valued):  # pragma: no cover - compiled
     """The price rule of :func:`set_prices`, one firm at a time (no firm's price depends on
     another's this month), with the unit variable cost :func:`unit_cost` written out::
 
@@ -269,7 +272,11 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
     (``inputs`` the materials share, over productivity if ``saves_inputs``). The CATS rule
     keeps ``max(price, floor)``; with ``markup_pricing`` a firm whose draw is below
     ``reset_probability`` sets ``(1 + markup[sector]) * floor`` and the others keep their
-    price. Then the sector sums of the price index, ``bincount(sector, demand_weight)`` and
+    price; with ``scarcity`` above 0 a firm whose demand exceeded its capacity then raises
+    that price by ``scarcity`` times a uniform share, and a firm under ``normal_utilisation``
+    priced above its normal price cuts it by as much, not below the normal price: the same
+    draw, rescaled to [0, 1) within the reset or the keep branch, so the option draws nothing
+    more. Then the sector sums of the price index, ``bincount(sector, demand_weight)`` and
     ``bincount(sector, demand_weight * price ** index_exponent)``, in row order as bincount
     adds them (``index_exponent`` 1 for the arithmetic mean, 1 - sigma for the CES index)."""
     ratio, average = take(capital_output_ratio, sector), take(reference, sector)
@@ -278,12 +285,22 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
         p = price[i]
         material = inputs[i] / productivity[i] if saves_inputs else inputs[i]
         floor = material + annual_wage / (per_worker[i] * productivity[i]) / productive_time
+        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
+        wanted = demand[i] / p  # units asked at last month's price
         if markup_pricing:
             # Calvo: a firm resets to its normal price with the month's probability
-            price[i] = (1.0 + markup[sector[i]]) * floor if draws[i] < reset_probability else p
+            reset = draws[i] < reset_probability
+            normal = (1.0 + markup[sector[i]]) * floor
+            p = normal if reset else p
+            if scarcity > 0.0:
+                share = draws[i] / reset_probability if reset else (
+                    (draws[i] - reset_probability) / (1.0 - reset_probability))
+                if wanted > capacity:
+                    p = p * (1.0 + scarcity * share)
+                elif (wanted < normal_utilisation * capacity) & (p > normal):
+                    p = maximum(p * (1.0 - scarcity * share), normal)  # the premium goes with the shortage
+            price[i] = p
             continue
-        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
-        wanted = demand[i] / p
         step = adjustment * draws[i]
         raised = p * (1.0 + step)
         cut = p * (1.0 - step)
