@@ -233,7 +233,8 @@ def set_prices(model: "SMEEconomy") -> None:
     short and gives it back once capacity is idle (docs/model.md 7.3a). "Its market's price"
     is that of the goods it competes with: its sector's SME price index and large firms'
     price, weighted by SMEs' share of household spending (:func:`market_price`); so SMEs'
-    prices are anchored by large firms' as well as by each other's. Then the sector price indices (demand-weighted means) are updated."""
+    prices are anchored by large firms' as well as by each other's. Then the sector price
+    indices (demand-weighted means) are updated."""
     smes, markets = model.smes, model.config.markets
     draws = uniform(model.rng, smes.size)
     n_sectors = len(model.sector_names)
@@ -285,14 +286,14 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
         p = price[i]
         material = inputs[i] / productivity[i] if saves_inputs else inputs[i]
         floor = material + annual_wage / (per_worker[i] * productivity[i]) / productive_time
-        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
-        wanted = demand[i] / p  # units asked at last month's price
         if markup_pricing:
             # Calvo: a firm resets to its normal price with the month's probability
             reset = draws[i] < reset_probability
             normal = (1.0 + markup[sector[i]]) * floor
             p = normal if reset else p
-            if scarcity > 0.0:
+            if scarcity > 0.0:  # capacity only read when on: the baseline's path does no more work
+                capacity = 1.2 * capital[i] / (12.0 * ratio[i])
+                wanted = demand[i] / price[i]  # units asked at last month's price
                 share = draws[i] / reset_probability if reset else (
                     (draws[i] - reset_probability) / (1.0 - reset_probability))
                 if wanted > capacity:
@@ -301,6 +302,8 @@ def _price_kernel(price, demand, capital, sector, productivity, demand_weight, c
                     p = maximum(p * (1.0 - scarcity * share), normal)  # the premium goes with the shortage
             price[i] = p
             continue
+        capacity = 1.2 * capital[i] / (12.0 * ratio[i])
+        wanted = demand[i] / p
         step = adjustment * draws[i]
         raised = p * (1.0 + step)
         cut = p * (1.0 - step)
