@@ -292,6 +292,7 @@ def dynamics_command(
 
     from .atomic import staged_folder
     from .firm_dynamics import firm_dynamics, write_report
+    from .size_distribution import VARIANCE_RATIO_YEARS
 
     panel_file, exits_file = run_dir / "firm_panel.parquet", run_dir / "exits.parquet"
     for path in (panel_file, exits_file):
@@ -312,6 +313,8 @@ def dynamics_command(
     table.add_row("upper-tail exponent of employment (MLE)", f"{head['tail_exponent']:.3f}")
     table.add_row("tail exponent implied by the tail's growth and exits", f"{head['implied_tail_exponent']:.3f}")
     table.add_row("annual exit rate of firms in the upper tail", f"{head['tail_exit_rate']:.1%}")
+    table.add_row(f"variance ratio of growth, {VARIANCE_RATIO_YEARS} years over 1 (1: Gibrat)",
+                  f"{head['growth_variance_ratio']:.3f}")
     table.add_row("employment in firms younger than 5 years", f"{head['young_employment_share']:.1%}")
     table.add_row("annual growth rate sd", f"{head['growth_sd']:.3f}")
     table.add_row("mean size, 10+ years over under 2", f"{head['size_ratio_10y_to_young']:.2f}")

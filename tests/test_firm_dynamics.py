@@ -12,6 +12,7 @@ from sme_abm import SMEEconomy
 from sme_abm.cli import app
 from sme_abm.runner import run
 from sme_abm.firm_dynamics import firm_dynamics
+from sme_abm.size_distribution import growth_variance_ratio
 from sme_abm.validation import zipf_exponent
 
 
@@ -60,6 +61,7 @@ def test_dynamics_command_reports_a_run(tmp_path):
     assert result.exit_code == 0, result.output
     report = (run_dir / "firm_dynamics" / "report.md").read_text()
     assert "upper-tail exponent" in report and "Size-class transitions" in report and "What sets the tail" in report
+    assert "presumes growth that does not reverse" in report and "**n/a**" in report  # 3 years: no 5-year pairs
     assert (run_dir / "firm_dynamics" / "firm_dynamics.png").stat().st_size > 5_000
     transitions = pd.read_csv(run_dir / "firm_dynamics" / "size_class_transitions.csv", index_col=0)
     shares = transitions.drop(columns="firms").loc["micro"]
@@ -360,6 +362,37 @@ def test_tail_accounting_recovers_a_gibrat_tail_and_the_exponent_it_implies():
     # a tail that dies half as often is fatter, as the formula says
     thinner_death = firm_dynamics(*_gibrat_panel(-0.02, 0.3, 0.025))
     assert thinner_death.tail_exponent < d.tail_exponent - 0.15
+
+
+def _persistence_panel(rho: float, sd: float = 0.3, firms: int = 4_000, years: int = 11, seed: int = 9):
+    """Yearly snapshots of firms whose log size is a stationary AR(1) with annual persistence
+    ``rho`` (a random walk at 1): log size moves by ``sd`` a year, reverting at ``1 - rho``."""
+    rng = np.random.default_rng(seed)
+    stationary_sd = sd / np.sqrt(1 - rho ** 2) if rho < 1 else 0.0
+    log_size, frames = stationary_sd * rng.standard_normal(firms), []
+    for year in range(years):
+        frames.append(pd.DataFrame({"firm_id": np.arange(firms), "step": 12 * year + 11,
+                                    "employment": np.exp(2.0 + log_size)}))
+        log_size = rho * log_size + sd * rng.standard_normal(firms)
+    return pd.concat(frames)
+
+
+def test_growth_variance_ratio_is_one_for_a_random_walk_and_reads_how_fast_growth_reverses():
+    """A random walk in log size (Gibrat) gives 1; a stationary AR(1) at persistence 0.5 gives
+    (1 - 0.5**5) / (5 * 0.5) = 0.3875 over 5 years, and at 0.9, 0.819; the firm-dynamics
+    report carries it."""
+    assert growth_variance_ratio(_persistence_panel(1.0)) == pytest.approx(1.0, abs=0.06)
+    assert growth_variance_ratio(_persistence_panel(0.5)) == pytest.approx(0.3875, abs=0.03)
+    assert growth_variance_ratio(_persistence_panel(0.9)) == pytest.approx(0.819, abs=0.05)
+    assert growth_variance_ratio(_persistence_panel(0.5), years=2) == pytest.approx(0.75, abs=0.04)
+    # firms gone (or at 0 workers) at either snapshot do not count; a short panel gives NaN
+    panel = _persistence_panel(1.0, years=3)
+    assert np.isnan(growth_variance_ratio(panel))
+    assert np.isnan(growth_variance_ratio(panel.iloc[:0]))
+    panel = _persistence_panel(0.5)
+    d = firm_dynamics(panel.assign(size_class=0, age=120), pd.DataFrame(columns=["step", "firm_id", "age",
+                                                                                   "size_class"]))
+    assert d.headline()["growth_variance_ratio"] == pytest.approx(0.3875, abs=0.03)
 
 
 def test_with_prices_that_follow_costs_large_firms_rarely_exit_and_the_tail_fattens():
