@@ -104,6 +104,45 @@ def test_customer_accumulation_grows_young_firms_and_closes_their_gap():
     assert (smes.customer_gap[old] == 0).all()
 
 
+@pytest.mark.parametrize("gradual", [True, False])
+def test_gains_won_gradually_put_a_good_draw_into_the_gap_and_a_bad_one_into_the_customer_base(gradual):
+    """With ``economy.gains_won_gradually`` a firm's good draw (volatility times a positive
+    standard normal) is added to its customer gap, to be won at ``customer_accumulation`` a
+    month and planned for (``planned_units``), and leaves its customer base where the sector's
+    total puts it; a bad draw lowers the base at once. Off, every draw moves the base and no
+    gap opens. Everyone served, no productivity differences, no gaps before."""
+    from sme_abm.agents.sme import evolve_demand, planned_units
+
+    model = SMEEconomy(n_smes=2_000, rng=4, economy__demand_volatility=0.1, economy__gains_won_gradually=gradual)
+    smes = model.smes
+    smes.productivity[:] = 1.0
+    smes.customer_gap[:] = 0.0
+    smes.shut_down[:] = False
+    smes.sales[:] = smes.demand
+    before = smes.demand_weight.copy()
+    evolve_demand(model)
+    log_ratio = np.log(smes.demand_weight / before)
+    gap = smes.customer_gap.astype(float)
+    if not gradual:
+        assert (gap == 0).all()
+        for sector in range(4):  # draws both ways around the sector's scale, sd 0.1
+            assert np.std(log_ratio[smes.sector == sector]) == pytest.approx(0.1, rel=0.1)
+        return
+    good = gap > 0
+    assert good.mean() == pytest.approx(0.5, abs=0.05)
+    assert gap[good].mean() == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.1)  # 0.1 E[z | z > 0]
+    for sector in range(4):
+        in_sector = smes.sector == sector
+        scale = log_ratio[in_sector & good]
+        assert np.allclose(scale, scale[0], atol=1e-12)  # the good drew nothing into the base
+        bad = log_ratio[in_sector & ~good] - scale[0]
+        assert (bad < 0).all() and bad.mean() == pytest.approx(-0.1 * np.sqrt(2 / np.pi), rel=0.15)
+    # the customers to be won are planned for: capacity is built ahead of them
+    units = smes.demand / smes.price
+    planned = planned_units(model)
+    assert (planned[good] > units[good]).all() and np.allclose(planned[~good], units[~good])
+
+
 @pytest.mark.parametrize("loss_elasticity", [0.5, 0.25, 0.0])
 def test_unserved_customers_leave_by_the_elasticity_of_the_customer_base_to_service(loss_elasticity):
     """Customers turned away leave (Anderson, Fitzsimons and Simester 2006: a stockout lowers

@@ -681,7 +681,7 @@ def planned_units(model: "SMEEconomy") -> np.ndarray:
     those customers in judging it (:func:`_produce_kernel`); without a gap, this month's demand."""
     smes, econ = model.smes, model.config.economy
     units = smes.demand / smes.price
-    if econ.customer_gap_at_entry <= 0 and econ.customer_gap_dispersion <= 0:
+    if econ.customer_gap_at_entry <= 0 and econ.customer_gap_dispersion <= 0 and not econ.gains_won_gradually:
         return units  # no firm has a gap (the month-0 population's follows the entrants')
     won = 1.0 - (1.0 - econ.customer_accumulation) ** 12
     return units * np.exp(won * smes.customer_gap.astype(np.float64))
@@ -937,7 +937,7 @@ def evolve_demand(model: "SMEEconomy") -> None:
     _demand_growth_kernel(log_a, smes.sector, mean_log_a, shock, smes.demand, smes.sales, smes.shut_down,
                           smes.customer_gap, float(econ.growth_drift), float(elasticity),
                           float(econ.demand_volatility), float(econ.customer_accumulation),
-                          float(econ.unserved_customer_loss), growth, root_served)
+                          float(econ.unserved_customer_loss), bool(econ.gains_won_gradually), growth, root_served)
     before = bincount_sums(smes.sector, smes.demand_weight, n_sectors)
     after = np.zeros(n_sectors)
     _grow_demand_weights_kernel(smes.demand_weight, np.exp(growth), root_served, smes.sector, after)
@@ -971,13 +971,15 @@ def _widen_markets_kernel(high_growth, customer_gap, ending, rate):  # pragma: n
 
 @njit
 def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_down, customer_gap, growth_drift,
-                          elasticity, volatility, accumulation, loss_elasticity, growth,
+                          elasticity, volatility, accumulation, loss_elasticity, gradual_gains, growth,
                           root_served):  # pragma: no cover - compiled
     """In numpy terms (``sqrt`` is correctly rounded in both)::
 
         drift = growth_drift + elasticity * (log_a - mean_log_a[sector])
         gained = accumulation * customer_gap;  customer_gap -= gained
         growth = drift + gained + volatility * shock
+        (gradual_gains: growth = drift + gained + minimum(volatility * shock, 0),
+         customer_gap += maximum(volatility * shock, 0), after the month's gain)
         served = where(demand > 0, minimum(sales / maximum(demand, 1e-12), 1.0), 1.0)
         root_served = where(shut_down, 1.0, served) ** loss_elasticity   (np.sqrt at 0.5)
     """
@@ -986,7 +988,11 @@ def _demand_growth_kernel(log_a, sector, mean_log_a, shock, demand, sales, shut_
         drift = growth_drift + elasticity * (log_a[i] - sector_mean[i])
         gained = accumulation * np.float64(customer_gap[i])
         customer_gap[i] = customer_gap[i] - gained
-        growth[i] = drift + gained + volatility * shock[i]
+        if gradual_gains and shock[i] > 0.0:  # news of customers to be won, not customers yet
+            customer_gap[i] = customer_gap[i] + np.float32(volatility * shock[i])
+            growth[i] = drift + gained
+        else:
+            growth[i] = drift + gained + volatility * shock[i]
         served = minimum(sales[i] / maximum(demand[i], 1e-12), 1.0)
         served = served if demand[i] > 0 else 1.0
         served = 1.0 if shut_down[i] else served
