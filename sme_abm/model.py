@@ -353,6 +353,13 @@ class SMEEconomy(mesa.Model):
         econ = self.config.economy
         return econ.overhead_cost * (self.wage / econ.wage if econ.overhead_follows_wages else 1.0)
 
+    def size_threshold_scale(self) -> float:
+        """What MIIT's sales thresholds (3, 20 and 400 CNY m a year) are multiplied by this
+        month: 1, or with ``economy.size_thresholds_follow_wages`` the wage over the month-0
+        wage, so that a firm's size class reads its size against the economy's nominal scale."""
+        econ = self.config.economy
+        return self.wage / econ.wage if econ.size_thresholds_follow_wages else 1.0
+
     def initial_monthly_costs(self, rows: np.ndarray) -> np.ndarray:
         smes, econ = self.smes, self.config.economy
         sales = smes.sales[rows]

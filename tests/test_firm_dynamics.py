@@ -143,6 +143,31 @@ def test_gains_won_gradually_put_a_good_draw_into_the_gap_and_a_bad_one_into_the
     assert (planned[good] > units[good]).all() and np.allclose(planned[~good], units[~good])
 
 
+@pytest.mark.parametrize("follow", [True, False])
+def test_size_thresholds_following_wages_read_sales_against_the_economys_nominal_scale(follow):
+    """MIIT's sales thresholds (3, 20, 400 CNY m a year) are nominal. With
+    ``economy.size_thresholds_follow_wages`` they move with the wage from the set-up's: at twice
+    the month-0 wage a firm of 200 workers selling 500 CNY m a year is small (under 800 and
+    under 1,000 workers), and one selling 1,000 is large; with the 2011 thresholds fixed, both
+    are large."""
+    from sme_abm.agents.sme import LARGE, SMALL, produce
+
+    model = SMEEconomy(n_smes=200, rng=1, economy__size_thresholds_follow_wages=follow)
+    smes = model.smes
+    model.wage = 2.0 * model.config.economy.wage
+    assert model.size_threshold_scale() == (2.0 if follow else 1.0)
+    rows = np.array([0, 1])
+    smes.sales[rows] = np.array([500.0, 1_000.0]) / 12.0
+    # productivity that makes 200 workers of either firm's output
+    rpw = model.revenue_per_worker[smes.sector[rows]]
+    share = model.policy.p05_fair_supervision.compliance_time_share
+    smes.productivity[rows] = 12.0 * smes.sales[rows] / smes.price[rows] / (rpw * 200.0 * (1.0 - share))
+    produce(model)
+    assert np.allclose(smes.employment[rows], 200.0)
+    assert smes.size_class[0] == (SMALL if follow else LARGE)
+    assert smes.size_class[1] == LARGE
+
+
 @pytest.mark.parametrize("loss_elasticity", [0.5, 0.25, 0.0])
 def test_unserved_customers_leave_by_the_elasticity_of_the_customer_base_to_service(loss_elasticity):
     """Customers turned away leave (Anderson, Fitzsimons and Simester 2006: a stockout lowers
@@ -311,6 +336,13 @@ def test_young_firms_plan_capacity_for_the_customers_they_are_winning():
     # no gap: this month's demand, the same array values
     baseline = SMEEconomy(n_smes=500, rng=3, economy__customer_gap_at_entry=0.0)
     assert np.array_equal(planned_units(baseline), baseline.smes.demand / baseline.smes.price)
+    # economy.capacity_plan_months: a quarter's customers instead of a year's; none at 0
+    for months, factor in ((3, np.exp((1 - 0.95 ** 3) * 0.693)), (0, 1.0)):
+        shorter = SMEEconomy(n_smes=500, rng=3, economy__customer_gap_at_entry=0.693,
+                             economy__customer_accumulation=0.05, economy__capacity_plan_months=months)
+        shorter.smes.customer_gap[:] = smes.customer_gap
+        units = shorter.smes.demand / shorter.smes.price
+        assert np.allclose(planned_units(shorter)[:100], units[:100] * factor, rtol=1e-6)
 
 
 def test_entrants_tracking_incumbents_draw_from_the_current_productivity_and_demand():

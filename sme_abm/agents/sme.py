@@ -337,7 +337,8 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
                     depreciation_rate, rd_subsidy_rate, vat_small_micro, vat_rate, cit_small_micro, cit_standard,
                     overhead, sga, sga_share, sga_up, sga_down, outside_option, wages, materials, compliance, fees, interest,
                     guarantee_fees, rd, rd_subsidy, vat, taxable, cit, overheads, profit, costs,
-                    saves_inputs, sees_costs_adjust, capital_output_ratio):  # pragma: no cover - compiled
+                    saves_inputs, sees_costs_adjust, capital_output_ratio,
+                    threshold_scale):  # pragma: no cover - compiled
     """Every SME's production accounts in one pass, with the same operations in the
     same order as the numpy expressions it replaced (see :mod:`sme_abm.kernels`), e.g.
     ``cash_costs = wages + materials + compliance + fees + interest + guarantee_fees + rd + overheads``,
@@ -345,7 +346,8 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
     move towards ``sga_share * sales`` at ``sga_up`` or ``sga_down``, docs/model.md 7.4a),
     ``pretax = sales - cash_costs - depreciation - vat + rd_subsidy - receivable_writeoff``.
 
-    Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`),
+    Sets employment, size class (MIIT thresholds, as :meth:`SMEPopulation.classify_size`, the sales
+    thresholds times ``threshold_scale``, :meth:`SMEEconomy.size_threshold_scale`),
     profit, costs, depreciated capital and months of losses; fills the flow arrays.
 
     A month counts towards closure when the firm's profit *with the customers it is still
@@ -371,9 +373,9 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         emp = emp if s > 0 else 0.0
         employment[i] = emp
         annual = 12.0 * s
-        size = MICRO if (emp < 20) | (annual < 3.0) else SMALL
-        size = MEDIUM if (emp >= 300) & (annual >= 20.0) else size
-        size = LARGE if (emp >= 1000) | (annual >= 400.0) else size
+        size = MICRO if (emp < 20) | (annual < 3.0 * threshold_scale) else SMALL
+        size = MEDIUM if (emp >= 300) & (annual >= 20.0 * threshold_scale) else size
+        size = LARGE if (emp >= 1000) | (annual >= 400.0 * threshold_scale) else size
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
@@ -451,7 +453,7 @@ def produce(model: "SMEEconomy") -> None:
         smes.sga, float(econ.sga_share), float(econ.sga_adjustment_up), float(econ.sga_adjustment_down),
         float(econ.owner_outside_wages * model.wage), wages, materials, compliance, fees, interest, guarantee_fees, rd, rd_subsidy, vat, taxable, cit,
         out["overhead"], smes.profit, smes.costs, bool(econ.productivity_saves_inputs),
-        bool(econ.owner_sees_costs_adjust), model.capital_output_ratio,
+        bool(econ.owner_sees_costs_adjust), model.capital_output_ratio, float(model.size_threshold_scale()),
     )
     small_micro = smes.small_or_micro()
 
@@ -683,7 +685,7 @@ def planned_units(model: "SMEEconomy") -> np.ndarray:
     units = smes.demand / smes.price
     if econ.customer_gap_at_entry <= 0 and econ.customer_gap_dispersion <= 0 and not econ.gains_won_gradually:
         return units  # no firm has a gap (the month-0 population's follows the entrants')
-    won = 1.0 - (1.0 - econ.customer_accumulation) ** 12
+    won = 1.0 - (1.0 - econ.customer_accumulation) ** econ.capacity_plan_months
     return units * np.exp(won * smes.customer_gap.astype(np.float64))
 
 
