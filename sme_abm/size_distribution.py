@@ -74,9 +74,9 @@ def growth_variance_ratio(panel: pd.DataFrame, years: int = VARIANCE_RATIO_YEARS
     1 under Gibrat's law with growth uncorrelated over time (a random walk in log size); below 1
     when growth reverses (a stationary AR(1) with annual persistence rho gives
     ``(1 - rho**years) / (years * (1 - rho))``), above 1 when it persists. The variance-ratio
-    statistic of Lo and MacKinlay (1988, Review of Financial Studies 1); on firms, growth is
-    close to serially uncorrelated, negatively so among the smallest (Coad 2007, Economics
-    Bulletin 12(19)). The Reed/Gabaix exponent implied by a year's growth and exits presumes
+    statistic of Lo and MacKinlay (1988, Review of Financial Studies 1). On firms, annual growth
+    is weakly correlated from year to year, negatively among small firms and positively among
+    larger ones (Coad 2007, Review of Industrial Organization 31). The Reed/Gabaix exponent implied by a year's growth and exits presumes
     a ratio near 1. NaN if no two snapshots are ``years`` years apart."""
     frame = panel.loc[panel["employment"] > 0, ["firm_id", "step", "employment"]]
     log_size = np.log(frame.pivot(index="firm_id", columns="step", values="employment").astype(float))
