@@ -82,8 +82,8 @@ def growth_variance_ratio(panel: pd.DataFrame, years: int = VARIANCE_RATIO_YEARS
     log_size = np.log(frame.pivot(index="firm_id", columns="step", values="employment").astype(float))
 
     def pooled_variance(months: int) -> float:
-        changes = [log_size[later] - log_size[earlier] for earlier in log_size.columns
-                   for later in [earlier + months] if later in log_size.columns]
+        changes = [log_size[step + months] - log_size[step] for step in log_size.columns
+                   if step + months in log_size.columns]
         values = pd.concat(changes).dropna().to_numpy() if changes else np.zeros(0)
         return float(values.var()) if values.size > 1 else float("nan")
 

@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..model import SMEEconomy
 
 MICRO, SMALL, MEDIUM, LARGE = 0, 1, 2, 3
+#: MIIT 2011 thresholds on annual sales (CNY m): micro below the first, medium from the second
+#: (with 300 workers), large from the third (or 1,000 workers). Module constants, so the set-up's
+#: classification and the production kernel's read the same numbers.
+MICRO_SALES, MEDIUM_SALES, LARGE_SALES = 3.0, 20.0, 400.0
 SIZE_CLASSES = ("micro", "small", "medium", "large")
 
 #: Column name -> dtype. Money in CNY m, time in months.
@@ -124,9 +128,9 @@ class SMEPopulation(ColumnStore):
         annual_sales = 12.0 * self.sales
         emp = self.employment
         size = np.full(self.size, SMALL, dtype=np.int8)
-        size[(emp < 20) | (annual_sales < 3.0)] = MICRO
-        size[(emp >= 300) & (annual_sales >= 20.0)] = MEDIUM
-        size[(emp >= 1000) | (annual_sales >= 400.0)] = LARGE
+        size[(emp < 20) | (annual_sales < MICRO_SALES)] = MICRO
+        size[(emp >= 300) & (annual_sales >= MEDIUM_SALES)] = MEDIUM
+        size[(emp >= 1000) | (annual_sales >= LARGE_SALES)] = LARGE
         self.size_class = size
 
     def small_or_micro(self) -> np.ndarray:
@@ -373,9 +377,9 @@ def _produce_kernel(sales, price, sector, productivity, revenue_per_worker, mate
         emp = emp if s > 0 else 0.0
         employment[i] = emp
         annual = 12.0 * s
-        size = MICRO if (emp < 20) | (annual < 3.0 * threshold_scale) else SMALL
-        size = MEDIUM if (emp >= 300) & (annual >= 20.0 * threshold_scale) else size
-        size = LARGE if (emp >= 1000) | (annual >= 400.0 * threshold_scale) else size
+        size = MICRO if (emp < 20) | (annual < MICRO_SALES * threshold_scale) else SMALL
+        size = MEDIUM if (emp >= 300) & (annual >= MEDIUM_SALES * threshold_scale) else size
+        size = LARGE if (emp >= 1000) | (annual >= LARGE_SALES * threshold_scale) else size
         size_class[i] = size
         small_micro = size <= SMALL
         w = wage * emp
